@@ -1,0 +1,1 @@
+"""Prefect flows and deployments: wiring of the stages, no business logic."""

@@ -1,0 +1,133 @@
+"""The `build-humansense` flow: sources -> media -> augment -> qc -> release. Wiring only.
+
+Tasks are coarse (one per source, one per batch of clips) and pass file paths, not item lists. The parse and
+clip tasks carry explicit cache keys (annotation checksums, adapter code, config, seed; clip batch digests), stored
+under `<out>/cache`, so a rebuild where nothing changed reuses every parse and every clip batch.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from prefect import flow, get_run_logger, task
+from prefect.cache_policies import CacheKeyFnPolicy
+from prefect.futures import as_completed
+from prefect.task_runners import ThreadPoolTaskRunner
+from rich.progress import Progress
+
+from humansense import sample
+from humansense.augment.build import build_items
+from humansense.clips import batch_done, cut_batch, plan_batches
+from humansense.config import BuildConfig, load_config
+from humansense.ids import digest
+from humansense.io import read_jsonl, write_json, write_jsonl
+from humansense.qc.sampling import mark_sample
+from humansense.release.report import build_report
+from humansense.release.writer import write_release
+from humansense.schema import Item, Quarantined
+from humansense.sources.stage import parse_key, parse_source
+
+
+# Keys include the output folder: results name files inside it, so two build folders never share a cached result.
+def _parse_cache_key(context, params) -> str:
+    key = parse_key(params["name"], params["config"], Path(params["root"]), params["seed"])
+    return f"parse-{params['name']}-{digest(key, params['work'])}"
+
+
+def _batch_cache_key(context, params) -> str:
+    # The batch file is named by the digest of its contents (clip specs, source fingerprints, encoder settings).
+    return f"clips-{digest(Path(params['batch']).stem, params['clips_dir'])}"
+
+
+@task(name="prepare-sample")
+def prepare_sample(dest: str, names: list[str]) -> dict[str, str]:
+    return {k: str(v) for k, v in sample.materialize(Path(dest), names).items()}
+
+
+@task(name="parse-source", persist_result=True)
+def parse_source_task(name: str, config, root: str, seed: int, work: str) -> dict:
+    return parse_source(name, config, Path(root), seed, Path(work))
+
+
+@task(name="plan-media")
+def plan_media_task(draft_files: list[str], work: str, media) -> dict:
+    plan = plan_batches([Path(p) for p in draft_files], Path(work), media)
+    write_json(Path(work) / "clip_of.json", plan.clip_of)
+    write_jsonl(Path(work) / "media_quarantine.jsonl", plan.quarantined)
+    return {"batches": [str(b) for b in plan.batches], "clip_of": str(Path(work) / "clip_of.json"),
+            "quarantine": str(Path(work) / "media_quarantine.jsonl")}
+
+
+@task(name="cut-clips", persist_result=True)
+def cut_clips_task(batch: str, clips_dir: str) -> dict:
+    return cut_batch(Path(batch), Path(clips_dir))
+
+
+@task(name="make-items")
+def make_items_task(draft_files: list[str], clip_of: str, clips_dir: str, seed: int, qc, work: str) -> dict:
+    items, quarantined = build_items([Path(p) for p in draft_files], json.loads(Path(clip_of).read_text()),
+                                     Path(clips_dir), seed)
+    items = mark_sample(items, qc, seed)
+    write_jsonl(Path(work) / "items.jsonl", items)
+    write_jsonl(Path(work) / "augment_quarantine.jsonl", quarantined)
+    return {"items": str(Path(work) / "items.jsonl"), "quarantine": str(Path(work) / "augment_quarantine.jsonl")}
+
+
+@task(name="publish-release")
+def publish_release_task(out: str, items_file: str, quarantine_files: list[str], clips_dir: str,
+                         config: BuildConfig, sources: dict, media_tasks: dict, sample_sources: list[str]) -> dict:
+    items = list(read_jsonl(Path(items_file), Item))
+    quarantined = [q for f in quarantine_files for q in read_jsonl(Path(f), Quarantined)]
+    report = build_report(config, sources, items, quarantined, media_tasks, sample_sources)
+    write_release(Path(out) / "release", items, Path(clips_dir), quarantined, report)
+    return report
+
+
+@flow(name="build-humansense", task_runner=ThreadPoolTaskRunner(max_workers=2), log_prints=True)
+def build_humansense(out: str = "build", config_file: str | None = None, seed: int | None = None) -> dict:
+    """Build the benchmark into `<out>/release` from the configured sources (the embedded sample by default)."""
+    logger = get_run_logger()
+    config = load_config(Path(config_file) if config_file else None, **({"seed": seed} if seed is not None else {}))
+    out_dir, cache = Path(out).resolve(), Path(out).resolve() / "cache"
+    work, clips_dir, keys = cache / "work", cache / "clips", str(cache / "prefect-keys")
+
+    enabled = config.sources.enabled()
+    sample_names = sorted(n for n, c in enabled.items() if c.root is None)
+    roots = {n: str(c.root) for n, c in enabled.items() if c.root is not None}
+    if sample_names:
+        logger.info("sources from the embedded sample: %s", ", ".join(sample_names))
+        roots |= prepare_sample(str(cache / "sample"), sample_names)
+
+    parse = parse_source_task.with_options(cache_policy=CacheKeyFnPolicy(cache_key_fn=_parse_cache_key)
+                                           .configure(key_storage=keys))
+    parse_futures = {}
+    for name, source_config in enabled.items():
+        done = (work / "parsed" / name / "drafts.jsonl").exists()  # lost outputs are recomputed, not trusted
+        parse_futures[name] = parse.with_options(refresh_cache=not done).submit(
+            name, source_config, roots[name], config.seed, str(work))
+    parsed = {name: f.result() for name, f in parse_futures.items()}
+    draft_files = [s["drafts"] for s in parsed.values()]
+
+    plan = plan_media_task(draft_files, str(work), config.media)
+    cut = cut_clips_task.with_options(cache_policy=CacheKeyFnPolicy(cache_key_fn=_batch_cache_key)
+                                      .configure(key_storage=keys))
+    cut_futures = [cut.with_options(refresh_cache=not batch_done(Path(b), clips_dir)).submit(b, str(clips_dir))
+                   for b in plan["batches"]]
+    media_tasks = {"total": len(cut_futures), "cached": 0, "clips_cut": 0, "clips_reused": 0, "clips_failed": 0}
+    with Progress(transient=True) as progress:
+        bar = progress.add_task("cutting clips", total=len(cut_futures))
+        for future in as_completed(cut_futures):
+            counts = future.result()
+            if future.state.name == "Cached":  # a cached result replays its first run's counts: nothing was cut now
+                counts = {"cut": 0, "reused": counts["cut"] + counts["reused"], "failed": counts["failed"]}
+                media_tasks["cached"] += 1
+            for k in ("cut", "reused", "failed"):
+                media_tasks[f"clips_{k}"] += counts[k]
+            progress.advance(bar)
+    logger.info("media tasks: %d of %d cached", media_tasks["cached"], media_tasks["total"])
+
+    made = make_items_task(draft_files, plan["clip_of"], str(clips_dir), config.seed, config.qc, str(work))
+    quarantine_files = [s["quarantine"] for s in parsed.values()] + [plan["quarantine"], made["quarantine"]]
+    return publish_release_task(str(out_dir), made["items"], quarantine_files, str(clips_dir), config, parsed,
+                                media_tasks, sample_names)

@@ -1,0 +1,111 @@
+"""The media stage: plan clip batches from drafts, cut each batch, and look the results up by draft.
+
+A clip's key is a digest of what determines its bytes (the clip spec without its machine-specific path, the
+source file's fingerprint, the encoder settings and the cutter version), so identical spans requested by two
+tasks are cut once, and a rebuild where nothing changed finds every clip in place.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+from humansense.config import MediaConfig
+from humansense.ids import digest
+from humansense.io import read_jsonl, write_json
+from humansense.media import CUTTER_VERSION, MediaError, cut_clip, fingerprint, sha256_file
+from humansense.schema import ClipSpec, ItemDraft, Media, Quarantined
+from humansense.tasks import task
+
+
+def clip_key(spec: ClipSpec, source_fingerprint: str, media: MediaConfig) -> str:
+    encoding = {"max_height": media.max_height, "crf": media.crf, "preset": media.preset}
+    return digest(spec.model_dump(exclude={"source_path"}), source_fingerprint, encoding, CUTTER_VERSION, length=24)
+
+
+@dataclass(frozen=True)
+class MediaPlan:
+    batches: list[Path]  # batch files, each named by the digest of its contents
+    clip_of: dict[str, str]  # draft id -> clip key
+    quarantined: list[Quarantined]
+
+
+def plan_batches(draft_files: list[Path], work: Path, media: MediaConfig) -> MediaPlan:
+    fingerprints: dict[str, str | None] = {}
+    clips: dict[str, ClipSpec] = {}
+    clip_of: dict[str, str] = {}
+    quarantined: list[Quarantined] = []
+    for path in draft_files:
+        for draft in read_jsonl(path, ItemDraft):
+            src = draft.clip.source_path
+            if src not in fingerprints:
+                p = Path(src)
+                fingerprints[src] = fingerprint(p) if p.exists() else None
+            if fingerprints[src] is None:
+                quarantined.append(Quarantined(
+                    stage="media", source=draft.provenance.source, reason="missing media", task=draft.task,
+                    record_id=draft.provenance.record_id, file=draft.provenance.original_file,
+                    detail=f"{draft.provenance.original_file}: not found under the source root"))
+                continue
+            key = clip_key(draft.clip, fingerprints[src], media)
+            clips[key] = draft.clip
+            clip_of[draft.id] = key
+    # Batches group clips of the same source file (one decoder warm-up, one disk region), in a stable order.
+    ordered = sorted(clips, key=lambda k: (clips[k].source_path, clips[k].start_s or 0, k))
+    batches = []
+    for i in range(0, len(ordered), media.batch_size):
+        members = [{"key": k, "spec": clips[k].model_dump(mode="json")} for k in ordered[i:i + media.batch_size]]
+        body = {"clips": members, "media": media.model_dump(mode="json"), "cutter": CUTTER_VERSION}
+        batch = work / "batches" / f"{digest(body, length=24)}.json"
+        if not batch.exists():
+            write_json(batch, body)
+        batches.append(batch)
+    return MediaPlan(batches=batches, clip_of=clip_of, quarantined=quarantined)
+
+
+def clip_paths(clips_dir: Path, key: str) -> tuple[Path, Path]:
+    return clips_dir / f"{key}.mp4", clips_dir / f"{key}.json"
+
+
+def batch_done(batch: Path, clips_dir: Path) -> bool:
+    """Whether every clip of the batch has its result on disk (a clip, or a recorded failure)."""
+    keys = [c["key"] for c in json.loads(batch.read_text())["clips"]]
+    return all(clip_paths(clips_dir, k)[1].exists() for k in keys)
+
+
+def cut_batch(batch: Path, clips_dir: Path) -> dict[str, int]:
+    """Cut every clip of a batch not already cut; record each result (probe or error) beside the clip."""
+    body = json.loads(batch.read_text())
+    media = MediaConfig.model_validate(body["media"])
+    counts = {"cut": 0, "reused": 0, "failed": 0}
+    for member in body["clips"]:
+        out, meta = clip_paths(clips_dir, member["key"])
+        if meta.exists() and (out.exists() or json.loads(meta.read_text()).get("error")):
+            counts["reused"] += 1
+            continue
+        spec = ClipSpec.model_validate(member["spec"])
+        try:
+            info = cut_clip(spec, out, max_height=media.max_height, crf=media.crf, preset=media.preset,
+                            timeout_s=media.timeout_s)
+            record = {"duration_s": info.duration_s, "width": info.width, "height": info.height, "fps": info.fps,
+                      "frame_count": info.frame_count, "sha256": sha256_file(out)}
+            counts["cut"] += 1
+        except MediaError as e:
+            record = {"error": {"reason": e.reason, "detail": e.detail}}
+            counts["failed"] += 1
+        write_json(meta, record)
+    return counts
+
+
+def media_for(draft: ItemDraft, key: str, clips_dir: Path) -> Media:
+    """The release's view of a cut clip, or MediaError with the reason the cut failed."""
+    out, meta = clip_paths(clips_dir, key)
+    if not meta.exists():
+        raise MediaError("clip not cut", f"clip {key} for {draft.id} has no result")
+    record = json.loads(meta.read_text())
+    if "error" in record:
+        raise MediaError(record["error"]["reason"], record["error"]["detail"])
+    if not out.exists():
+        raise MediaError("clip not cut", f"clip {key} for {draft.id} is recorded but missing on disk")
+    return Media(path=f"videos/{key}.mp4", modality=task(draft.task).modality, **record)

@@ -1,0 +1,37 @@
+"""Small file helpers: atomic writes (temp name, then rename) and typed JSON-lines."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import TypeVar
+
+from pydantic import BaseModel
+
+M = TypeVar("M", bound=BaseModel)
+
+
+def write_text_atomic(path: Path, text: str) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, path)
+    return path
+
+
+def write_json(path: Path, data: object) -> Path:
+    return write_text_atomic(path, json.dumps(data, indent=2, ensure_ascii=False, sort_keys=True) + "\n")
+
+
+def write_jsonl(path: Path, records: Iterable[BaseModel]) -> Path:
+    lines = [r.model_dump_json(exclude_none=False) for r in records]
+    return write_text_atomic(path, "".join(line + "\n" for line in lines))
+
+
+def read_jsonl(path: Path, model: type[M]) -> Iterator[M]:
+    with path.open(encoding="utf-8") as f:
+        for line in f:
+            if line.strip():
+                yield model.model_validate_json(line)

@@ -1,0 +1,171 @@
+"""Media helpers over ffmpeg: fingerprint, probe and cut, each ffmpeg call bounded by a timeout.
+
+Commands are built with ffmpeg-python and run with subprocess so that a hung decoder is killed (ffmpeg-python's
+own `.run()` has no timeout). Clips are written to a temporary name and renamed, so a crash never leaves a
+half-written clip that a later build would take for a finished one.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+import ffmpeg
+
+from humansense.schema import ClipSpec
+
+CUTTER_VERSION = "1"  # bump when the encoding below changes: it is part of every clip's cache key
+_CHUNK = 1 << 20
+
+
+class MediaError(Exception):
+    """A media file that ffmpeg cannot read or cut; `reason` is a stable category for reports."""
+
+    def __init__(self, reason: str, detail: str):
+        super().__init__(f"{reason}: {detail}")
+        self.reason = reason
+        self.detail = detail
+
+
+def fingerprint(path: Path) -> str:
+    """A cheap content fingerprint: size plus the first and last MiB (a frame folder: its listing and ends).
+
+    Hashing whole movies on every rebuild would cost minutes per source; a re-download or edit changes the size
+    or the ends in practice, and a user can force recomputation with PREFECT_TASKS_REFRESH_CACHE.
+    """
+    h = hashlib.sha256()
+    if path.is_dir():
+        files = sorted(p for p in path.iterdir() if p.is_file())
+        for p in files:
+            h.update(f"{p.name}:{p.stat().st_size};".encode())
+        for p in files[:1] + files[-1:]:
+            h.update(fingerprint(p).encode())
+        return h.hexdigest()[:32]
+    size = path.stat().st_size
+    h.update(str(size).encode())
+    with path.open("rb") as f:
+        h.update(f.read(_CHUNK))
+        if size > 2 * _CHUNK:
+            f.seek(-_CHUNK, os.SEEK_END)
+            h.update(f.read(_CHUNK))
+    return h.hexdigest()[:32]
+
+
+def sha256_file(path: Path) -> str:
+    h = hashlib.sha256()
+    with path.open("rb") as f:
+        for block in iter(lambda: f.read(_CHUNK), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+@dataclass(frozen=True)
+class ProbeResult:
+    duration_s: float
+    width: int | None
+    height: int | None
+    fps: float | None
+    frame_count: int | None
+    has_video: bool
+    has_audio: bool
+
+
+def _run(args: list[str], timeout_s: float, what: str) -> subprocess.CompletedProcess[str]:
+    try:
+        result = subprocess.run(args, capture_output=True, text=True, timeout=timeout_s)
+    except subprocess.TimeoutExpired:
+        raise MediaError("ffmpeg timed out", f"{what}: no result after {timeout_s:g} s") from None
+    except FileNotFoundError:
+        raise MediaError("ffmpeg missing", f"{args[0]} is not installed (apt-get install ffmpeg)") from None
+    if result.returncode != 0:
+        tail = result.stderr.strip().splitlines()[-3:]
+        raise MediaError("unreadable media", f"{what}: {' | '.join(tail) or 'exit code %d' % result.returncode}")
+    return result
+
+
+def _rate(text: str | None) -> float | None:
+    if not text or text in {"0/0", "0"}:
+        return None
+    num, _, den = text.partition("/")
+    return float(num) / float(den or 1) if float(den or 1) else None
+
+
+def probe(path: Path, timeout_s: float = 60.0) -> ProbeResult:
+    if not path.exists():
+        raise MediaError("missing media", f"{path} does not exist")
+    args = ["ffprobe", "-v", "error", "-show_format", "-show_streams", "-of", "json", str(path)]
+    info = json.loads(_run(args, timeout_s, f"ffprobe {path}").stdout or "{}")
+    streams = info.get("streams", [])
+    video = next((s for s in streams if s.get("codec_type") == "video"), None)
+    audio = next((s for s in streams if s.get("codec_type") == "audio"), None)
+    duration = info.get("format", {}).get("duration") or (video or {}).get("duration")
+    if video is None and audio is None or duration is None:
+        raise MediaError("unreadable media", f"{path}: no audio or video stream with a duration")
+    frames = (video or {}).get("nb_frames")
+    return ProbeResult(
+        duration_s=float(duration),
+        width=video and video.get("width"),
+        height=video and video.get("height"),
+        fps=_rate((video or {}).get("avg_frame_rate")) or _rate((video or {}).get("r_frame_rate")),
+        frame_count=int(frames) if frames and str(frames).isdigit() else None,
+        has_video=video is not None,
+        has_audio=audio is not None,
+    )
+
+
+def _crop_filter(stream, spec: ClipSpec):
+    c = spec.crop
+    w, h = f"iw*{c.right - c.left:.6f}", f"ih*{c.bottom - c.top:.6f}"
+    cx, cy = f"iw*{(c.left + c.right) / 2:.6f}", f"ih*{(c.top + c.bottom) / 2:.6f}"
+    if c.square:
+        w = h = f"min(max({w},{h}),min(iw,ih))"
+    # Centre the box and keep it inside the frame; ffmpeg evaluates ow/oh after w/h.
+    return stream.filter("crop", w, h, f"clip({cx}-ow/2,0,iw-ow)", f"clip({cy}-oh/2,0,ih-oh)")
+
+
+def cut_clip(spec: ClipSpec, out_path: Path, *, max_height: int = 480, crf: int = 23, preset: str = "veryfast",
+             timeout_s: float = 300.0) -> ProbeResult:
+    """Cut `spec` into an H.264 (+AAC) MP4 at constant frame rate starting at 0, and return its probe."""
+    out_path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out_path.with_name(f".{out_path.stem}.{os.getpid()}.tmp.mp4")
+    src = Path(spec.source_path)
+    audio = None
+    if spec.kind == "span":
+        info = probe(src, timeout_s)
+        if spec.start_s >= info.duration_s:
+            raise MediaError("span outside media", f"{src}: starts at {spec.start_s:g} s, media lasts {info.duration_s:g} s")
+        end = min(spec.end_s, info.duration_s)
+        inp = ffmpeg.input(str(src), ss=f"{spec.start_s:.3f}")
+        out_opts = {"t": f"{end - spec.start_s:.3f}"}
+        if not info.has_video:
+            raise MediaError("no video stream", f"{src} has no video stream")
+        video = inp.video
+        audio = inp.audio if info.has_audio else None
+    else:
+        if not src.is_dir():
+            raise MediaError("missing media", f"frame folder {src} does not exist")
+        inp = ffmpeg.input(str(src / spec.frame_pattern), framerate=spec.fps, start_number=spec.first_frame)
+        out_opts = {"frames:v": spec.frame_count} if spec.frame_count else {}
+        video = inp.video
+    if spec.crop is not None:
+        video = _crop_filter(video, spec)
+    video = video.filter("scale", -2, f"trunc(min(ih,{max_height})/2)*2")
+    streams = [video] + ([audio] if audio is not None else [])
+    codec = {"vcodec": "libx264", "pix_fmt": "yuv420p", "crf": crf, "preset": preset, "fps_mode": "cfr",
+             "movflags": "+faststart", "threads": 1, "map_metadata": -1}
+    if audio is not None:
+        codec.update(acodec="aac", ac=2, ar=44100)
+    cmd = ffmpeg.output(*streams, str(tmp), f="mp4", **out_opts, **codec).global_args("-nostdin", "-loglevel", "error")
+    try:
+        _run(cmd.overwrite_output().compile(), timeout_s, f"cutting {src}")
+        result = probe(tmp, timeout_s)
+        if not result.has_video or result.duration_s <= 0:
+            raise MediaError("unreadable media", f"{src}: the cut clip has no video")
+        os.replace(tmp, out_path)
+        return result
+    finally:
+        tmp.unlink(missing_ok=True)

@@ -1,0 +1,82 @@
+"""The embedded sample: annotation files in each source's real format, media synthesised on demand."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+from importlib import resources
+from pathlib import Path
+
+from humansense.ids import digest, safe_join
+from humansense.io import write_text_atomic
+
+SYNTH_TIMEOUT_S = 300
+_MARKER = ".materialized"
+
+
+def annotation_root(source: str) -> Path:
+    """The packaged folder of one source's sample annotation files (enough for `sources check`)."""
+    return Path(str(resources.files("humansense.sample").joinpath(source)))
+
+
+def _media_spec() -> list[dict]:
+    return json.loads(resources.files("humansense.sample").joinpath("media.json").read_text(encoding="utf-8"))
+
+
+def _synthesise(entry: dict, dest: Path) -> None:
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    # Each file gets its own pattern offset and tone so that clips differ (and cached clips are not confused).
+    variant = int(digest(entry["path"], length=4), 16)
+    base = ["ffmpeg", "-nostdin", "-loglevel", "error", "-y"]
+    if entry["kind"] == "corrupt":
+        dest.write_bytes(b"this is not a video file\n" * 64)
+        return
+    if entry["kind"] == "frames":
+        dest.mkdir(parents=True, exist_ok=True)
+        rate = 12
+        src = f"testsrc2=size={entry['size']}:rate={rate},hue=h={variant % 360}"
+        args = base + ["-f", "lavfi", "-i", src, "-frames:v", str(entry["count"]), "-start_number",
+                       str(entry.get("start", 1)), str(dest / entry["pattern"])]
+    else:
+        src = f"testsrc2=size={entry['size']}:rate={entry['fps']},hue=h={variant % 360}"
+        args = base + ["-f", "lavfi", "-i", src]
+        if entry.get("audio"):
+            args += ["-f", "lavfi", "-i", f"sine=frequency={220 + variant % 660}:sample_rate=44100"]
+        args += ["-t", str(entry["duration"]), "-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p",
+                 "-g", str(int(entry["fps"]) * 2), "-threads", "1"]
+        if entry.get("audio"):
+            args += ["-c:a", "aac", "-shortest"]
+        tmp = dest.with_name(f".{dest.stem}.tmp{dest.suffix}")
+        subprocess.run(args + [str(tmp)], check=True, timeout=SYNTH_TIMEOUT_S, capture_output=True)
+        tmp.replace(dest)
+        return
+    subprocess.run(args, check=True, timeout=SYNTH_TIMEOUT_S, capture_output=True)
+
+
+def materialize(dest: Path, sources: list[str] | None = None) -> dict[str, Path]:
+    """Copy the sample annotations under `dest/<source>/` and synthesise the media they reference.
+
+    Done once per spec: a marker holding the spec's digest makes later calls free, so source fingerprints (and
+    with them every cached clip) stay valid across rebuilds.
+    """
+    spec = _media_spec()
+    roots: dict[str, Path] = {}
+    for source in sources or sorted({e["source"] for e in spec}):
+        root = Path(dest) / source
+        entries = [e for e in spec if e["source"] == source]
+        packaged = annotation_root(source)
+        files = sorted(p for p in packaged.rglob("*") if p.is_file())
+        want = digest(entries, [(p.name, p.read_bytes().hex()) for p in files])
+        marker = root / _MARKER
+        if not (marker.exists() and marker.read_text() == want):
+            if root.exists():
+                shutil.rmtree(root)
+            root.mkdir(parents=True)
+            for p in files:
+                shutil.copy2(p, root / p.relative_to(packaged))
+            for entry in entries:
+                _synthesise(entry, safe_join(root, entry["path"], "sample media path"))
+            write_text_atomic(marker, want)
+        roots[source] = root
+    return roots

@@ -1,0 +1,1 @@
+"""Quality control: the deterministic review sample (the review app and the release gate come next)."""

@@ -1,0 +1,33 @@
+"""The build report: what was made, what was refused and why, what was reused from the cache."""
+
+from __future__ import annotations
+
+import platform
+from collections import Counter
+from datetime import UTC, datetime
+
+from humansense import __version__
+from humansense.config import BuildConfig
+from humansense.schema import Item, Quarantined
+from humansense.tasks import TASKS
+
+
+def build_report(config: BuildConfig, sources: dict[str, dict], items: list[Item], quarantined: list[Quarantined],
+                 media_tasks: dict[str, int], sample_sources: list[str]) -> dict:
+    per_task = Counter(i.task for i in items)
+    return {
+        "humansense_version": __version__,
+        "built_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "python": platform.python_version(),
+        "seed": config.seed,
+        "config_fingerprint": config.fingerprint(),
+        "sources": {name: {k: v for k, v in s.items() if k not in {"drafts", "quarantine"}}
+                    for name, s in sources.items()},
+        "sample_sources": sample_sources,
+        "items": len(items),
+        "items_per_task": {t: per_task.get(t, 0) for t in TASKS},
+        "qc_sampled": sum(1 for i in items if i.qc_status == "pending"),
+        "quarantined": len(quarantined),
+        "quarantined_by_reason": dict(Counter(f"{q.stage}: {q.reason}" for q in quarantined).most_common()),
+        "media_tasks": media_tasks,
+    }

@@ -1,0 +1,25 @@
+"""Source adapters, one module per source dataset: parse its published annotation files into item drafts."""
+
+from __future__ import annotations
+
+from humansense.sources.activitynet import ActivityNetAdapter
+from humansense.sources.ava import AvaAdapter
+from humansense.sources.base import ParseResult, RecordError, SourceAdapter
+from humansense.sources.celebvhq import CelebvhqAdapter
+from humansense.sources.jester import JesterAdapter
+from humansense.sources.tao import TaoAdapter
+from humansense.sources.ucf_crime import UcfCrimeAdapter
+
+ADAPTERS: dict[str, type[SourceAdapter]] = {
+    a.name: a for a in (CelebvhqAdapter, AvaAdapter, JesterAdapter, ActivityNetAdapter, UcfCrimeAdapter, TaoAdapter)
+}
+
+
+def adapter_class(name: str) -> type[SourceAdapter]:
+    try:
+        return ADAPTERS[name]
+    except KeyError:
+        raise KeyError(f"unknown source {name!r}; known: {', '.join(sorted(ADAPTERS))}") from None
+
+
+__all__ = ["ADAPTERS", "ParseResult", "RecordError", "SourceAdapter", "adapter_class"]

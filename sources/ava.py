@@ -1,0 +1,134 @@
+"""AVA Actions v2.2 -> AR (which actions is the person doing; select one or more of 4).
+
+Format: FORMATS.md section 2 (official evaluator, mmaction2, PySlowFast). Rows are
+`video_id,middle_frame_timestamp,x1,y1,x2,y2,action_id,person_id` with no header, one row per (box, action);
+a record here is one person at one keyframe. The label map is the pbtxt read line by line as the official
+evaluator does (`name:` then `id:` or `label_id:`). Excluded timestamps are honoured.
+"""
+
+from __future__ import annotations
+
+import csv
+import re
+from collections import defaultdict
+from collections.abc import Iterable
+from pathlib import Path
+
+from humansense.config import AvaConfig
+from humansense.ids import check_component, seeded_rng
+from humansense.schema import ClipSpec, Crop, ItemDraft, Provenance
+from humansense.sources.base import Record, RecordError, SourceAdapter, distractor_pool, find_video
+
+VIDEO_EXTENSIONS = (".mkv", ".mp4", ".webm")
+MAX_AR_ANSWERS = 3
+PERSON_BOX_MARGIN = 0.05
+# Near-synonyms or actions seen together so often that a "wrong" option could well be true.
+ACTION_CONFUSABLE = [frozenset(g) for g in [
+    {"hit (an object)", "fight/hit (a person)"},
+    {"kick (an object)", "kick (a person)"},
+    {"lift/pick up", "lift (a person)", "carry/hold (an object)", "touch (an object)", "put down"},
+    {"watch (e.g., TV)", "watch (a person)"},
+    {"listen (e.g., to music)", "listen to (a person)"},
+    {"talk to (e.g., self, a person, a group)", "sing to (e.g., self, a person, a group)"},
+    {"bend/bow (at the waist)", "crouch/kneel"},
+    {"answer phone", "text on/look at a cellphone"},
+    {"ride (e.g., a bike, a car, a horse)", "drive (e.g., a car, a truck)"},
+    {"push (an object)", "push (another person)"},
+    {"hand shake", "grab (a person)"},
+]]
+
+
+def read_label_map(path: Path) -> dict[int, str]:
+    """Parse `ava_action_list_v2.2*.pbtxt` the way the official evaluator does."""
+    labels: dict[int, str] = {}
+    name = None
+    for line in path.read_text(encoding="utf-8").splitlines():
+        if line.startswith("  name:"):
+            name = line.split('"')[1]
+        elif line.startswith("  id:") or line.startswith("  label_id:"):
+            labels[int(line.strip().split(" ")[-1])] = name
+    return labels
+
+
+class AvaAdapter(SourceAdapter):
+    name = "ava"
+    tasks = ("AR",)
+    config: AvaConfig
+
+    def annotation_files(self) -> list[Path]:
+        files = [self.root / self.config.label_map] + [self.root / f for f in self.config.annotation_files]
+        return files + [self.root / f for f in self.config.excluded_timestamps]
+
+    def records(self) -> Iterable[Record]:
+        self.labels = read_label_map(self.root / self.config.label_map)
+        excluded = set()
+        for name in self.config.excluded_timestamps:
+            for row in csv.reader((self.root / name).read_text(encoding="utf-8").splitlines()):
+                if len(row) == 2:
+                    excluded.add((row[0], row[1]))
+        groups: dict[tuple[str, str, int], list] = defaultdict(list)
+        first_seen: dict[tuple[str, str, int], tuple[Path, int]] = {}
+        for name in self.config.annotation_files:
+            path = self.root / name
+            for n, row in enumerate(csv.reader(path.read_text(encoding="utf-8").splitlines()), start=1):
+                try:
+                    parsed = self._parse_row(row)
+                except RecordError as e:
+                    self.quarantine(e.reason, str(e), file=path, row=n, record_id=row[0] if row else None, task="AR")
+                    continue
+                key = (parsed[0], parsed[1], parsed[4])
+                if key[:2] in excluded:
+                    self.quarantine("excluded timestamp", f"{key[0]},{key[1]} is listed in the excluded timestamps",
+                                    file=path, row=n, record_id=f"{key[0]},{key[1]},{key[2]}", task="AR")
+                    continue
+                groups[key].append(parsed)
+                first_seen.setdefault(key, (path, n))
+        self.persons_at = defaultdict(int)
+        for video, ts, _ in groups:
+            self.persons_at[(video, ts)] += 1
+        for key, rows in groups.items():
+            path, n = first_seen[key]
+            yield Record(file=path, row=n, record_id=f"{key[0]},{key[1]},{key[2]}", data=rows)
+
+    def _parse_row(self, row: list[str]):
+        if len(row) not in (7, 8):  # 8 in ground truth; detections add a score, results may drop person_id
+            raise RecordError("malformed row", f"expected 8 comma-separated fields, got {len(row)}")
+        video, ts = row[0], row[1]
+        if not re.fullmatch(r"\d{4}", ts):
+            raise RecordError("malformed row", f"timestamp {ts!r} is not 4-digit zero-padded seconds")
+        try:
+            box = [float(v) for v in row[2:6]]
+            action = int(row[6])
+            person = int(row[7]) if len(row) == 8 else -1
+        except ValueError as e:
+            raise RecordError("malformed row", f"non-numeric field ({e})") from None
+        if not all(0.0 <= v <= 1.0 for v in box) or box[0] >= box[2] or box[1] >= box[3]:
+            raise RecordError("malformed row", f"box {box} is not normalised x1<x2, y1<y2 in 0-1")
+        if action not in self.labels:
+            raise RecordError("unknown label", f"action_id {action} is not in {self.config.label_map}")
+        return video, ts, box, action, person
+
+    def drafts_for(self, record: Record) -> list[ItemDraft]:
+        video, ts, box, _, person = record.data[0]
+        check_component(video, "video id")
+        actions = sorted({self.labels[r[3]] for r in record.data})
+        t = int(ts) - (900 if self.config.layout == "cut_900_1800" else 0)
+        half = self.config.clip_half_span_s
+        start, end = max(0.0, t - half), t + half
+        crop = None
+        if self.persons_at[(video, ts)] > 1:  # several people: show only the one asked about
+            m = PERSON_BOX_MARGIN
+            crop = Crop(left=max(0.0, box[0] - m), top=max(0.0, box[1] - m), right=min(1.0, box[2] + m),
+                        bottom=min(1.0, box[3] + m))
+        rng = seeded_rng(self.seed, self.name, record.record_id, "AR")
+        answers = rng.sample(actions, min(len(actions), MAX_AR_ANSWERS))
+        media = find_video(self.root / self.config.videos_dir, video, VIDEO_EXTENSIONS)
+        return [self.draft(
+            task="AR", record_id=record.record_id,
+            provenance=Provenance(source=self.name, record_id=record.record_id, original_file=self.rel(media),
+                                  start_s=start, end_s=end, annotation_file=record.file.name,
+                                  annotation_row=record.row),
+            answers=answers, distractors=distractor_pool(self.labels.values(), actions, ACTION_CONFUSABLE),
+            clip=ClipSpec(kind="span", source_path=str(media), start_s=start, end_s=end, crop=crop),
+            annotations={"actions": actions, "person_id": person, "box": box, "keyframe_s": t,
+                         "persons_in_frame": self.persons_at[(video, ts)]})]

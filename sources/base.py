@@ -1,0 +1,173 @@
+"""What every source adapter is: parse a source's published annotation files into item drafts, refusing bad records.
+
+Adapters read annotation files only (listing folders to find media is allowed, decoding media is not), so
+`humansense sources check` can validate a download in seconds. Each refused record becomes a `Quarantined` entry
+naming file and row; nothing is dropped silently.
+"""
+
+from __future__ import annotations
+
+import inspect
+from abc import ABC, abstractmethod
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar
+
+from pydantic import ValidationError
+
+from humansense.config import SourceConfig
+from humansense.ids import UnsafeIdError, digest, item_id
+from humansense.schema import ClipSpec, ItemDraft, Provenance, Quarantined, normalise_text
+
+
+class RecordError(Exception):
+    """A bad source record. `reason` is a short stable category; the message says what exactly is wrong."""
+
+    def __init__(self, reason: str, detail: str):
+        super().__init__(detail)
+        self.reason = reason
+
+
+@dataclass(frozen=True)
+class Record:
+    """One raw source record and where it was read (file, 1-based row or record index)."""
+
+    file: Path
+    row: int
+    record_id: str | None
+    data: Any
+
+
+@dataclass
+class ParseResult:
+    source: str
+    records_read: int = 0
+    drafts: list[ItemDraft] = field(default_factory=list)
+    quarantined: list[Quarantined] = field(default_factory=list)
+
+    def summary(self) -> dict[str, Any]:
+        return {
+            "source": self.source,
+            "records_read": self.records_read,
+            "candidates_per_task": dict(sorted(Counter(d.task for d in self.drafts).items())),
+            "quarantined": len(self.quarantined),
+            "quarantined_by_reason": dict(sorted(Counter(q.reason for q in self.quarantined).items())),
+            "quarantine": [q.model_dump(exclude_none=True) for q in self.quarantined],
+        }
+
+
+class SourceAdapter(ABC):
+    name: ClassVar[str]
+    tasks: ClassVar[tuple[str, ...]]
+
+    def __init__(self, config: SourceConfig, root: Path, seed: int = 0):
+        self.config = config
+        self.root = Path(root)
+        self.seed = seed
+        self.result = ParseResult(source=self.name)
+
+    @abstractmethod
+    def annotation_files(self) -> list[Path]:
+        """The files whose contents decide this source's drafts (their checksums key the parse cache)."""
+
+    @abstractmethod
+    def records(self) -> Iterable[Record]:
+        """Yield the raw records; a file that cannot be read at all is quarantined here as a whole."""
+
+    @abstractmethod
+    def drafts_for(self, record: Record) -> list[ItemDraft]:
+        """Turn one record into drafts (one per task it feeds); raise RecordError to quarantine it."""
+
+    @classmethod
+    def code_version(cls) -> str:
+        """A digest of the adapter's module source: editing the parser invalidates its cached output."""
+        return digest(inspect.getsource(inspect.getmodule(cls)), inspect.getsource(inspect.getmodule(SourceAdapter)))
+
+    def parse(self) -> ParseResult:
+        for f in self.annotation_files():
+            if not f.is_file():
+                self.quarantine("missing annotation file", f"{f} does not exist", file=f)
+                return self.result
+            if f.stat().st_size == 0:
+                self.quarantine("empty annotation file", f"{f} is empty", file=f)
+                return self.result
+        taken = 0
+        for record in self.records():
+            if self.config.max_records is not None and taken >= self.config.max_records:
+                break
+            self.result.records_read += 1
+            taken += 1
+            try:
+                self.result.drafts.extend(self.drafts_for(record))
+            except RecordError as e:
+                self.quarantine(e.reason, str(e), file=record.file, row=record.row,
+                                record_id=record.record_id)
+            except UnsafeIdError as e:
+                self.quarantine("unsafe id", str(e), file=record.file,
+                                row=record.row, record_id=None)
+            except ValidationError as e:
+                self.quarantine("invalid record", _first_error(e), file=record.file,
+                                row=record.row, record_id=record.record_id)
+        return self.result
+
+    # Helpers for adapters -------------------------------------------------------------------------------------
+
+    def rel(self, path: Path) -> str:
+        try:
+            return path.resolve().relative_to(self.root.resolve()).as_posix()
+        except ValueError:
+            return str(path)
+
+    def quarantine(self, reason: str, detail: str, *, file: Path | str | None = None, row: int | None = None,
+                   record_id: str | None = None, task: str | None = None) -> None:
+        file_text = self.rel(Path(file)) if isinstance(file, Path) else file
+        where = f"{file_text}" + (f", row {row}" if row is not None else "")
+        detail = detail if not where or detail.startswith(where) else f"{where}: {detail}"
+        self.result.quarantined.append(Quarantined(stage="parse", source=self.name, reason=reason, detail=detail,
+                                                   file=file_text, row=row, record_id=record_id, task=task))
+
+    def draft(self, *, task: str, record_id: str, params: dict[str, Any] | None = None, provenance: Provenance,
+              answers: list[str], distractors: list[str], clip: ClipSpec, hard_distractors: list[str] | None = None,
+              template_vars: dict[str, str] | None = None, annotations: dict[str, Any] | None = None) -> ItemDraft:
+        return ItemDraft(id=item_id(self.name, record_id, task, params), task=task, provenance=provenance,
+                         answers=answers, hard_distractors=hard_distractors or [], distractors=distractors,
+                         template_vars=template_vars or {}, annotations=annotations or {}, clip=clip)
+
+
+def find_video(folder: Path, stem: str, extensions: tuple[str, ...] = (".mp4", ".mkv", ".webm")) -> Path:
+    """The first `<stem><ext>` that exists in `folder`; else the first candidate, which the media stage reports missing."""
+    for ext in extensions:
+        if (folder / f"{stem}{ext}").exists():
+            return folder / f"{stem}{ext}"
+    return folder / f"{stem}{extensions[0]}"
+
+
+def distractor_pool(vocabulary: Iterable[str], answers: Iterable[str],
+                    confusable: Iterable[frozenset[str]] = ()) -> list[str]:
+    """Vocabulary entries that may serve as wrong options: not an answer, not confusable with one.
+
+    `confusable` groups hold labels that are synonyms, near-synonyms or implied by each other (e.g. Robbery /
+    Stealing); a label sharing a group with any answer is never offered as a wrong option.
+    """
+    answer_set = {normalise_text(a) for a in answers}
+    blocked = set(answer_set)
+    for group in confusable:
+        normalised = {normalise_text(g) for g in group}
+        if normalised & answer_set:
+            blocked |= normalised
+    seen: set[str] = set()
+    pool = []
+    for label in vocabulary:
+        key = normalise_text(label)
+        if key not in blocked and key not in seen:
+            seen.add(key)
+            pool.append(label)
+    return pool
+
+
+def _first_error(e: ValidationError) -> str:
+    err = e.errors()[0]
+    loc = ".".join(str(x) for x in err.get("loc", ()))
+    return f"{loc}: {err.get('msg')}" if loc else str(err.get("msg"))

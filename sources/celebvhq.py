@@ -1,0 +1,148 @@
+"""CelebV-HQ (`celebvhq_info.json`) -> PA (appearance, select one or more) and ER (emotion, single choice).
+
+Format: FORMATS.md section 1 (official README + download script). Videos are found as the official script leaves
+them: `processed/<clip_id>.mp4` (already cut and cropped) if present, else `raw/<ytb_id>.mp4`, cut here at the
+clip's span and cropped to its box expanded by the margin and squared, as the script does.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from pathlib import Path
+
+from humansense.config import CelebvhqConfig
+from humansense.ids import check_component, seeded_rng
+from humansense.schema import ClipSpec, Crop, ItemDraft, Provenance
+from humansense.sources.base import Record, RecordError, SourceAdapter, distractor_pool
+
+EMOTIONS = {  # stored label -> option text
+    "neutral": "Neutral", "anger": "Anger", "contempt": "Contempt", "disgust": "Disgust",
+    "happy": "Happy", "fear": "Fear", "sadness": "Sad", "surprise": "Surprise",
+}
+NOT_APPEARANCE = {"blurry"}  # a property of the footage, not of the person
+# Attributes that imply or are easily mistaken for each other: never one as a wrong option when another is present.
+APPEARANCE_CONFUSABLE = [
+    frozenset({"bald", "receding_hairline"}),
+    frozenset({"eyeglasses", "sunglasses"}),
+    frozenset({"heavy_makeup", "wearing_lipstick"}),
+    frozenset({"chubby", "double_chin"}),
+    frozenset({"black_hair", "brown_hair"}),
+    frozenset({"no_beard", "5_o_clock_shadow", "goatee", "mustache", "sideburns"}),
+]
+MAX_PA_ANSWERS = 3
+
+
+def appearance_text(label: str) -> str:
+    text = label.strip().lower().replace("_", " ")
+    text = "5 o'clock shadow" if text == "5 o clock shadow" else text
+    return text[0].upper() + text[1:]
+
+
+class CelebvhqAdapter(SourceAdapter):
+    name = "celebvhq"
+    tasks = ("PA", "ER")
+    config: CelebvhqConfig
+
+    def annotation_files(self) -> list[Path]:
+        return [self.root / self.config.annotation_file]
+
+    def records(self) -> Iterable[Record]:
+        path = self.annotation_files()[0]
+        try:
+            info = json.loads(path.read_text(encoding="utf-8"))
+        except (UnicodeDecodeError, json.JSONDecodeError) as e:
+            self.quarantine("malformed annotation file", f"{path.name}: not valid UTF-8 JSON ({e})", file=path)
+            return
+        meta = info.get("meta_info") or info.get("mete_info")  # older README revisions spell it "mete_info"
+        if not isinstance(meta, dict) or not isinstance(info.get("clips"), dict):
+            self.quarantine("malformed annotation file", f"{path.name}: needs 'meta_info' and 'clips' objects", file=path)
+            return
+        self.appearance_names = [str(a).lower() for a in meta.get("appearance_mapping", [])]
+        for row, (clip_id, clip) in enumerate(info["clips"].items(), start=1):
+            yield Record(file=path, row=row, record_id=clip_id, data=clip)
+
+    def drafts_for(self, record: Record) -> list[ItemDraft]:
+        clip_id = check_component(record.record_id, "clip id")
+        clip = record.data
+        try:
+            ytb_id = check_component(clip.get("ytb_id") or clip_id.rsplit("_", 1)[0], "YouTube id")
+            start, end = float(clip["duration"]["start_sec"]), float(clip["duration"]["end_sec"])
+            bbox = clip["bbox"]
+            appearance = clip["attributes"]["appearance"]
+            emotion = clip["attributes"]["emotion"]
+        except (KeyError, TypeError, ValueError, AttributeError) as e:
+            raise RecordError("malformed record", f"clip {clip_id}: missing or invalid field {e}") from None
+        if not 0 <= start < end:
+            raise RecordError("bad time span", f"clip {clip_id}: start_sec {start} must be < end_sec {end}")
+        if len(appearance) != len(self.appearance_names) or any(v not in (0, 1) for v in appearance):
+            raise RecordError("malformed record", f"clip {clip_id}: appearance must be {len(self.appearance_names)} "
+                                                  f"values of 0/1, got {len(appearance)}")
+        media, span, crop = self._media(clip_id, ytb_id, start, end, bbox)
+        prov = dict(source=self.name, record_id=clip_id, original_file=self.rel(media),
+                    annotation_file=record.file.name, annotation_row=record.row)
+        drafts = []
+        present = [n for n, v in zip(self.appearance_names, appearance) if v == 1]
+        positives = [n for n in present if n not in NOT_APPEARANCE]
+        if positives:
+            rng = seeded_rng(self.seed, self.name, clip_id, "PA")
+            answers = rng.sample(positives, rng.randint(1, min(MAX_PA_ANSWERS, len(positives))))
+            pool = distractor_pool([n for n in self.appearance_names if n not in NOT_APPEARANCE],
+                                   present, APPEARANCE_CONFUSABLE)
+            drafts.append(self.draft(
+                task="PA", record_id=clip_id,
+                provenance=Provenance(**prov, start_s=span[0], end_s=span[1]),
+                answers=[appearance_text(a) for a in answers], distractors=[appearance_text(d) for d in pool],
+                clip=ClipSpec(kind="span", source_path=str(media), start_s=span[0], end_s=span[1], crop=crop),
+                annotations={"appearance_present": present}))
+        else:
+            self.quarantine("no usable label", f"clip {clip_id}: no appearance attribute is set", file=record.file,
+                            row=record.row, record_id=clip_id, task="PA")
+        drafts.extend(self._emotion_draft(record, clip_id, emotion, media, span, crop, prov))
+        return drafts
+
+    def _media(self, clip_id: str, ytb_id: str, start: float, end: float, bbox: dict):
+        processed = self.root / "processed" / f"{clip_id}.mp4"
+        if processed.exists():
+            return processed, (0.0, end - start), None
+        try:
+            m = self.config.bbox_margin
+            crop = Crop(left=max(0.0, bbox["left"] - m), top=max(0.0, bbox["top"] - m),
+                        right=min(1.0, bbox["right"] + m), bottom=min(1.0, bbox["bottom"] + m), square=True)
+        except (KeyError, TypeError, ValueError) as e:
+            raise RecordError("malformed record", f"clip {clip_id}: bad bbox {bbox!r} ({e})") from None
+        return self.root / "raw" / f"{ytb_id}.mp4", (start, end), crop
+
+    def _emotion_draft(self, record, clip_id, emotion, media, span, crop, prov) -> list[ItemDraft]:
+        labels = emotion.get("labels") if isinstance(emotion, dict) else None
+        if not emotion.get("sep_flag"):
+            if not isinstance(labels, str):
+                raise RecordError("malformed record", f"clip {clip_id}: emotion.labels must be a string when "
+                                                      f"sep_flag is false")
+            label, seg, params = labels, span, None
+        else:
+            segments = []
+            for s in labels if isinstance(labels, list) else []:
+                try:
+                    segments.append((float(s["end_sec"]) - float(s["start_sec"]), float(s["start_sec"]),
+                                     float(s["end_sec"]), s["emotion"]))
+                except (KeyError, TypeError, ValueError):
+                    raise RecordError("malformed record", f"clip {clip_id}: bad emotion segment {s!r}") from None
+            if not segments:
+                raise RecordError("malformed record", f"clip {clip_id}: sep_flag is true but labels has no segments")
+            length, s0, s1, label = max(segments, key=lambda x: (x[0], -x[1]))  # longest; earliest on ties
+            if length < self.config.min_emotion_segment_s:
+                self.quarantine("segment too short", f"clip {clip_id}: longest emotion segment lasts {length:g} s "
+                                f"(< {self.config.min_emotion_segment_s:g} s)", file=record.file, row=record.row,
+                                record_id=clip_id, task="ER")
+                return []
+            seg, params = (span[0] + s0, min(span[0] + s1, span[1])), {"segment": [s0, s1]}
+        key = str(label).strip().lower()
+        if key not in EMOTIONS:
+            raise RecordError("unknown label", f"clip {clip_id}: emotion {label!r} is not one of {sorted(EMOTIONS)}")
+        return [self.draft(
+            task="ER", record_id=clip_id, params=params,
+            provenance=Provenance(**prov, start_s=seg[0], end_s=seg[1]),
+            answers=[EMOTIONS[key]], distractors=distractor_pool(EMOTIONS.values(), [EMOTIONS[key]]),
+            clip=ClipSpec(kind="span", source_path=str(media), start_s=seg[0], end_s=seg[1], crop=crop),
+            annotations={"emotion": key, "segment_in_clip": params["segment"] if params else None})]

@@ -1,0 +1,32 @@
+"""The parse stage: run one adapter and write its drafts and quarantine as JSON-lines in the work folder."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from humansense.config import SourceConfig
+from humansense.ids import digest
+from humansense.io import write_json, write_jsonl
+from humansense.media import sha256_file
+from humansense.schema import SCHEMA_VERSION
+from humansense.sources import adapter_class
+
+
+def parse_key(name: str, config: SourceConfig, root: Path, seed: int) -> str:
+    """What decides a source's drafts: its annotation files' bytes, the adapter's code, its config and the seed."""
+    adapter = adapter_class(name)(config, root, seed)
+    files = {f.name: (sha256_file(f) if f.is_file() else None) for f in adapter.annotation_files()}
+    return digest(name, files, adapter.code_version(), config.model_dump(mode="json", exclude={"root"}), seed,
+                  SCHEMA_VERSION, length=32)
+
+
+def parse_source(name: str, config: SourceConfig, root: Path, seed: int, work: Path) -> dict:
+    result = adapter_class(name)(config, root, seed).parse()
+    out = work / "parsed" / name
+    write_jsonl(out / "drafts.jsonl", result.drafts)
+    write_jsonl(out / "quarantine.jsonl", result.quarantined)
+    summary = result.summary()
+    del summary["quarantine"]  # kept in the file; the returned summary stays small
+    summary.update(drafts=str(out / "drafts.jsonl"), quarantine=str(out / "quarantine.jsonl"))
+    write_json(out / "summary.json", summary)
+    return summary

@@ -1,0 +1,118 @@
+"""The build-humansense flow end to end on the embedded sample, and its cache across runs."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pyarrow.parquet as pq
+import pytest
+
+from humansense.media import probe
+from humansense.schema import ITEM_ARROW_SCHEMA, row_to_item
+
+pytestmark = pytest.mark.slow
+LABEL_TASKS = ["PA", "AR", "GR", "ER", "CM", "AC", "HC"]
+EXPECTED = {  # (task, source record) -> answer text, straight from the sample's annotation files
+    ("ER", "aB3dE5fG7hI_0"): ["Happy"], ("ER", "aB3dE5fG7hI_1"): ["Sad"], ("ER", "_x9Kq2Lm0Zp_3"): ["Surprise"],
+    ("ER", "aB3dE5fG7hI_3"): ["Anger"], ("GR", "34870"): ["Drumming Fingers"], ("GR", "1202"): ["Swiping Left"],
+    ("AC", "Arrest003_x264.mp4"): ["Arrest"], ("AC", "Normal_Videos_017_x264.mp4"): ["Nothing abnormal"],
+    ("HC", "val/YFCC100M/v_f69ebe5b731d3e87c1a3992ee39c3b7e"): ["3"], ("HC", "val/Charades/3F2ZV"): ["1"],
+}
+
+
+def config_for(sample_roots: dict[str, Path], path: Path) -> Path:
+    lines = ["seed = 2026", "[media]", "batch_size = 4"]
+    for name, root in sample_roots.items():
+        lines += [f"[sources.{name}]", f'root = "{root}"']
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+@pytest.fixture(scope="module")
+def two_builds(prefect_harness, sample_roots, tmp_path_factory):
+    from humansense.flows.build import build_humansense
+
+    out = tmp_path_factory.mktemp("build")
+    config = config_for(sample_roots, out / "humansense.toml")
+    first = build_humansense(out=str(out), config_file=str(config))
+    items_first = (out / "release" / "data" / "items.parquet").read_bytes()
+    second = build_humansense(out=str(out), config_file=str(config))
+    return out, first, second, items_first
+
+
+def test_build_makes_items_for_every_label_task(two_builds):
+    out, first, _, _ = two_builds
+    release = out / "release"
+    table = pq.read_table(release / "data" / "items.parquet")
+    assert table.schema.equals(ITEM_ARROW_SCHEMA)
+    items = [row_to_item(r) for r in table.to_pylist()]
+    assert {i.task for i in items} == set(LABEL_TASKS)
+    assert first["items_per_task"] == {**{t: 0 for t in first["items_per_task"]},
+                                       "PA": 5, "AR": 5, "GR": 5, "ER": 4, "CM": 3, "AC": 4, "HC": 3}
+    by_record = {(i.task, i.provenance.record_id): i for i in items}
+    for key, answer in EXPECTED.items():
+        assert by_record[key].answer_texts() == answer, key
+    for item in items:
+        info = probe(release / item.media.path)  # every item points at a clip ffprobe reads
+        assert info.has_video and info.duration_s == pytest.approx(item.media.duration_s, abs=0.05)
+        truth = item.annotations
+        if item.task == "PA":
+            present = {a.replace("_", " ") for a in truth["appearance_present"]}
+            assert {t.lower() for t in item.answer_texts()} <= present
+        if item.task == "AR":
+            assert set(item.answer_texts()) <= set(truth["actions"])
+        if item.task == "CM":
+            assert item.answer_texts()[0].startswith(truth["events"][0]["sentence"].rstrip("."))
+
+
+def test_bad_records_are_quarantined_with_reasons_and_the_build_goes_on(two_builds):
+    out, first, _, _ = two_builds
+    entries = [json.loads(line) for line in (out / "release" / "quarantine.jsonl").read_text().splitlines()]
+    seen = {(q["stage"], q["reason"], q.get("record_id")) for q in entries}
+    assert ("media", "missing media", "Zz9Yy8Xx7Ww_0") in seen  # the video was never downloaded
+    assert ("media", "missing media", "1207") in seen  # no Jester frame folder
+    assert ("media", "unreadable media", "Explosion008_x264.mp4") in seen  # a corrupt file
+    assert ("parse", "unknown label", "1205") in seen and ("parse", "unsafe id", None) in seen
+    assert first["quarantined"] == len(entries) == 23
+    assert all(q["detail"] for q in entries)
+
+
+def test_second_build_reuses_every_cached_task(two_builds):
+    out, first, second, items_first = two_builds
+    assert first["media_tasks"]["cached"] == 0 and first["media_tasks"]["clips_cut"] == 26
+    assert second["media_tasks"]["total"] == first["media_tasks"]["total"] > 1
+    assert second["media_tasks"]["cached"] == second["media_tasks"]["total"]  # nothing was cut again
+    assert second["media_tasks"]["clips_cut"] == 0 and second["media_tasks"]["clips_reused"] == 26
+    assert (out / "release" / "data" / "items.parquet").read_bytes() == items_first  # and the same bytes out
+    assert not [p for p in out.iterdir() if p.name.startswith(".release")]  # no temp or old release left
+
+
+def test_lost_clips_are_cut_again_rather_than_trusted(prefect_harness, sample_roots, tmp_path):
+    from humansense.flows.build import build_humansense
+
+    config = config_for({"jester": sample_roots["jester"]}, tmp_path / "c.toml")
+    text = config.read_text() + "".join(f"[sources.{n}]\nenabled = false\n"
+                                        for n in ["celebvhq", "ava", "activitynet", "ucf_crime", "tao"])
+    config.write_text(text)
+    build_humansense(out=str(tmp_path / "b"), config_file=str(config))
+    for clip in (tmp_path / "b" / "cache" / "clips").iterdir():
+        clip.unlink()
+    report = build_humansense(out=str(tmp_path / "b"), config_file=str(config))
+    assert report["media_tasks"]["cached"] == 0 and report["media_tasks"]["clips_cut"] == 5
+    assert report["items_per_task"]["GR"] == 5
+
+
+def test_readme_build_command_runs_on_the_embedded_sample(tmp_path):
+    """`humansense build` as a user types it: a fresh process, its own temporary Prefect server, the sample."""
+    env = {k: v for k, v in __import__("os").environ.items() if not k.startswith("PREFECT_")}
+    env.update(PREFECT_HOME=str(tmp_path / "prefect"), PREFECT_SERVER_ANALYTICS_ENABLED="false", DO_NOT_TRACK="1")
+    run = subprocess.run([sys.executable, "-m", "humansense.cli", "build", "--out", str(tmp_path / "b")],
+                         capture_output=True, text=True, env=env, timeout=600)
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert "media tasks: 0 of" in run.stderr and "Quarantined records: 23" in run.stderr
+    report = json.loads((tmp_path / "b" / "release" / "build_report.json").read_text())
+    assert all(report["items_per_task"][t] > 0 for t in LABEL_TASKS)
+    assert sorted(report["sample_sources"]) == ["activitynet", "ava", "celebvhq", "jester", "tao", "ucf_crime"]

@@ -1,0 +1,82 @@
+"""Cutting clips with ffmpeg: spans, crops, frame sequences, and the failures that must not crash a build."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from humansense.clips import clip_key
+from humansense.config import MediaConfig
+from humansense.media import MediaError, cut_clip, fingerprint, probe
+from humansense.schema import ClipSpec, Crop
+
+
+def test_span_with_square_crop_starts_at_zero_with_audio(sample_roots, tmp_path: Path):
+    src = sample_roots["celebvhq"] / "raw" / "aB3dE5fG7hI.mp4"  # 320x240, 25 fps, with a tone
+    spec = ClipSpec(kind="span", source_path=str(src), start_s=2.0, end_s=6.0,
+                    crop=Crop(left=0.3, top=0.0, right=0.7, bottom=0.8, square=True))
+    info = cut_clip(spec, tmp_path / "c.mp4")
+    assert info.duration_s == pytest.approx(4.0, abs=0.1)
+    assert info.width == info.height == 192  # max(0.4*320, 0.8*240) = 192, square
+    assert info.has_audio and info.fps == pytest.approx(25.0)
+    again = probe(tmp_path / "c.mp4")
+    assert again == info
+
+
+def test_frames_become_a_clip_at_the_dataset_rate(sample_roots, tmp_path: Path):
+    folder = sample_roots["jester"] / "20bn-jester-v1" / "34870"
+    spec = ClipSpec(kind="frames", source_path=str(folder), frame_pattern="%05d.jpg", first_frame=1, fps=12.0)
+    info = cut_clip(spec, tmp_path / "g.mp4")
+    assert info.frame_count == 24 and info.duration_s == pytest.approx(2.0, abs=0.01)
+    assert (info.width, info.height) == (176, 100) and not info.has_audio
+    part = ClipSpec(kind="frames", source_path=str(folder), frame_pattern="%05d.jpg", first_frame=5,
+                    frame_count=10, fps=12.0)
+    assert cut_clip(part, tmp_path / "p.mp4").frame_count == 10
+
+
+def test_tall_sources_are_scaled_to_the_height_cap(sample_roots, tmp_path: Path):
+    src = sample_roots["celebvhq"] / "raw" / "aB3dE5fG7hI.mp4"
+    info = cut_clip(ClipSpec(kind="span", source_path=str(src), start_s=0, end_s=1), tmp_path / "s.mp4",
+                    max_height=120)
+    assert (info.width, info.height) == (160, 120)
+
+
+@pytest.mark.parametrize("content, reason", [(b"this is not a video file\n" * 64, "unreadable media"),
+                                             (None, "missing media")])
+def test_unreadable_and_missing_media_raise_media_error(tmp_path: Path, content, reason):
+    src = tmp_path / "bad.mp4"
+    if content is not None:
+        src.write_bytes(content)
+    with pytest.raises(MediaError) as e:
+        cut_clip(ClipSpec(kind="span", source_path=str(src), start_s=0, end_s=1), tmp_path / "out.mp4")
+    assert e.value.reason == reason and "bad.mp4" in e.value.detail
+    assert not list(tmp_path.glob("*.tmp.mp4")) and not (tmp_path / "out.mp4").exists()
+
+
+def test_a_span_past_the_end_is_refused(sample_roots, tmp_path: Path):
+    src = sample_roots["celebvhq"] / "raw" / "-Qw3Er5Ty7U.mp4"  # 6 s
+    with pytest.raises(MediaError, match="span outside media"):
+        cut_clip(ClipSpec(kind="span", source_path=str(src), start_s=30, end_s=31), tmp_path / "o.mp4")
+
+
+def test_a_hung_ffmpeg_is_killed_by_the_timeout(sample_roots, tmp_path: Path):
+    src = sample_roots["ava"] / "trainval" / "_Kp2Lm8Nq4R.mp4"
+    with pytest.raises(MediaError) as e:
+        cut_clip(ClipSpec(kind="span", source_path=str(src), start_s=0, end_s=900), tmp_path / "o.mp4",
+                 timeout_s=0.05)
+    assert e.value.reason == "ffmpeg timed out"
+    assert not (tmp_path / "o.mp4").exists()
+
+
+def test_clip_keys_follow_content_not_paths(sample_roots, tmp_path: Path):
+    src = sample_roots["celebvhq"] / "raw" / "_x9Kq2Lm0Zp.mp4"
+    copy = tmp_path / "elsewhere.mp4"
+    copy.write_bytes(src.read_bytes())
+    a = ClipSpec(kind="span", source_path=str(src), start_s=1, end_s=2)
+    b = a.model_copy(update={"source_path": str(copy)})
+    media = MediaConfig()
+    assert clip_key(a, fingerprint(src), media) == clip_key(b, fingerprint(copy), media)
+    assert clip_key(a, fingerprint(src), media) != clip_key(a, fingerprint(src), MediaConfig(crf=30))
+    copy.write_bytes(src.read_bytes()[:-10])
+    assert fingerprint(copy) != fingerprint(src)

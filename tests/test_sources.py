@@ -1,0 +1,218 @@
+"""Each adapter on the embedded sample (the sources' real formats): the exact drafts and quarantine entries."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from humansense.config import SourcesConfig
+from humansense.sample import annotation_root
+from humansense.schema import normalise_text
+from humansense.sources import ADAPTERS, adapter_class
+from humansense.sources.activitynet import describe
+
+SEED = 2026
+
+
+def parse(name: str, root: Path | None = None, **options):
+    config = getattr(SourcesConfig(), name).model_copy(update=options)
+    return adapter_class(name)(config, root or annotation_root(name), SEED).parse()
+
+
+def drafts_by(result, task: str) -> dict:
+    return {d.provenance.record_id: d for d in result.drafts if d.task == task}
+
+
+def quarantine_of(result) -> set[tuple]:
+    return {(q.reason, q.row, q.record_id) for q in result.quarantined}
+
+
+def assert_clean_pool(draft, forbidden: set[str]):
+    pool = {normalise_text(x) for x in draft.distractors + draft.hard_distractors}
+    assert not pool & {normalise_text(x) for x in forbidden}, pool & {normalise_text(x) for x in forbidden}
+
+
+def test_celebvhq_emotions_spans_and_crops():
+    result = parse("celebvhq")
+    er = drafts_by(result, "ER")
+    assert {k: d.answers[0] for k, d in er.items()} == {
+        "aB3dE5fG7hI_0": "Happy", "aB3dE5fG7hI_1": "Sad", "_x9Kq2Lm0Zp_3": "Surprise", "Zz9Yy8Xx7Ww_0": "Disgust",
+        "aB3dE5fG7hI_3": "Anger"}
+    # sep_flag: the longest segment (sadness, 0.8-4.0 s of a clip starting at 8.0 s) becomes the clip
+    sad = er["aB3dE5fG7hI_1"]
+    assert (sad.clip.start_s, sad.clip.end_s) == pytest.approx((8.8, 12.0))
+    assert "Sad" not in sad.distractors and len(sad.distractors) == 7
+    clip = er["_x9Kq2Lm0Zp_3"].clip
+    assert clip.source_path.endswith("raw/_x9Kq2Lm0Zp.mp4") and (clip.start_s, clip.end_s) == (3.0, 7.5)
+    assert clip.crop.square and clip.crop.top == 0.0 and clip.crop.left == pytest.approx(0.1675)
+
+
+def test_celebvhq_appearance_answers_are_present_and_distractors_absent():
+    pa = drafts_by(parse("celebvhq"), "PA")
+    assert set(pa) == {"aB3dE5fG7hI_0", "aB3dE5fG7hI_1", "_x9Kq2Lm0Zp_3", "Zz9Yy8Xx7Ww_0", "aB3dE5fG7hI_3",
+                       "_x9Kq2Lm0Zp_4"}
+    bald = pa["_x9Kq2Lm0Zp_3"]
+    assert set(bald.answers) <= {"Male", "Eyeglasses", "Bald", "Mustache", "Chubby"} and 1 <= len(bald.answers) <= 3
+    # present attributes and anything confusable with them are never wrong options
+    assert_clean_pool(bald, {"Male", "Eyeglasses", "Bald", "Mustache", "Chubby", "Sunglasses", "Receding hairline",
+                             "Goatee", "No beard", "Double chin", "Blurry"})
+    assert "Young" in bald.distractors and "Wavy hair" in bald.distractors
+
+
+def test_celebvhq_quarantine_names_rows_and_reasons():
+    result = parse("celebvhq")
+    assert quarantine_of(result) == {
+        ("no usable label", 4, "-Qw3Er5Ty7U_0"), ("unknown label", 4, "-Qw3Er5Ty7U_0"),
+        ("malformed record", 5, "aB3dE5fG7hI_2"), ("unsafe id", 8, None), ("segment too short", 9, "_x9Kq2Lm0Zp_4")}
+    unknown = next(q for q in result.quarantined if q.reason == "unknown label")
+    assert unknown.file == "celebvhq_info.json" and "'bored'" in unknown.detail and "row 4" in unknown.detail
+
+
+def test_celebvhq_prefers_processed_clips_and_reads_old_top_key(tmp_path: Path):
+    root = tmp_path / "celebvhq"
+    shutil.copytree(annotation_root("celebvhq"), root)
+    info = json.loads((root / "celebvhq_info.json").read_text())
+    info["mete_info"] = info.pop("meta_info")  # the spelling of older README revisions
+    (root / "celebvhq_info.json").write_text(json.dumps(info))
+    (root / "processed").mkdir()
+    (root / "processed" / "aB3dE5fG7hI_0.mp4").write_bytes(b"")
+    er = drafts_by(parse("celebvhq", root), "ER")
+    clip = er["aB3dE5fG7hI_0"].clip
+    assert clip.source_path.endswith("processed/aB3dE5fG7hI_0.mp4") and clip.crop is None
+    assert (clip.start_s, clip.end_s) == (0.0, 4.0)
+
+
+def test_ava_groups_rows_per_person_and_keyframe(sample_roots):
+    result = parse("ava", sample_roots["ava"])
+    ar = drafts_by(result, "AR")
+    actions = {k: d.annotations["actions"] for k, d in ar.items()}
+    assert actions == {
+        "-aB3xYz9QwE,0902,1": ["stand", "talk to (e.g., self, a person, a group)", "watch (a person)"],
+        "-aB3xYz9QwE,0902,2": ["listen to (a person)", "sit"],
+        "-aB3xYz9QwE,0905,1": ["carry/hold (an object)", "drink", "text on/look at a cellphone", "walk"],
+        "_Kp2Lm8Nq4R,0910,1": ["hand clap", "stand"],
+        "_Kp2Lm8Nq4R,0906,3": ["hand wave", "run/jog"]}
+    for k, d in ar.items():
+        assert set(d.answers) <= set(actions[k]) and 1 <= len(d.answers) <= 3
+    four = ar["-aB3xYz9QwE,0905,1"]
+    assert len(four.answers) == 3  # four true actions: three shown, the fourth is not offered as wrong
+    assert_clean_pool(four, set(actions["-aB3xYz9QwE,0905,1"]) | {"lift/pick up", "touch (an object)", "put down",
+                                                                   "answer phone"})
+    two_people = ar["-aB3xYz9QwE,0902,1"].clip
+    assert two_people.crop is not None and two_people.crop.left == pytest.approx(0.05)
+    assert (two_people.start_s, two_people.end_s) == (900.5, 903.5)
+    assert ar["-aB3xYz9QwE,0905,1"].clip.crop is None  # alone at that keyframe: the whole frame
+    assert two_people.source_path.endswith("trainval/-aB3xYz9QwE.mkv")
+    assert ar["_Kp2Lm8Nq4R,0910,1"].clip.source_path.endswith("trainval/_Kp2Lm8Nq4R.mp4")
+    assert quarantine_of(result) == {
+        ("unknown label", 12, "_Kp2Lm8Nq4R"), ("malformed row", 13, "_Kp2Lm8Nq4R"),
+        ("malformed row", 14, "_Kp2Lm8Nq4R"), ("excluded timestamp", 17, "_Kp2Lm8Nq4R,0913,1")}
+
+
+def test_ava_cut_layout_shifts_keyframes():
+    ar = drafts_by(parse("ava", layout="cut_900_1800"), "AR")
+    clip = ar["-aB3xYz9QwE,0902,1"].clip
+    assert (clip.start_s, clip.end_s) == (0.5, 3.5)
+
+
+def test_jester_labels_frames_and_quarantine():
+    result = parse("jester")
+    gr = drafts_by(result, "GR")
+    assert {k: d.answers[0] for k, d in gr.items()} == {
+        "34870": "Drumming Fingers", "56557": "Sliding Two Fingers Right", "1201": "Thumb Up",
+        "1202": "Swiping Left", "1203": "Stop Sign", "1207": "Zooming In With Full Hand"}
+    d = gr["34870"]
+    assert d.clip.kind == "frames" and d.clip.frame_pattern == "%05d.jpg" and d.clip.first_frame == 1
+    assert d.clip.fps == 12.0 and d.clip.source_path.endswith("20bn-jester-v1/34870")
+    assert len(d.distractors) == 24 and not {"No gesture", "Doing other things"} & set(d.distractors)
+    assert quarantine_of(result) == {("label not used for GR", 6, "1204"), ("unknown label", 7, "1205"),
+                                     ("unsafe id", 8, None), ("malformed row", 10, "1208")}
+
+
+def test_activitynet_sequences_in_order():
+    result = parse("activitynet")
+    cm = drafts_by(result, "CM")
+    assert set(cm) == {"v_QOlSCBRmfWY", "v_ehGHCYKzyZ8", "v_-x1Yq2Z3a4B"}
+    kitchen = cm["v_QOlSCBRmfWY"]
+    assert kitchen.answers == ["A young woman stands in a kitchen and waves at the camera, then she picks up a bowl "
+                               "and begins whisking eggs, then she pours the mixture into a pan and smiles."]
+    assert (kitchen.clip.start_s, kitchen.clip.end_s) == (0.83, 39.5)
+    assert len(kitchen.hard_distractors) == 5  # the other orders of the same three events
+    assert all(len(h) == len(kitchen.answers[0]) for h in kitchen.hard_distractors)
+    canoe = cm["v_ehGHCYKzyZ8"]
+    assert canoe.clip.end_s == 30.0  # the last caption ends past the video's duration: clamped
+    assert quarantine_of(result) == {("malformed record", 4, "v_Mm4Nn5Oo6Pp"),
+                                     ("too few ordered events", 5, "v_Qq7Rr8Ss9Tt")}
+
+
+def test_describe_lowercases_only_ordinary_openings():
+    assert describe(["Two men row.", " They sing.", "John waves."]) == "Two men row, then they sing, then John waves."
+
+
+def test_ucf_crime_spans_classes_and_confusables(sample_roots):
+    result = parse("ucf_crime", sample_roots["ucf_crime"])
+    ac = drafts_by(result, "AC")
+    spans = {k: (d.answers[0], d.clip.start_s, d.clip.end_s) for k, d in ac.items()}
+    assert spans == {
+        "Arrest003_x264.mp4": ("Arrest", 2.0, 14.0), "Burglary014_x264.mp4": ("Burglary", 1.0, 12.0),
+        "Fighting002_x264.mp4": ("Fighting", 0.0, 10.0), "Normal_Videos_017_x264.mp4": ("Nothing abnormal", 0, 20.0),
+        "Explosion008_x264.mp4": ("Explosion", 0.0, 7.0)}
+    assert ac["Arrest003_x264.mp4"].clip.source_path.endswith("Anomaly-Videos-Part-1/Arrest/Arrest003_x264.mp4")
+    assert_clean_pool(ac["Burglary014_x264.mp4"], {"Robbery", "Stealing", "Shoplifting"})
+    assert_clean_pool(ac["Fighting002_x264.mp4"], {"Abuse", "Assault"})
+    assert "Nothing abnormal" in ac["Arrest003_x264.mp4"].distractors
+    assert quarantine_of(result) == {("unknown label", 6, "Jaywalking001_x264.mp4"),
+                                     ("malformed row", 7, "Shooting010_x264.mp4")}
+
+
+def test_tao_counts_distinct_person_tracks():
+    result = parse("tao")
+    hc = drafts_by(result, "HC")
+    assert {k: d.answers[0] for k, d in hc.items()} == {
+        "val/YFCC100M/v_f69ebe5b731d3e87c1a3992ee39c3b7e": "3", "val/Charades/3F2ZV": "1",
+        "val/YFCC100M/v_0a1b2c3d4e5f60718293a4b5c6d7e8f9": "0"}
+    three = hc["val/YFCC100M/v_f69ebe5b731d3e87c1a3992ee39c3b7e"]
+    assert three.hard_distractors == ["2", "4"] and "3" not in three.distractors
+    assert (three.clip.frame_pattern, three.clip.first_frame, three.clip.frame_count) == ("frame%04d.jpg", 1, 51)
+    assert hc["val/YFCC100M/v_0a1b2c3d4e5f60718293a4b5c6d7e8f9"].hard_distractors == ["1"]
+    assert quarantine_of(result) == {("person tracks not exhaustive", 3, "val/HACS/v_Kq2LmZz0001"),
+                                     ("unsafe id", 5, None)}
+
+
+def test_tao_merged_person_categories_count_and_big_crowds_are_refused(tmp_path: Path):
+    data = json.loads((annotation_root("tao") / "validation.json").read_text())
+    data["categories"][0]["merged"] = [{"id": 94, "name": "bicycle", "synset": "bicycle.n.01"}]
+    data["videos"][1]["not_exhaustive_category_ids"] = []  # bicycles (now people) are exhaustive there
+    for i in range(100, 110):  # ten more people in the Charades video
+        data["tracks"].append({"id": i, "category_id": 805, "video_id": 1})
+    (tmp_path / "validation.json").write_text(json.dumps(data))
+    result = parse("tao", tmp_path)
+    hc = drafts_by(result, "HC")
+    assert hc["val/YFCC100M/v_f69ebe5b731d3e87c1a3992ee39c3b7e"].answers == ["4"]  # the merged category counts
+    assert ("count outside 0-9", 2, "val/Charades/3F2ZV") in quarantine_of(result)
+
+
+@pytest.mark.parametrize("name", sorted(ADAPTERS))
+def test_every_adapter_quarantines_empty_and_missing_annotation_files(name, tmp_path: Path):
+    adapter = adapter_class(name)(getattr(SourcesConfig(), name), tmp_path, SEED)
+    result = adapter.parse()
+    assert [q.reason for q in result.quarantined] == ["missing annotation file"]
+    for f in adapter.annotation_files():
+        f.parent.mkdir(parents=True, exist_ok=True)
+        f.write_bytes(b"")
+    result = adapter_class(name)(getattr(SourcesConfig(), name), tmp_path, SEED).parse()
+    assert [q.reason for q in result.quarantined] == ["empty annotation file"]
+    assert result.quarantined[0].file and not result.drafts
+
+
+@pytest.mark.parametrize("name, file", [("celebvhq", "celebvhq_info.json"), ("activitynet", "val_1.json"),
+                                        ("tao", "validation.json")])
+def test_json_sources_quarantine_undecodable_files(name, file, tmp_path: Path):
+    shutil.copytree(annotation_root(name), tmp_path, dirs_exist_ok=True)
+    (tmp_path / file).write_bytes(b'{"clips": \xff\xfe broken')
+    result = parse(name, tmp_path)
+    assert [q.reason for q in result.quarantined] == ["malformed annotation file"]
+    assert result.quarantined[0].file == file and not result.drafts
