@@ -51,4 +51,8 @@ def parse_templates(text: str) -> dict[str, TaskTemplates]:
 @cache
 def load_templates() -> dict[str, TaskTemplates]:
     text = resources.files("humansense.augment").joinpath("templates/templates.yaml").read_text(encoding="utf-8")
-    return parse_templates(text)
+    parsed = parse_templates(text)
+    missing = set(TASKS) - set(parsed)
+    if missing:
+        raise ValueError(f"templates.yaml has no templates for {sorted(missing)}")
+    return parsed

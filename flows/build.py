@@ -1,4 +1,4 @@
-"""The `build-humansense` flow: sources -> media -> augment -> qc -> release. Wiring only.
+"""The `build-humansense` flow: sources -> media -> augment (+ bias audit) -> qc -> release. Wiring only.
 
 Tasks are coarse (one per source, one per batch of clips) and pass file paths, not item lists. The parse and
 clip tasks carry explicit cache keys (annotation checksums, adapter code, config, seed; clip batch digests), stored
@@ -17,6 +17,7 @@ from prefect.task_runners import ThreadPoolTaskRunner
 from rich.progress import Progress
 
 from humansense import sample
+from humansense.augment.audit import audit, check, write_audit
 from humansense.augment.build import build_items
 from humansense.clips import batch_done, cut_batch, plan_batches
 from humansense.config import BuildConfig, load_config
@@ -65,22 +66,28 @@ def cut_clips_task(batch: str, clips_dir: str) -> dict:
 
 
 @task(name="make-items")
-def make_items_task(draft_files: list[str], clip_of: str, clips_dir: str, seed: int, qc, work: str) -> dict:
+def make_items_task(draft_files: list[str], clip_of: str, clips_dir: str, config: BuildConfig,
+                    work: str) -> dict:
     items, quarantined = build_items([Path(p) for p in draft_files], json.loads(Path(clip_of).read_text()),
-                                     Path(clips_dir), seed)
-    items = mark_sample(items, qc, seed)
+                                     Path(clips_dir), config.seed, config.augment)
+    table = audit(items, config.augment)
+    audit_files = write_audit(table, Path(work) / "audit")
+    flagged = check(table, config.augment)  # raises (failing the flow) unless the user allowed a biased build
+    items = mark_sample(items, config.qc, config.seed)
     write_jsonl(Path(work) / "items.jsonl", items)
     write_jsonl(Path(work) / "augment_quarantine.jsonl", quarantined)
-    return {"items": str(Path(work) / "items.jsonl"), "quarantine": str(Path(work) / "augment_quarantine.jsonl")}
+    return {"items": str(Path(work) / "items.jsonl"), "quarantine": str(Path(work) / "augment_quarantine.jsonl"),
+            "audit_files": [str(f) for f in audit_files], "audit_flagged": flagged}
 
 
 @task(name="publish-release")
-def publish_release_task(out: str, items_file: str, quarantine_files: list[str], clips_dir: str,
+def publish_release_task(out: str, made: dict, quarantine_files: list[str], clips_dir: str,
                          config: BuildConfig, sources: dict, media_tasks: dict, sample_sources: list[str]) -> dict:
-    items = list(read_jsonl(Path(items_file), Item))
+    items = list(read_jsonl(Path(made["items"]), Item))
     quarantined = [q for f in quarantine_files for q in read_jsonl(Path(f), Quarantined)]
-    report = build_report(config, sources, items, quarantined, media_tasks, sample_sources)
-    write_release(Path(out) / "release", items, Path(clips_dir), quarantined, report)
+    report = build_report(config, sources, items, quarantined, media_tasks, sample_sources, made["audit_flagged"])
+    extra = {f"audit/{Path(f).name}": Path(f) for f in made["audit_files"]}
+    write_release(Path(out) / "release", items, Path(clips_dir), quarantined, report, extra)
     return report
 
 
@@ -127,7 +134,7 @@ def build_humansense(out: str = "build", config_file: str | None = None, seed: i
             progress.advance(bar)
     logger.info("media tasks: %d of %d cached", media_tasks["cached"], media_tasks["total"])
 
-    made = make_items_task(draft_files, plan["clip_of"], str(clips_dir), config.seed, config.qc, str(work))
+    made = make_items_task(draft_files, plan["clip_of"], str(clips_dir), config, str(work))
     quarantine_files = [s["quarantine"] for s in parsed.values()] + [plan["quarantine"], made["quarantine"]]
-    return publish_release_task(str(out_dir), made["items"], quarantine_files, str(clips_dir), config, parsed,
+    return publish_release_task(str(out_dir), made, quarantine_files, str(clips_dir), config, parsed,
                                 media_tasks, sample_names)

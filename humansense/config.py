@@ -98,6 +98,15 @@ class MediaConfig(_Section):
     workers: int = Field(default=2, ge=1)  # concurrent media tasks
 
 
+class AugmentConfig(_Section):
+    paraphrase_jaccard: float = Field(default=0.8, gt=0, le=1)  # word-set similarity that counts as a paraphrase
+    length_abs_chars: int = Field(default=8, ge=0)  # a wrong option may differ from the answer by this many chars
+    length_rel: float = Field(default=0.25, ge=0)  # ... or by this fraction of the answer's length, if larger
+    audit_tolerance: float = Field(default=0.10, ge=0)  # how far above chance a blind answerer may score
+    audit_alpha: float = Field(default=0.01, gt=0, lt=1)  # ... and only when that excess is significant
+    allow_biased: bool = False  # publish even when the bias audit fails (recorded in the report)
+
+
 class QcConfig(_Section):
     rate: float = Field(default=0.2, gt=0, le=1)
     min_per_task: int = Field(default=3, ge=0)
@@ -110,6 +119,7 @@ class BuildConfig(BaseSettings):
     seed: int = 2026
     sources: SourcesConfig = SourcesConfig()
     media: MediaConfig = MediaConfig()
+    augment: AugmentConfig = AugmentConfig()
     qc: QcConfig = QcConfig()
 
     @classmethod

@@ -13,7 +13,7 @@ from humansense.tasks import TASKS
 
 
 def build_report(config: BuildConfig, sources: dict[str, dict], items: list[Item], quarantined: list[Quarantined],
-                 media_tasks: dict[str, int], sample_sources: list[str]) -> dict:
+                 media_tasks: dict[str, int], sample_sources: list[str], audit_flagged: list[str]) -> dict:
     per_task = Counter(i.task for i in items)
     return {
         "humansense_version": __version__,
@@ -30,4 +30,5 @@ def build_report(config: BuildConfig, sources: dict[str, dict], items: list[Item
         "quarantined": len(quarantined),
         "quarantined_by_reason": dict(Counter(f"{q.stage}: {q.reason}" for q in quarantined).most_common()),
         "media_tasks": media_tasks,
+        "bias_audit": {"flagged": audit_flagged, "allow_biased": config.augment.allow_biased},
     }

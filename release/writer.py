@@ -5,6 +5,7 @@ Layout (extended by later stages):
     videos/<clip>.mp4         the clips the items point at (relative paths)
     quarantine.jsonl          every refused record, with stage, reason, file and row
     build_report.json         counts per task, quarantine by reason, cache use, provenance
+    audit/bias_audit.csv|png  blind answerers' accuracy per task against chance
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ def _link_or_copy(src: Path, dst: Path) -> None:
 
 
 def write_release(release_dir: Path, items: list[Item], clips_dir: Path, quarantined: list[Quarantined],
-                  report: dict) -> Path:
+                  report: dict, extra_files: dict[str, Path] | None = None) -> Path:
     release_dir = Path(release_dir)
     tmp = release_dir.with_name(f".{release_dir.name}.tmp-{uuid.uuid4().hex[:8]}")
     tmp.mkdir(parents=True)
@@ -38,6 +39,9 @@ def write_release(release_dir: Path, items: list[Item], clips_dir: Path, quarant
         pq.write_table(items_to_table(items), tmp / "data" / "items.parquet", compression="zstd")
         for rel in sorted({i.media.path for i in items}):
             _link_or_copy(clips_dir / Path(rel).name, tmp / rel)
+        for rel, src in (extra_files or {}).items():
+            (tmp / rel).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(src, tmp / rel)
         write_jsonl(tmp / "quarantine.jsonl", quarantined)
         write_json(tmp / "build_report.json", report)
         old = release_dir.with_name(f".{release_dir.name}.old-{uuid.uuid4().hex[:8]}")

@@ -1,31 +1,172 @@
+"""Augmentation on generated item sets of thousands: balance, lengths, determinism, dedup, and the bias audit."""
+
 from __future__ import annotations
 
+import random
 from collections import Counter
+from statistics import median
 
 import pytest
 
-from humansense.augment.build import AugmentError, choose_options, make_item
+from humansense.augment.audit import BiasAuditError, audit, binomial_tail, check, write_audit
+from humansense.augment.build import augment_drafts
+from humansense.augment.options import length_ok, paraphrases, pick_wrong_options, OptionError
 from humansense.augment.templates import load_templates, parse_templates
-from humansense.schema import ClipSpec, ItemDraft, Media, Provenance
+from humansense.config import AugmentConfig
+from humansense.schema import LETTERS, ClipSpec, Item, ItemDraft, Media, Option, Provenance
+from humansense.sources.celebvhq import appearance_text
+from humansense.sources.jester import NOT_GESTURES
+from humansense.sample import annotation_root
 from humansense.tasks import TASKS
 
-BUILT = ["PA", "AR", "GR", "ER", "CM", "AC", "HC"]
+CFG = AugmentConfig()
 CLIP = ClipSpec(kind="span", source_path="/x.mp4", start_s=0, end_s=1)
-MEDIA = Media(path="videos/x.mp4", duration_s=1.0, modality="video")
+GESTURES = [g for g in (annotation_root("jester") / "jester-v1-labels.csv").read_text().splitlines()
+            if g and g not in NOT_GESTURES]
+ATTRIBUTES = [appearance_text(a) for a in ["male", "young", "chubby", "pale_skin", "rosy_cheeks", "oval_face", "bald",
+                                             "bangs", "black_hair", "blonde_hair", "gray_hair", "straight_hair",
+                                             "wavy_hair", "long_hair", "arched_eyebrows", "big_nose", "big_lips",
+                                             "eyeglasses", "wearing_hat", "wearing_earrings", "heavy_makeup"]]
 
 
-def draft(task="GR", answers=("Thumb Up",), distractors=("Thumb Down", "Stop Sign", "Swiping Left", "Shaking Hand"),
-          hard=(), id="gr-1"):
-    return ItemDraft(id=id, task=task, provenance=Provenance(source="s", record_id="r", original_file="f"),
-                     answers=list(answers), distractors=list(distractors), hard_distractors=list(hard), clip=CLIP)
+def draft(task, i, answers, pool, hard=()):
+    return ItemDraft(id=f"{task.lower()}-{i:05d}", task=task, answers=list(answers), distractors=list(pool),
+                     hard_distractors=list(hard), clip=CLIP,
+                     provenance=Provenance(source="gen", record_id=str(i), original_file=f"v{i}.mp4"))
 
 
-def test_every_built_task_has_at_least_five_valid_templates():
+def media(task):
+    return Media(path="videos/x.mp4", duration_s=1.0, modality=TASKS[task].modality)
+
+
+def generated(n_single=3000, n_multi=2000, n_numeral=600, seed=0):
+    rng = random.Random(seed)
+    pairs = []
+    for i in range(n_single):
+        answer = rng.choice(GESTURES)
+        pairs.append((draft("GR", i, [answer], [g for g in GESTURES if g != answer]), media("GR"), f"c{i}"))
+    for i in range(n_multi):
+        answers = rng.sample(ATTRIBUTES, rng.randint(1, 3))
+        pairs.append((draft("PA", i, answers, [a for a in ATTRIBUTES if a not in answers]), media("PA"), f"p{i}"))
+    for i in range(n_numeral):
+        pairs.append((draft("HC", i, [str(rng.randint(0, 9))], []), media("HC"), f"h{i}"))
+    return pairs
+
+
+@pytest.fixture(scope="module")
+def big():
+    return augment_drafts(generated(), seed=11, cfg=CFG)
+
+
+def test_correct_letters_are_balanced_exactly(big):
+    items, quarantined = big
+    assert not quarantined and len(items) == 5600
+    for abbr in ("GR", "PA"):
+        counts = Counter(letter for i in items if i.task == abbr for letter in i.answer)
+        assert set(counts) == set("ABCD") and max(counts.values()) - min(counts.values()) <= 1, (abbr, counts)
+
+
+def test_wrong_options_are_within_the_length_rule(big):
+    items, _ = big
+    for item in items:
+        if item.task == "HC":
+            continue
+        target = median(len(t) for t in item.answer_texts())
+        wrong = [o.text for o in item.options if o.letter not in item.answer]
+        assert all(length_ok(w, target, CFG) for w in wrong), item
+
+
+def test_same_seed_same_bytes_and_another_seed_another_order():
+    pairs = generated(800, 400, 100)
+    a = augment_drafts(pairs, seed=5, cfg=CFG)[0]
+    b = augment_drafts(list(reversed(pairs)), seed=5, cfg=CFG)[0]
+    assert [i.model_dump_json() for i in a] == [i.model_dump_json() for i in b]
+    c = augment_drafts(pairs, seed=6, cfg=CFG)[0]
+    assert [i.id for i in a] == [i.id for i in c]  # ids do not depend on the seed...
+    assert sum(x.options != y.options for x, y in zip(a, c)) > 600  # ...option orders do
+
+
+def test_numeral_candidates_are_consecutive_counts_holding_the_truth(big):
+    items, _ = big
+    for item in (i for i in items if i.task == "HC"):
+        counts = [int(o.text) for o in item.options]
+        assert counts == list(range(counts[0], counts[0] + 4)) and 0 <= counts[0] <= 6
+        assert item.answer in [o.text for o in item.options]
+    places = Counter([o.text for o in i.options].index(i.answer) for i in items if i.task == "HC")
+    assert min(places.values()) > 100  # the truth is not always the second or third candidate
+
+
+def test_a_balanced_build_passes_the_audit(big, tmp_path):
+    items, _ = big
+    table = audit(items, CFG)
+    assert not table["flagged"].any(), table[table["flagged"]]
+    assert check(table, CFG) == []
+    csv, png = write_audit(table, tmp_path)
+    assert csv.read_text().startswith("task,answerer,items,accuracy,chance")
+    assert png.read_bytes()[:4] == b"\x89PNG"
+
+
+def test_an_answer_always_longest_fails_the_audit_with_the_task_named():
+    items = []
+    for i in range(400):
+        texts = [f"opt {i} " + "x" * k for k in (3, 5, 7, 20)]
+        random.Random(i).shuffle(texts)
+        letter = LETTERS[texts.index(max(texts, key=len))]
+        items.append(Item(id=f"ac-{i}", task="AC", level="L2", modality="video", kind="single",
+                          question_pattern="Multiple-choice question (select one answer choice)", question="What?",
+                          options=[Option(letter=LETTERS[k], text=t) for k, t in enumerate(texts)], answer=letter,
+                          media=media("AC"), provenance=Provenance(source="g", record_id=str(i), original_file="f"),
+                          template_id="ac-1"))
+    table = audit(items, CFG)
+    flagged = table[table["flagged"]]
+    assert list(flagged["answerer"]) == ["longest option"] and list(flagged["task"]) == ["AC"]
+    with pytest.raises(BiasAuditError, match=r"AC: 'longest option' answers 100.0% of 400 items .*chance 25.0%"):
+        check(table, CFG)
+    assert len(check(table, CFG.model_copy(update={"allow_biased": True}))) == 1
+
+
+def test_small_samples_do_not_fail_by_luck():
+    assert binomial_tail(3, 3, 0.25) > 0.01  # three of three right by chance is not evidence
+    assert binomial_tail(60, 100, 0.25) < 1e-6
+    assert binomial_tail(0, 10, 0.25) == 1.0
+
+
+def test_duplicates_are_dropped_with_a_note():
+    a = draft("GR", 1, ["Thumb Up"], GESTURES[:10])
+    b = draft("GR", 2, ["Thumb Up"], GESTURES[:10])
+    items, quarantined = augment_drafts([(a, media("GR"), "same-clip"), (b, media("GR"), "same-clip")], 1, CFG)
+    assert [i.id for i in items] == ["gr-00001"]
+    assert [(q.reason, q.record_id) for q in quarantined] == [("duplicate item", "2")]
+    assert "gr-00001" in quarantined[0].detail
+
+
+def test_paraphrases_of_the_answer_are_never_wrong_options():
+    answer = "The man waves at the camera."
+    assert paraphrases("the man waves at camera", answer, 0.8)
+    assert not paraphrases("The man walks away from the camera.", answer, 0.8)
+    d = draft("CM", 1, [answer], ["The man waves at the camera now.", "The man waves at camera", "A dog runs in a park.",
+                                   "A woman sings on a stage.", "Two kids play with a ball."])
+    wrong = pick_wrong_options(d, 3, 1, CFG)
+    assert sorted(wrong) == ["A dog runs in a park.", "A woman sings on a stage.", "Two kids play with a ball."]
+
+
+def test_unfixable_lengths_are_refused_not_published():
+    d = draft("GR", 1, ["Thumb Up"], ["Turning Hand Counterclockwise", "Sliding Two Fingers Right",
+                                      "Zooming Out With Two Fingers", "Swiping Left"])
+    with pytest.raises(OptionError, match="within the length rule") as e:
+        pick_wrong_options(d, 3, 1, CFG)
+    assert e.value.reason == "option lengths unbalanced"
+    items, quarantined = augment_drafts([(d, media("GR"), "c")], 1, CFG)
+    assert not items and quarantined[0].reason == "option lengths unbalanced"
+
+
+def test_every_task_has_five_valid_templates():
     templates = load_templates()
-    for abbr in BUILT:
-        assert len(templates[abbr].templates) >= 5
-        for tid in templates[abbr].templates:
-            assert templates[abbr].render(tid, {}).endswith("?") or "." in templates[abbr].render(tid, {})
+    assert set(templates) == set(TASKS)
+    for abbr, t in templates.items():
+        assert len(t.templates) >= 5
+        values = {v: "x" for v in t.vars}
+        assert all(t.render(tid, values) for tid in t.templates)
 
 
 def test_templates_with_unknown_placeholders_or_too_few_are_refused():
@@ -37,43 +178,8 @@ def test_templates_with_unknown_placeholders_or_too_few_are_refused():
         parse_templates("XX:\n  templates: {a: b}\n")
 
 
-def test_options_are_deterministic_per_seed_and_keep_the_answer():
-    d = draft()
-    assert choose_options(d, 1) == choose_options(d, 1)
-    seen_orders = {tuple(choose_options(d, s)[0]) for s in range(20)}
-    assert len(seen_orders) > 5  # different seeds give different orders
-    for s in range(20):
-        texts, answer = choose_options(d, s)
-        assert len(texts) == TASKS["GR"].options and texts["ABCD".index(answer)] == "Thumb Up"
-
-
-def test_answer_letters_spread_over_positions():
-    letters = Counter(choose_options(draft(id=f"gr-{i}"), 7)[1] for i in range(400))
-    assert set(letters) == set("ABCD") and min(letters.values()) > 60
-
-
-def test_multi_answers_list_every_correct_letter_in_order():
-    d = draft(task="PA", answers=("Male", "Young"), distractors=("Bald", "Bangs", "Chubby"), id="pa-1")
-    for s in range(10):
-        texts, answer = choose_options(d, s)
-        assert len(texts) == 4 and answer == "".join(sorted(answer))
-        assert {texts["ABCD".index(a)] for a in answer} == {"Male", "Young"}
-
-
-def test_hard_distractors_come_first():
-    d = draft(task="CM", answers=("a, then b.",), hard=("b, then a.",), distractors=("c, then d.", "e, then f.",
-                                                                                     "g, then h."), id="cm-1")
-    for s in range(10):
-        assert "b, then a." in choose_options(d, s)[0]
-
-
-def test_numeral_candidates_are_sorted_counts():
-    d = draft(task="HC", answers=("3",), hard=("2", "4"), distractors=("1", "5", "0"), id="hc-1")
-    assert choose_options(d, 5) == (["1", "2", "3", "4"], "3")
-    item = make_item(d, MEDIA, 5)
-    assert item.answer == "3" and item.question_pattern == "Question and answer (Arabic numerals)"
-
-
-def test_too_few_distractors_is_an_augment_error():
-    with pytest.raises(AugmentError, match="need 3"):
-        choose_options(draft(distractors=("Thumb Down",)), 1)
+def test_reordered_events_stay_valid_hard_distractors():
+    answer = "A man ties his shoes, then he jogs by a river."
+    d = draft("CM", 1, [answer], ["A dog runs in a park, then it sleeps a lot.", "A woman sings a song, then she bows very low."],
+              hard=["He jogs by a river, then a man ties his shoes."])
+    assert "He jogs by a river, then a man ties his shoes." in pick_wrong_options(d, 3, 1, CFG)

@@ -51,7 +51,7 @@ def test_build_makes_items_for_every_label_task(two_builds):
     items = [row_to_item(r) for r in table.to_pylist()]
     assert {i.task for i in items} == set(LABEL_TASKS)
     assert first["items_per_task"] == {**{t: 0 for t in first["items_per_task"]},
-                                       "PA": 5, "AR": 5, "GR": 5, "ER": 4, "CM": 3, "AC": 4, "HC": 3}
+                                       "PA": 5, "AR": 5, "GR": 5, "ER": 4, "CM": 4, "AC": 4, "HC": 3}
     by_record = {(i.task, i.provenance.record_id): i for i in items}
     for key, answer in EXPECTED.items():
         assert by_record[key].answer_texts() == answer, key
@@ -82,10 +82,10 @@ def test_bad_records_are_quarantined_with_reasons_and_the_build_goes_on(two_buil
 
 def test_second_build_reuses_every_cached_task(two_builds):
     out, first, second, items_first = two_builds
-    assert first["media_tasks"]["cached"] == 0 and first["media_tasks"]["clips_cut"] == 26
+    assert first["media_tasks"]["cached"] == 0 and first["media_tasks"]["clips_cut"] == 27
     assert second["media_tasks"]["total"] == first["media_tasks"]["total"] > 1
     assert second["media_tasks"]["cached"] == second["media_tasks"]["total"]  # nothing was cut again
-    assert second["media_tasks"]["clips_cut"] == 0 and second["media_tasks"]["clips_reused"] == 26
+    assert second["media_tasks"]["clips_cut"] == 0 and second["media_tasks"]["clips_reused"] == 27
     assert (out / "release" / "data" / "items.parquet").read_bytes() == items_first  # and the same bytes out
     assert not [p for p in out.iterdir() if p.name.startswith(".release")]  # no temp or old release left
 

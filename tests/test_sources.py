@@ -135,7 +135,7 @@ def test_jester_labels_frames_and_quarantine():
 def test_activitynet_sequences_in_order():
     result = parse("activitynet")
     cm = drafts_by(result, "CM")
-    assert set(cm) == {"v_QOlSCBRmfWY", "v_ehGHCYKzyZ8", "v_-x1Yq2Z3a4B"}
+    assert set(cm) == {"v_QOlSCBRmfWY", "v_ehGHCYKzyZ8", "v_-x1Yq2Z3a4B", "v_Uu1Vv2Ww3Xx"}
     kitchen = cm["v_QOlSCBRmfWY"]
     assert kitchen.answers == ["A young woman stands in a kitchen and waves at the camera, then she picks up a bowl "
                                "and begins whisking eggs, then she pours the mixture into a pan and smiles."]

@@ -1,0 +1,147 @@
+"""The bias audit: how well answerers that never look at the media do, per task. Each must sit near chance.
+
+Blind answerers: always the same letter (the best letter is reported), the longest option, the shortest option,
+and the option sharing most words with the question. For "one or more" tasks an answerer picks one letter and
+scores when it is among the correct ones (chance = mean number of answers / options). For numeral tasks the
+candidate counts are the options and the truth's place among them is scored. A text-only LLM answerer joins when
+an LLM is configured (the annotator issue).
+
+A task fails when an answerer beats chance by more than `audit_tolerance` and the excess is significant (one-sided
+binomial test at `audit_alpha`), so that a five-item sample does not fail by luck while a biased set of
+thousands does.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections import defaultdict
+from collections.abc import Callable
+from pathlib import Path
+
+import pandas as pd
+
+from humansense.config import AugmentConfig
+from humansense.schema import LETTERS, Item
+from humansense.tasks import Kind
+
+Answerer = Callable[[Item], int]  # returns an option index
+
+
+def _words(text: str) -> set[str]:
+    return set(re.findall(r"[a-z0-9']+", text.lower()))
+
+
+def _longest(item: Item) -> int:
+    return max(range(len(item.options)), key=lambda i: (len(item.options[i].text), -i))
+
+
+def _shortest(item: Item) -> int:
+    return min(range(len(item.options)), key=lambda i: (len(item.options[i].text), i))
+
+
+def _question_overlap(item: Item) -> int:
+    q = _words(item.question)
+    return max(range(len(item.options)), key=lambda i: (len(q & _words(item.options[i].text)), -i))
+
+
+ANSWERERS: dict[str, Answerer] = {"longest option": _longest, "shortest option": _shortest,
+                                  "most like the question": _question_overlap}
+
+
+def correct_indices(item: Item) -> set[int]:
+    if item.kind is Kind.NUMERAL:
+        return {i for i, o in enumerate(item.options) if o.text == item.answer}
+    return {LETTERS.index(letter) for letter in item.answer}
+
+
+def binomial_tail(successes: int, n: int, p: float) -> float:
+    """P(X >= successes) for X ~ Binomial(n, p)."""
+    if successes <= 0:
+        return 1.0
+    if p <= 0:
+        return 0.0
+    if p >= 1:
+        return 1.0
+    logs = [math.lgamma(n + 1) - math.lgamma(k + 1) - math.lgamma(n - k + 1) + k * math.log(p)
+            + (n - k) * math.log1p(-p) for k in range(successes, n + 1)]
+    top = max(logs)
+    return min(1.0, math.exp(top) * sum(math.exp(v - top) for v in logs))
+
+
+def audit(items: list[Item], cfg: AugmentConfig) -> pd.DataFrame:
+    by_task: dict[str, list[Item]] = defaultdict(list)
+    for item in items:
+        if item.options:
+            by_task[item.task].append(item)
+    rows = []
+    for abbr, group in by_task.items():
+        n = len(group)
+        chance = sum(len(correct_indices(i)) / len(i.options) for i in group) / n
+        scores: dict[str, int] = {}
+        slots = max(len(i.options) for i in group)
+        letter_hits = [sum(k in correct_indices(i) for i in group) for k in range(slots)]
+        best = max(range(slots), key=lambda k: letter_hits[k])
+        scores[f"always {LETTERS[best]}"] = letter_hits[best]
+        for name, answerer in ANSWERERS.items():
+            scores[name] = sum(answerer(i) in correct_indices(i) for i in group)
+        for name, hits in scores.items():
+            acc = hits / n
+            p_value = binomial_tail(hits, n, chance)
+            rows.append({"task": abbr, "answerer": name, "items": n, "accuracy": round(acc, 4),
+                         "chance": round(chance, 4), "excess": round(acc - chance, 4), "p_value": p_value,
+                         "flagged": bool(acc - chance > cfg.audit_tolerance and p_value < cfg.audit_alpha)})
+    return pd.DataFrame(rows, columns=["task", "answerer", "items", "accuracy", "chance", "excess", "p_value",
+                                       "flagged"])
+
+
+class BiasAuditError(Exception):
+    pass
+
+
+def check(table: pd.DataFrame, cfg: AugmentConfig) -> list[str]:
+    """Messages for each flagged (task, answerer); raises BiasAuditError unless the user allowed a biased build."""
+    flagged = table[table["flagged"]]
+    messages = [f"{r.task}: '{r.answerer}' answers {r.accuracy:.1%} of {r.items} items without the media "
+                f"(chance {r.chance:.1%}, tolerance +{cfg.audit_tolerance:.0%}, p={r.p_value:.2g})"
+                for r in flagged.itertuples()]
+    if messages and not cfg.allow_biased:
+        raise BiasAuditError("bias audit failed (set augment.allow_biased = true to publish anyway):\n  "
+                             + "\n  ".join(messages))
+    return messages
+
+
+def write_audit(table: pd.DataFrame, folder: Path) -> list[Path]:
+    """The audit as CSV and as a plot (accuracy of each blind answerer against chance, per task)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    folder.mkdir(parents=True, exist_ok=True)
+    csv = folder / "bias_audit.csv"
+    table.to_csv(csv, index=False)
+    png = folder / "bias_audit.png"
+    fig, ax = plt.subplots(figsize=(10, 4.5), dpi=100)
+    if not table.empty:
+        tasks = list(dict.fromkeys(table["task"]))
+        names = list(dict.fromkeys(table["answerer"].where(~table["answerer"].str.startswith("always"),
+                                                          "same letter (best)")))
+        width = 0.8 / len(names)
+        for j, name in enumerate(names):
+            sel = table[table["answerer"].where(~table["answerer"].str.startswith("always"),
+                                                "same letter (best)") == name].set_index("task")
+            ax.bar([i + j * width for i in range(len(tasks))], [sel["accuracy"].get(t, 0) for t in tasks],
+                   width, label=name)
+        chance = table.groupby("task", sort=False)["chance"].first()
+        ax.scatter([i + 0.4 - width / 2 for i in range(len(tasks))], [chance[t] for t in tasks], marker="_",
+                   s=900, color="black", label="chance", zorder=3)
+        ax.set_xticks([i + 0.4 - width / 2 for i in range(len(tasks))], tasks)
+    ax.set_ylabel("accuracy without the media")
+    ax.set_ylim(0, 1)
+    ax.legend(fontsize=8, ncols=5, loc="upper center", bbox_to_anchor=(0.5, -0.1), frameon=False)
+    ax.set_title("Bias audit: blind answerers per task")
+    fig.tight_layout()
+    fig.savefig(png)
+    plt.close(fig)
+    return [csv, png]
