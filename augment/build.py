@@ -34,7 +34,7 @@ def _where(draft: ItemDraft) -> dict:
                 file=draft.provenance.original_file)
 
 
-def make_item(ready: Ready, positions: tuple[int, ...], seed: int) -> Item:
+def make_item(ready: Ready, positions: tuple[int, ...], seed: int, split: str = "unassigned") -> Item:
     draft = ready.draft
     spec = task(draft.task)
     templates = load_templates().get(draft.task)
@@ -48,7 +48,7 @@ def make_item(ready: Ready, positions: tuple[int, ...], seed: int) -> Item:
         question=templates.render(template_id, draft.template_vars),
         options=[Option(letter=LETTERS[i], text=t) for i, t in enumerate(texts)],
         answer=answer, media=ready.media, provenance=draft.provenance, template_id=template_id,
-        annotations=draft.annotations)
+        annotations=draft.annotations, split=split)
 
 
 def augment_drafts(pairs: list[tuple[ItemDraft, Media, str]], seed: int, cfg: AugmentConfig,
@@ -69,15 +69,16 @@ def augment_drafts(pairs: list[tuple[ItemDraft, Media, str]], seed: int, cfg: Au
         except OptionError as e:
             quarantined.append(Quarantined(stage="augment", reason=e.reason, detail=str(e), **_where(draft)))
     # Letters are balanced over the drafts that will certainly become items, so refusals cannot unbalance them.
-    positions = balanced_positions([r.draft for r in ready], splits or {}, seed)
-    items = [make_item(r, positions[r.draft.id], seed) for r in ready]
+    splits = splits or {}
+    positions = balanced_positions([r.draft for r in ready], splits, seed)
+    items = [make_item(r, positions[r.draft.id], seed, splits.get(r.draft.id, "unassigned")) for r in ready]
     items.sort(key=lambda i: (list(TASKS).index(i.task), i.id))
     return items, quarantined
 
 
 def build_items(draft_files: list[Path], clip_of: dict[str, str], clips_dir: Path, seed: int,
-                cfg: AugmentConfig) -> tuple[list[Item], list[Quarantined]]:
-    """Read drafts, attach their cut clips, and augment; drafts whose clip failed are quarantined."""
+                cfg: AugmentConfig, splits: dict[str, str] | None = None) -> tuple[list[Item], list[Quarantined]]:
+    """Read drafts, attach their cut clips, and augment (balanced per task and split); failed clips quarantined."""
     pairs, quarantined = [], []
     for path in draft_files:
         for draft in read_jsonl(path, ItemDraft):
@@ -88,5 +89,5 @@ def build_items(draft_files: list[Path], clip_of: dict[str, str], clips_dir: Pat
                 pairs.append((draft, media_for(draft, key, clips_dir), key))
             except MediaError as e:
                 quarantined.append(Quarantined(stage="media", reason=e.reason, detail=e.detail, **_where(draft)))
-    items, refused = augment_drafts(pairs, seed, cfg)
+    items, refused = augment_drafts(pairs, seed, cfg, splits)
     return items, quarantined + refused

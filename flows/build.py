@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pandas as pd
 from prefect import flow, get_run_logger, task
 from prefect.cache_policies import CacheKeyFnPolicy
 from prefect.futures import as_completed
@@ -25,6 +26,8 @@ from humansense.ids import digest
 from humansense.io import read_jsonl, write_json, write_jsonl
 from humansense.qc.sampling import mark_sample
 from humansense.release.report import build_report
+from humansense.release.splits import assign_splits_for, check_leakage, tiny_ids
+from humansense.release.hub import push_release
 from humansense.release.writer import write_release
 from humansense.schema import Item, Quarantined
 from humansense.sources.stage import parse_key, parse_source
@@ -68,16 +71,20 @@ def cut_clips_task(batch: str, clips_dir: str) -> dict:
 @task(name="make-items")
 def make_items_task(draft_files: list[str], clip_of: str, clips_dir: str, config: BuildConfig,
                     work: str) -> dict:
-    items, quarantined = build_items([Path(p) for p in draft_files], json.loads(Path(clip_of).read_text()),
-                                     Path(clips_dir), config.seed, config.augment)
+    files, clips, work_dir = [Path(p) for p in draft_files], json.loads(Path(clip_of).read_text()), Path(work)
+    splits = assign_splits_for(files, clips, config.split, config.seed)
+    items, quarantined = build_items(files, clips, Path(clips_dir), config.seed, config.augment, splits)
+    split_counts = check_leakage(items)  # raises on any overlap between eval and train
     table = audit(items, config.augment)
-    audit_files = write_audit(table, Path(work) / "audit")
+    audit_files = write_audit(table, work_dir / "audit")
     flagged = check(table, config.augment)  # raises (failing the flow) unless the user allowed a biased build
     items = mark_sample(items, config.qc, config.seed)
-    write_jsonl(Path(work) / "items.jsonl", items)
-    write_jsonl(Path(work) / "augment_quarantine.jsonl", quarantined)
-    return {"items": str(Path(work) / "items.jsonl"), "quarantine": str(Path(work) / "augment_quarantine.jsonl"),
-            "audit_files": [str(f) for f in audit_files], "audit_flagged": flagged}
+    write_jsonl(work_dir / "items.jsonl", items)
+    write_jsonl(work_dir / "augment_quarantine.jsonl", quarantined)
+    write_json(work_dir / "tiny.json", sorted(tiny_ids(items, config.split, config.seed)))
+    return {"items": str(work_dir / "items.jsonl"), "quarantine": str(work_dir / "augment_quarantine.jsonl"),
+            "tiny": str(work_dir / "tiny.json"), "audit_files": [str(f) for f in audit_files],
+            "audit_flagged": flagged, "split_counts": split_counts}
 
 
 @task(name="publish-release")
@@ -86,14 +93,25 @@ def publish_release_task(out: str, made: dict, quarantine_files: list[str], clip
     items = list(read_jsonl(Path(made["items"]), Item))
     quarantined = [q for f in quarantine_files for q in read_jsonl(Path(f), Quarantined)]
     report = build_report(config, sources, items, quarantined, media_tasks, sample_sources, made["audit_flagged"])
-    extra = {f"audit/{Path(f).name}": Path(f) for f in made["audit_files"]}
-    write_release(Path(out) / "release", items, Path(clips_dir), quarantined, report, extra)
+    audit_csv = next(Path(f) for f in made["audit_files"] if f.endswith(".csv"))
+    write_release(Path(out) / "release", items, Path(clips_dir), quarantined, report,
+                  tiny=set(json.loads(Path(made["tiny"]).read_text())), audit=pd.read_csv(audit_csv),
+                  extra_files={f"audit/{Path(f).name}": Path(f) for f in made["audit_files"]}, cfg=config.release)
     return report
 
 
+@task(name="push-release")
+def push_release_task(release: str, repo_id: str | None) -> dict:
+    if not repo_id:
+        raise ValueError("push=true needs repo_id (the Hub dataset repository)")
+    return push_release(Path(release), repo_id).summary()
+
+
 @flow(name="build-humansense", task_runner=ThreadPoolTaskRunner(max_workers=2), log_prints=True)
-def build_humansense(out: str = "build", config_file: str | None = None, seed: int | None = None) -> dict:
-    """Build the benchmark into `<out>/release` from the configured sources (the embedded sample by default)."""
+def build_humansense(out: str = "build", config_file: str | None = None, seed: int | None = None,
+                     push: bool = False, repo_id: str | None = None) -> dict:
+    """Build the benchmark into `<out>/release` from the configured sources (the embedded sample by default);
+    with push=true, upload the release to the Hub dataset `repo_id` (token from HF_TOKEN) when its QC gate passes."""
     logger = get_run_logger()
     config = load_config(Path(config_file) if config_file else None, **({"seed": seed} if seed is not None else {}))
     out_dir, cache = Path(out).resolve(), Path(out).resolve() / "cache"
@@ -136,5 +154,24 @@ def build_humansense(out: str = "build", config_file: str | None = None, seed: i
 
     made = make_items_task(draft_files, plan["clip_of"], str(clips_dir), config, str(work))
     quarantine_files = [s["quarantine"] for s in parsed.values()] + [plan["quarantine"], made["quarantine"]]
-    return publish_release_task(str(out_dir), made, quarantine_files, str(clips_dir), config, parsed,
-                                media_tasks, sample_names)
+    report = publish_release_task(str(out_dir), made, quarantine_files, str(clips_dir), config, parsed,
+                                  media_tasks, sample_names)
+    if push:
+        report["push"] = push_release_task(str(out_dir / "release"), repo_id)
+    return report
+
+
+def with_runner(flow_fn, runner: str = "threads", dask_address: str | None = None, workers: int = 2):
+    """The flow with another task runner: 'threads' (default) or 'dask' (a LocalCluster, or `dask_address`)."""
+    if runner == "threads":
+        return flow_fn
+    if runner != "dask":
+        raise ValueError(f"unknown task runner {runner!r}: use 'threads' or 'dask'")
+    try:
+        from prefect_dask import DaskTaskRunner
+    except ImportError:
+        raise ImportError("the dask runner needs prefect-dask: pip install 'humansense-build[dask]'") from None
+    if dask_address:
+        return flow_fn.with_options(task_runner=DaskTaskRunner(address=dask_address))
+    return flow_fn.with_options(task_runner=DaskTaskRunner(
+        cluster_kwargs={"n_workers": workers, "threads_per_worker": 1, "dashboard_address": ":0"}))

@@ -17,6 +17,10 @@ app = typer.Typer(help="Rebuild the HumanSense benchmark from its public sources
                   add_completion=False)
 sources_app = typer.Typer(help="Inspect source datasets.", no_args_is_help=True)
 app.add_typer(sources_app, name="sources")
+deploy_app = typer.Typer(help="Scheduled rebuilds through Prefect deployments.", no_args_is_help=True)
+app.add_typer(deploy_app, name="deploy")
+release_app = typer.Typer(help="Publish releases.", no_args_is_help=True)
+app.add_typer(release_app, name="release")
 console = Console(stderr=True)
 
 
@@ -32,13 +36,33 @@ def build(
     out: Annotated[Path, typer.Option("--out", help="Build folder; the release goes to OUT/release.")] = Path("build"),
     config: Annotated[Optional[Path], typer.Option("--config", help="TOML config (default: the embedded sample).")] = None,
     seed: Annotated[Optional[int], typer.Option("--seed", help="Build seed (overrides the config).")] = None,
+    runner: Annotated[str, typer.Option("--runner", help="Task runner: 'threads' or 'dask'.")] = "threads",
+    dask_address: Annotated[Optional[str], typer.Option("--dask-address",
+                                                        help="Scheduler of a running Dask cluster.")] = None,
 ) -> None:
     """Build the benchmark (on the embedded sample unless a config points at real sources)."""
     _prefect_env(out)
-    from humansense.flows.build import build_humansense  # imported late: Prefect reads its settings on import
+    from humansense.flows.build import build_humansense, with_runner  # late: Prefect reads settings on import
 
-    report = build_humansense(out=str(out), config_file=str(config) if config else None, seed=seed)
+    flow = with_runner(build_humansense, runner, dask_address)
+    report = flow(out=str(out), config_file=str(config) if config else None, seed=seed)
     print_summary(report, out / "release")
+
+
+@deploy_app.command("serve")
+def deploy_serve(
+    name: Annotated[str, typer.Option("--name", help="Deployment name: build-humansense/NAME.")] = "nightly",
+    cron: Annotated[Optional[str], typer.Option("--cron", help="Schedule, e.g. '0 3 * * *'.")] = None,
+    out: Annotated[Path, typer.Option("--out", help="Build folder of every run.")] = Path("build"),
+    config: Annotated[Optional[Path], typer.Option("--config", help="TOML config of every run.")] = None,
+    push: Annotated[bool, typer.Option("--push/--no-push", help="Push each release to the Hub.")] = False,
+    repo_id: Annotated[Optional[str], typer.Option("--repo-id", help="Hub dataset repo for --push.")] = None,
+) -> None:
+    """Register the build-humansense/NAME deployment and serve its runs until interrupted."""
+    _prefect_env(out)
+    from humansense.flows.deploy import serve
+
+    serve(name, cron, str(out.resolve()), str(config.resolve()) if config else None, push, repo_id)
 
 
 def print_summary(report: dict, release: Path) -> None:
@@ -63,6 +87,63 @@ def print_summary(report: dict, release: Path) -> None:
     console.print(f"QC sample: {report['qc_sampled']} items pending review")
     if report["sample_sources"]:
         console.print(f"[yellow]built from the embedded sample:[/yellow] {', '.join(report['sample_sources'])}")
+
+
+@app.command()
+def score(
+    predictions: Annotated[Path, typer.Argument(help="JSONL of {id, output} or the authors' JSON with outputs.")],
+    release: Annotated[Path, typer.Option("--release", help="Release folder.")] = Path("build/release"),
+    as_json: Annotated[bool, typer.Option("--json", help="Print the scores as JSON.")] = False,
+) -> None:
+    """Accuracy per task and level, Avg. (13 video tasks) and Avg.* (all 15), strict and lenient."""
+    from humansense.release.score import load_eval_items, read_predictions
+    from humansense.release.score import score as compute
+
+    items = load_eval_items(release)
+    try:
+        result = compute(items, read_predictions(predictions, items))
+    except ValueError as e:
+        console.print(f"[red]{e}[/red]")
+        raise typer.Exit(2) from None
+    if as_json:
+        typer.echo(json.dumps(result, indent=2))
+        return
+    table = Table(title=f"Scores on {release} (eval split)")
+    for col in ("task", "items", "missing", "strict", "lenient"):
+        table.add_column(col, justify="left" if col == "task" else "right")
+    for abbr, r in result["tasks"].items():
+        table.add_row(abbr, str(r["items"]), str(r["missing"]), f"{r['strict']:.3f}", f"{r['lenient']:.3f}")
+    for key in ("L1", "L2", "L3", "L4", "Avg.", "Avg.*"):
+        s, le = result["summary"]["strict"][key], result["summary"]["lenient"][key]
+        table.add_row(f"[b]{key}[/b]", "", "", "-" if s is None else f"{s:.3f}", "-" if le is None else f"{le:.3f}")
+    Console().print(table)
+    if result["tasks_missing"]:
+        console.print(f"tasks absent from the release: {', '.join(result['tasks_missing'])} (averages use the rest)")
+    if result["unknown_ids"]:
+        console.print(f"[yellow]{len(result['unknown_ids'])} predictions match no eval question[/yellow]")
+
+
+@release_app.command("push")
+def release_push(
+    repo_id: Annotated[str, typer.Option("--repo-id", help="Hub dataset repository, e.g. org/HumanSense-rebuilt.")],
+    release: Annotated[Path, typer.Option("--release", help="Release folder.")] = Path("build/release"),
+    private: Annotated[bool, typer.Option("--private/--public", help="Visibility if the repo is created.")] = True,
+    pr: Annotated[bool, typer.Option("--pr", help="Open a pull request instead of committing to main.")] = False,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="List what would be added, changed, deleted.")] = False,
+    allow_unreviewed: Annotated[bool, typer.Option("--allow-unreviewed",
+                                                   help="Push although the QC gate has not passed.")] = False,
+    endpoint: Annotated[Optional[str], typer.Option("--endpoint", envvar="HF_ENDPOINT", help="Hub URL.")] = None,
+) -> None:
+    """Upload the release in one commit (token from HF_TOKEN); refused while the QC gate has not passed."""
+    from humansense.release.hub import PushRefused, push_release
+
+    try:
+        plan = push_release(release, repo_id, private=private, create_pr=pr, dry_run=dry_run,
+                            allow_unreviewed=allow_unreviewed, endpoint=endpoint)
+    except PushRefused as e:
+        console.print(f"[red]{e}[/red]")
+        raise typer.Exit(1) from None
+    typer.echo(json.dumps({"dry_run": dry_run, **plan.summary()}, indent=2))
 
 
 @sources_app.command("check")

@@ -108,4 +108,5 @@ def media_for(draft: ItemDraft, key: str, clips_dir: Path) -> Media:
         raise MediaError(record["error"]["reason"], record["error"]["detail"])
     if not out.exists():
         raise MediaError("clip not cut", f"clip {key} for {draft.id} is recorded but missing on disk")
-    return Media(path=f"videos/{key}.mp4", modality=task(draft.task).modality, **record)
+    folder = "videos" if task(draft.task).modality == "video" else "audios"
+    return Media(path=f"data/{folder}/{key}.mp4", modality=task(draft.task).modality, **record)

@@ -20,6 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict, TomlConfigSettingsSource
 
 from humansense.ids import digest
+from humansense.tasks import TASKS
 
 
 class _Section(BaseModel):
@@ -107,6 +108,21 @@ class AugmentConfig(_Section):
     allow_biased: bool = False  # publish even when the bias audit fails (recorded in the report)
 
 
+class SplitConfig(_Section):
+    # Questions per task in the eval split; the paper's counts by default (humansense.tasks).
+    eval_targets: dict[str, int] = Field(default_factory=lambda: {a: t.target for a, t in TASKS.items()})
+    # With few records (the sample, a trial build) eval takes at most this share of a task, leaving a train split.
+    eval_max_fraction: float = Field(default=0.5, gt=0, le=1)
+    tiny_per_task: int = Field(default=30, ge=0)  # "HumanSense (tiny)": a seeded subset of eval
+
+
+class ReleaseConfig(_Section):
+    shard_max_bytes: int = Field(default=256 * 2**20, ge=2**16)  # a new Parquet file once its row groups pass this
+    row_group_rows: int = Field(default=1000, ge=1)
+    embed_media: bool = False  # also store each clip's bytes in the rows, for a self-contained Hub dataset
+    pretty_name: str = "HumanSense (rebuilt with humansense-build)"
+
+
 class QcConfig(_Section):
     rate: float = Field(default=0.2, gt=0, le=1)
     min_per_task: int = Field(default=3, ge=0)
@@ -120,7 +136,9 @@ class BuildConfig(BaseSettings):
     sources: SourcesConfig = SourcesConfig()
     media: MediaConfig = MediaConfig()
     augment: AugmentConfig = AugmentConfig()
+    split: SplitConfig = SplitConfig()
     qc: QcConfig = QcConfig()
+    release: ReleaseConfig = ReleaseConfig()
 
     @classmethod
     def settings_customise_sources(cls, settings_cls: type[BaseSettings], init_settings: PydanticBaseSettingsSource,

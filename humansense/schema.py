@@ -30,6 +30,7 @@ class _Strict(BaseModel):
 class Provenance(_Strict):
     source: str
     record_id: str
+    group: str | None = None  # the unit that must never straddle splits: source video, conversation or person
     original_file: str  # relative to the source root, as the dataset names it
     start_s: float | None = None  # span in the original file, seconds
     end_s: float | None = None
@@ -117,7 +118,7 @@ class Option(_Strict):
 
 
 class Media(_Strict):
-    path: str  # relative to the release root, e.g. "videos/3f2a….mp4"
+    path: str  # relative to the release root, e.g. "data/videos/3f2a….mp4"
     duration_s: float = Field(gt=0)
     modality: Modality
     width: int | None = None
@@ -213,7 +214,7 @@ normalise_text = _norm
 # The Parquet layout of `Item`. Nested pydantic fields become structs; free-form annotations are JSON text so that
 # every task shares one table schema.
 PROVENANCE_TYPE = pa.struct([
-    ("source", pa.string()), ("record_id", pa.string()), ("original_file", pa.string()),
+    ("source", pa.string()), ("record_id", pa.string()), ("group", pa.string()), ("original_file", pa.string()),
     ("start_s", pa.float64()), ("end_s", pa.float64()), ("annotation_file", pa.string()),
     ("annotation_row", pa.int64()),
 ])

@@ -26,6 +26,7 @@ def build_report(config: BuildConfig, sources: dict[str, dict], items: list[Item
         "sample_sources": sample_sources,
         "items": len(items),
         "items_per_task": {t: per_task.get(t, 0) for t in TASKS},
+        "items_per_split": dict(Counter(i.split for i in items)),
         "qc_sampled": sum(1 for i in items if i.qc_status == "pending"),
         "quarantined": len(quarantined),
         "quarantined_by_reason": dict(Counter(f"{q.stage}: {q.reason}" for q in quarantined).most_common()),

@@ -1,24 +1,40 @@
 """Write a release folder atomically: build everything in a temporary sibling, then swap it into place.
 
-Layout (extended by later stages):
-    data/items.parquet        one row per question (humansense.schema.ITEM_ARROW_SCHEMA), zstd
-    videos/<clip>.mp4         the clips the items point at (relative paths)
-    quarantine.jsonl          every refused record, with stage, reason, file and row
-    build_report.json         counts per task, quarantine by reason, cache use, provenance
-    audit/bias_audit.csv|png  blind answerers' accuracy per task against chance
+Layout:
+    README.md                         dataset card (YAML header for the Hub: configs per task + all, features)
+    LICENSE.md                        the source datasets' terms and the takedown policy
+    data/<TASK>/<split>-NNNNN-of-MMMMM.parquet   eval, train and tiny shards (zstd, size-bounded)
+    data/videos/<clip>.mp4, data/audios/...      the media, loose files referenced by relative path
+    data/HumanSense_VQA.json, data/HumanSense_AQA.json   the authors' evaluation format (eval split)
+    lmms_eval/humansense.yaml, lmms_eval/utils.py         an lmms-eval task
+    audit/bias_audit.csv|png          blind answerers' accuracy per task against chance
+    quarantine.jsonl                  every refused record, with stage, reason, file and row
+    build_report.json                 counts, quarantine by reason, cache use, audit, provenance
+    manifest.json                     sha256 and size of every other file
 """
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import uuid
+from collections import defaultdict
 from pathlib import Path
 
-import pyarrow.parquet as pq
+import pandas as pd
 
-from humansense.io import write_json, write_jsonl
-from humansense.schema import Item, Quarantined, items_to_table
+from humansense.config import ReleaseConfig
+from humansense.io import write_json, write_jsonl, write_text_atomic
+from humansense.media import sha256_file
+from humansense.release.authors import authors_files
+from humansense.release.card import SOURCE_LICENCES, card_header, card_text
+from humansense.release.lmms_eval import lmms_eval_files
+from humansense.release.shards import release_schema, write_shards
+from humansense.schema import Item, Quarantined
+from humansense.tasks import TASKS
+
+MANIFEST = "manifest.json"
 
 
 def _link_or_copy(src: Path, dst: Path) -> None:
@@ -29,21 +45,49 @@ def _link_or_copy(src: Path, dst: Path) -> None:
         shutil.copy2(src, dst)
 
 
+def write_manifest(root: Path) -> dict[str, dict]:
+    files = sorted(p for p in root.rglob("*") if p.is_file() and p.name != MANIFEST)
+    manifest = {p.relative_to(root).as_posix(): {"sha256": sha256_file(p), "bytes": p.stat().st_size} for p in files}
+    write_json(root / MANIFEST, manifest)
+    return manifest
+
+
 def write_release(release_dir: Path, items: list[Item], clips_dir: Path, quarantined: list[Quarantined],
-                  report: dict, extra_files: dict[str, Path] | None = None) -> Path:
+                  report: dict, *, tiny: set[str] | None = None, audit: pd.DataFrame | None = None,
+                  extra_files: dict[str, Path] | None = None, cfg: ReleaseConfig | None = None) -> Path:
+    cfg = cfg or ReleaseConfig()
+    tiny = tiny or set()
+    audit = audit if audit is not None else pd.DataFrame()
     release_dir = Path(release_dir)
     tmp = release_dir.with_name(f".{release_dir.name}.tmp-{uuid.uuid4().hex[:8]}")
     tmp.mkdir(parents=True)
     try:
-        (tmp / "data").mkdir()
-        pq.write_table(items_to_table(items), tmp / "data" / "items.parquet", compression="zstd")
         for rel in sorted({i.media.path for i in items}):
             _link_or_copy(clips_dir / Path(rel).name, tmp / rel)
+        groups: dict[tuple[str, str], list[Item]] = defaultdict(list)
+        for i in items:
+            groups[(i.task, i.split)].append(i)
+            if i.id in tiny:
+                groups[(i.task, "tiny")].append(i)
+        shards = {}
+        for (abbr, split), members in sorted(groups.items(), key=lambda kv: (list(TASKS).index(kv[0][0]), kv[0][1])):
+            files = write_shards(members, tmp / "data" / abbr, split, cfg, tmp)
+            shards[(abbr, split)] = [f.relative_to(tmp).as_posix() for f in files]
+        for name, records in authors_files(items).items():
+            write_json(tmp / "data" / name, records)
+        for rel, text in lmms_eval_files(".").items():
+            write_text_atomic(tmp / rel, text)
         for rel, src in (extra_files or {}).items():
             (tmp / rel).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(src, tmp / rel)
+        report = {**report, "splits": {f"{a}/{s}": len(v) for (a, s), v in groups.items()}}
+        header = card_header(shards, release_schema(cfg), cfg.pretty_name, len(items))
+        write_text_atomic(tmp / "README.md", card_text(header, items, tiny, report, audit))
+        write_text_atomic(tmp / "LICENSE.md", "# Licences of the sources\n\n" + "\n".join(
+            f"- {text}" for text in SOURCE_LICENCES.values()) + "\n\nSee README.md for the takedown policy.\n")
         write_jsonl(tmp / "quarantine.jsonl", quarantined)
         write_json(tmp / "build_report.json", report)
+        write_manifest(tmp)
         old = release_dir.with_name(f".{release_dir.name}.old-{uuid.uuid4().hex[:8]}")
         if release_dir.exists():
             os.replace(release_dir, old)
@@ -53,3 +97,7 @@ def write_release(release_dir: Path, items: list[Item], clips_dir: Path, quarant
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return release_dir
+
+
+def read_manifest(root: Path) -> dict[str, dict]:
+    return json.loads((Path(root) / MANIFEST).read_text())

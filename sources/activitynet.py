@@ -103,7 +103,7 @@ class ActivityNetAdapter(SourceAdapter):
         media = find_video(self.root / self.config.videos_dir, vid)
         return [self.draft(
             task="CM", record_id=vid, params={"events": [first, first + k]},
-            provenance=Provenance(source=self.name, record_id=vid, original_file=self.rel(media), start_s=start,
+            provenance=Provenance(source=self.name, record_id=vid, group=vid, original_file=self.rel(media), start_s=start,
                                   end_s=end, annotation_file=record.file.name, annotation_row=record.row),
             answers=[answer], hard_distractors=[d for d in wrong_orders if d != answer],
             distractors=[d for d in others if d != answer],

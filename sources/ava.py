@@ -125,7 +125,7 @@ class AvaAdapter(SourceAdapter):
         media = find_video(self.root / self.config.videos_dir, video, VIDEO_EXTENSIONS)
         return [self.draft(
             task="AR", record_id=record.record_id,
-            provenance=Provenance(source=self.name, record_id=record.record_id, original_file=self.rel(media),
+            provenance=Provenance(source=self.name, record_id=record.record_id, group=video, original_file=self.rel(media),
                                   start_s=start, end_s=end, annotation_file=record.file.name,
                                   annotation_row=record.row),
             answers=answers, distractors=distractor_pool(self.labels.values(), actions, ACTION_CONFUSABLE),

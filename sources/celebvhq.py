@@ -79,7 +79,7 @@ class CelebvhqAdapter(SourceAdapter):
             raise RecordError("malformed record", f"clip {clip_id}: appearance must be {len(self.appearance_names)} "
                                                   f"values of 0/1, got {len(appearance)}")
         media, span, crop = self._media(clip_id, ytb_id, start, end, bbox)
-        prov = dict(source=self.name, record_id=clip_id, original_file=self.rel(media),
+        prov = dict(source=self.name, record_id=clip_id, group=ytb_id, original_file=self.rel(media),
                     annotation_file=record.file.name, annotation_row=record.row)
         drafts = []
         present = [n for n, v in zip(self.appearance_names, appearance) if v == 1]

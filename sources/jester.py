@@ -50,7 +50,7 @@ class JesterAdapter(SourceAdapter):
         frames = self.root / self.config.frames_dir / video_id
         return [self.draft(
             task="GR", record_id=video_id,
-            provenance=Provenance(source=self.name, record_id=video_id, original_file=self.rel(frames),
+            provenance=Provenance(source=self.name, record_id=video_id, group=video_id, original_file=self.rel(frames),
                                   annotation_file=record.file.name, annotation_row=record.row),
             answers=[label], distractors=distractor_pool([x for x in self.labels if x not in NOT_GESTURES], [label]),
             clip=ClipSpec(kind="frames", source_path=str(frames), frame_pattern="%05d.jpg", first_frame=1,

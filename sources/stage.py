@@ -21,12 +21,14 @@ def parse_key(name: str, config: SourceConfig, root: Path, seed: int) -> str:
 
 
 def parse_source(name: str, config: SourceConfig, root: Path, seed: int, work: Path) -> dict:
-    result = adapter_class(name)(config, root, seed).parse()
+    adapter = adapter_class(name)(config, root, seed)
+    result = adapter.parse()
     out = work / "parsed" / name
     write_jsonl(out / "drafts.jsonl", result.drafts)
     write_jsonl(out / "quarantine.jsonl", result.quarantined)
     summary = result.summary()
     del summary["quarantine"]  # kept in the file; the returned summary stays small
-    summary.update(drafts=str(out / "drafts.jsonl"), quarantine=str(out / "quarantine.jsonl"))
+    summary.update(drafts=str(out / "drafts.jsonl"), quarantine=str(out / "quarantine.jsonl"),
+                   annotation_files={f.name: sha256_file(f) for f in adapter.annotation_files() if f.is_file()})
     write_json(out / "summary.json", summary)
     return summary

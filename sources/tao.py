@@ -79,7 +79,8 @@ class TaoAdapter(SourceAdapter):
         start_s, end_s = first / self.config.fps, (last + 1) / self.config.fps
         return [self.draft(
             task="HC", record_id=name,
-            provenance=Provenance(source=self.name, record_id=name, original_file=self.rel(folder), start_s=start_s,
+            provenance=Provenance(source=self.name, record_id=name, group=name, original_file=self.rel(folder),
+                                  start_s=start_s,
                                   end_s=end_s, annotation_file=record.file.name, annotation_row=record.row),
             answers=[str(count)], hard_distractors=hard, distractors=pool,
             clip=ClipSpec(kind="frames", source_path=str(folder), frame_pattern=pattern, first_frame=first,

@@ -75,7 +75,7 @@ class UcfCrimeAdapter(SourceAdapter):
         answer = CLASSES[label]
         return [self.draft(
             task="AC", record_id=name,
-            provenance=Provenance(source=self.name, record_id=name, original_file=self.rel(media), start_s=start,
+            provenance=Provenance(source=self.name, record_id=name, group=name, original_file=self.rel(media), start_s=start,
                                   end_s=end, annotation_file=record.file.name, annotation_row=record.row),
             answers=[answer], distractors=distractor_pool(CLASSES.values(), [answer], CONFUSABLE),
             clip=ClipSpec(kind="span", source_path=str(media), start_s=start, end_s=end),

@@ -14,6 +14,7 @@ os.environ["PREFECT_RESULTS_LOCAL_STORAGE_PATH"] = str(_PREFECT_TMP / "results")
 os.environ["PREFECT_SERVER_ANALYTICS_ENABLED"] = "false"
 os.environ["DO_NOT_TRACK"] = "1"
 os.environ.pop("PREFECT_API_URL", None)
+os.environ["HF_HOME"] = str(_PREFECT_TMP / "hf")  # datasets' cache, kept out of the user's home
 
 
 @pytest.fixture(scope="session")
@@ -30,3 +31,25 @@ def sample_roots(tmp_path_factory) -> dict[str, Path]:
     from humansense.sample import materialize
 
     return materialize(tmp_path_factory.mktemp("sample"))
+
+
+def sample_config(sample_roots: dict[str, Path], path: Path, extra: str = "") -> Path:
+    lines = ["seed = 2026", "[media]", "batch_size = 4"]
+    for name, root in sample_roots.items():
+        lines += [f"[sources.{name}]", f'root = "{root}"']
+    path.write_text("\n".join(lines) + "\n" + extra)
+    return path
+
+
+@pytest.fixture(scope="session")
+def sample_build(prefect_harness, sample_roots, tmp_path_factory):
+    """The sample built twice into one folder: (out, first report, second report, items bytes after the first)."""
+    from humansense.flows.build import build_humansense
+
+    out = tmp_path_factory.mktemp("build")
+    config = sample_config(sample_roots, out / "humansense.toml")
+    first = build_humansense(out=str(out), config_file=str(config))
+    items_first = sorted((p.relative_to(out).as_posix(), p.read_bytes())
+                         for p in (out / "release" / "data").glob("*/*.parquet"))
+    second = build_humansense(out=str(out), config_file=str(config))
+    return out, first, second, items_first

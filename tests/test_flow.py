@@ -11,7 +11,10 @@ import pyarrow.parquet as pq
 import pytest
 
 from humansense.media import probe
-from humansense.schema import ITEM_ARROW_SCHEMA, row_to_item
+from humansense.release.score import load_items
+from humansense.schema import ITEM_ARROW_SCHEMA
+
+from conftest import sample_config
 
 pytestmark = pytest.mark.slow
 LABEL_TASKS = ["PA", "AR", "GR", "ER", "CM", "AC", "HC"]
@@ -23,32 +26,12 @@ EXPECTED = {  # (task, source record) -> answer text, straight from the sample's
 }
 
 
-def config_for(sample_roots: dict[str, Path], path: Path) -> Path:
-    lines = ["seed = 2026", "[media]", "batch_size = 4"]
-    for name, root in sample_roots.items():
-        lines += [f"[sources.{name}]", f'root = "{root}"']
-    path.write_text("\n".join(lines) + "\n")
-    return path
-
-
-@pytest.fixture(scope="module")
-def two_builds(prefect_harness, sample_roots, tmp_path_factory):
-    from humansense.flows.build import build_humansense
-
-    out = tmp_path_factory.mktemp("build")
-    config = config_for(sample_roots, out / "humansense.toml")
-    first = build_humansense(out=str(out), config_file=str(config))
-    items_first = (out / "release" / "data" / "items.parquet").read_bytes()
-    second = build_humansense(out=str(out), config_file=str(config))
-    return out, first, second, items_first
-
-
-def test_build_makes_items_for_every_label_task(two_builds):
-    out, first, _, _ = two_builds
+def test_build_makes_items_for_every_label_task(sample_build):
+    out, first, _, _ = sample_build
     release = out / "release"
-    table = pq.read_table(release / "data" / "items.parquet")
-    assert table.schema.equals(ITEM_ARROW_SCHEMA)
-    items = [row_to_item(r) for r in table.to_pylist()]
+    items = load_items(release)
+    for shard in release.glob("data/*/*.parquet"):
+        assert pq.read_schema(shard).equals(ITEM_ARROW_SCHEMA)
     assert {i.task for i in items} == set(LABEL_TASKS)
     assert first["items_per_task"] == {**{t: 0 for t in first["items_per_task"]},
                                        "PA": 5, "AR": 5, "GR": 5, "ER": 4, "CM": 4, "AC": 4, "HC": 3}
@@ -68,8 +51,8 @@ def test_build_makes_items_for_every_label_task(two_builds):
             assert item.answer_texts()[0].startswith(truth["events"][0]["sentence"].rstrip("."))
 
 
-def test_bad_records_are_quarantined_with_reasons_and_the_build_goes_on(two_builds):
-    out, first, _, _ = two_builds
+def test_bad_records_are_quarantined_with_reasons_and_the_build_goes_on(sample_build):
+    out, first, _, _ = sample_build
     entries = [json.loads(line) for line in (out / "release" / "quarantine.jsonl").read_text().splitlines()]
     seen = {(q["stage"], q["reason"], q.get("record_id")) for q in entries}
     assert ("media", "missing media", "Zz9Yy8Xx7Ww_0") in seen  # the video was never downloaded
@@ -80,20 +63,21 @@ def test_bad_records_are_quarantined_with_reasons_and_the_build_goes_on(two_buil
     assert all(q["detail"] for q in entries)
 
 
-def test_second_build_reuses_every_cached_task(two_builds):
-    out, first, second, items_first = two_builds
+def test_second_build_reuses_every_cached_task(sample_build):
+    out, first, second, items_first = sample_build
     assert first["media_tasks"]["cached"] == 0 and first["media_tasks"]["clips_cut"] == 27
     assert second["media_tasks"]["total"] == first["media_tasks"]["total"] > 1
     assert second["media_tasks"]["cached"] == second["media_tasks"]["total"]  # nothing was cut again
     assert second["media_tasks"]["clips_cut"] == 0 and second["media_tasks"]["clips_reused"] == 27
-    assert (out / "release" / "data" / "items.parquet").read_bytes() == items_first  # and the same bytes out
+    assert sorted((p.relative_to(out).as_posix(), p.read_bytes())
+                  for p in (out / "release" / "data").glob("*/*.parquet")) == items_first  # the same bytes out
     assert not [p for p in out.iterdir() if p.name.startswith(".release")]  # no temp or old release left
 
 
 def test_lost_clips_are_cut_again_rather_than_trusted(prefect_harness, sample_roots, tmp_path):
     from humansense.flows.build import build_humansense
 
-    config = config_for({"jester": sample_roots["jester"]}, tmp_path / "c.toml")
+    config = sample_config({"jester": sample_roots["jester"]}, tmp_path / "c.toml")
     text = config.read_text() + "".join(f"[sources.{n}]\nenabled = false\n"
                                         for n in ["celebvhq", "ava", "activitynet", "ucf_crime", "tao"])
     config.write_text(text)

@@ -1,0 +1,42 @@
+"""The authors' evaluation format (MISSION.md), so their evaluation code runs on our release unchanged.
+
+`data/HumanSense_VQA.json` (the 13 video tasks) and `data/HumanSense_AQA.json` (FG, PC): JSON arrays of
+`{"video_path": "data/videos/<file>", "questions": {question, question_pattern, options ["A. text", ...], answer,
+task_type, full_frame_number, fps, asr_en?}}`. Audio items put the audio path in `video_path` and carry no frame
+fields. There is no id field in their format; `humansense score` maps answers back by position or by
+(video_path, question).
+"""
+
+from __future__ import annotations
+
+from humansense.schema import Item
+from humansense.tasks import Kind, Modality, task
+
+
+def authors_record(item: Item) -> dict:
+    spec = task(item.task)
+    q: dict = {
+        "question": item.question,
+        "question_pattern": item.question_pattern,
+        # Numeral questions are answered with a digit; the candidate counts stay in our Parquet rows only.
+        "options": [] if item.kind is Kind.NUMERAL else [f"{o.letter}. {o.text}" for o in item.options],
+        "answer": item.answer,
+        "task_type": spec.task_type,
+    }
+    if item.modality is Modality.VIDEO:
+        frames = item.media.frame_count or round(item.media.duration_s * (item.media.fps or 0))
+        q["full_frame_number"] = int(frames)
+        q["fps"] = item.media.fps
+    transcript = item.annotations.get("asr_en")
+    if transcript:
+        q["asr_en"] = transcript
+    return {"video_path": item.media.path, "questions": q}
+
+
+def authors_files(items: list[Item]) -> dict[str, list[dict]]:
+    """The two arrays, eval items only (the benchmark), in a stable order."""
+    eval_items = [i for i in items if i.split == "eval"]
+    return {
+        "HumanSense_VQA.json": [authors_record(i) for i in eval_items if i.modality is Modality.VIDEO],
+        "HumanSense_AQA.json": [authors_record(i) for i in eval_items if i.modality is Modality.AUDIO],
+    }

@@ -1,0 +1,108 @@
+"""The dataset card: README.md with the YAML header the Hugging Face Hub reads, then the human-readable card."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+import pandas as pd
+import yaml
+
+from humansense.schema import Item
+from humansense.tasks import TASKS
+
+SOURCE_LICENCES = {
+    "celebvhq": "CelebV-HQ: non-commercial research only; the agreement forbids redistributing any portion.",
+    "ava": "AVA v2.2: annotations CC BY 4.0; the videos are third-party films hosted by CVDF.",
+    "jester": "Jester v1 (20BN/Qualcomm): research licence, registration required, no redistribution.",
+    "activitynet": "ActivityNet Captions: no explicit licence; the videos are YouTube content.",
+    "ucf_crime": "UCF-Crime: research use; no formal licence file.",
+    "tao": "TAO: annotations MIT; videos keep their source datasets' licences (AVA, HACS, Charades, BDD, ...).",
+}
+PROMPT_ENHANCEMENT = (
+    "When analyzing the video or audio, focus on identifying: - Key Characteristics: Recognize notable features, "
+    "actions, emotions, or behaviors of people. - Emotion: Identify the expressed or inferred emotional states of "
+    "individuals - Context: Extract relevant dialogue or spoken words. For the following tasks, base your reasoning "
+    "on the above elements to draw conclusions.")
+
+
+def _features_yaml(schema) -> list:
+    from datasets import Features  # the Hub's own serialisation of features, so the card and the files agree
+
+    return Features.from_arrow_schema(schema)._to_yaml_list()
+
+
+def card_header(shards: dict[tuple[str, str], list[str]], schema, pretty_name: str, n_items: int) -> dict:
+    """YAML header: an `all` config and one per task, each listing the splits it has files for."""
+    splits = ("eval", "train", "tiny")
+    configs = [{"config_name": "all", "default": True,
+                "data_files": [{"split": s, "path": f"data/*/{s}-*.parquet"} for s in splits
+                               if any(k[1] == s for k in shards)]}]
+    for abbr in TASKS:
+        files = [{"split": s, "path": f"data/{abbr}/{s}-*.parquet"} for s in splits if (abbr, s) in shards]
+        if files:
+            configs.append({"config_name": abbr, "data_files": files})
+    size = "n<1K" if n_items < 1000 else "1K<n<10K" if n_items < 10_000 else "10K<n<100K"
+    return {
+        "pretty_name": pretty_name, "license": "other", "license_name": "mixed-source-licences",
+        "license_link": "LICENSE.md", "language": ["en"], "size_categories": [size],
+        "task_categories": ["video-text-to-text", "visual-question-answering", "audio-classification"],
+        "tags": ["humansense", "multimodal", "benchmark", "human-centered", "multiple-choice"],
+        "configs": configs, "dataset_info": {"features": _features_yaml(schema)},
+    }
+
+
+def _markdown(df: pd.DataFrame) -> str:
+    cols = list(df.columns)
+    lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
+    lines += ["| " + " | ".join(str(v) for v in row) + " |" for row in df.itertuples(index=False)]
+    return "\n".join(lines)
+
+
+def card_text(header: dict, items: list[Item], tiny: set[str], report: dict, audit: pd.DataFrame) -> str:
+    counts = Counter((i.task, i.split) for i in items)
+    tiny_counts = Counter(i.task for i in items if i.id in tiny)
+    rows = [{"task": a, "name": t.name, "level": t.level.value, "kind": t.kind.value, "modality": t.modality.value,
+             "eval": counts.get((a, "eval"), 0), "train": counts.get((a, "train"), 0), "tiny": tiny_counts.get(a, 0),
+             "paper": t.target} for a, t in TASKS.items()]
+    sources = sorted({i.provenance.source for i in items})
+    audit_md = _markdown(audit.drop(columns=["p_value"])) if not audit.empty else "(no items)"
+    flagged = report.get("bias_audit", {}).get("flagged") or []
+    qc = report.get("qc", {})
+    provenance = {k: report.get(k) for k in ("humansense_version", "built_at", "seed", "config_fingerprint")}
+    source_versions = {n: s.get("annotation_files") for n, s in report.get("sources", {}).items()}
+    return "\n".join([
+        "---", yaml.safe_dump(header, sort_keys=False, allow_unicode=True).strip(), "---", "",
+        f"# {header['pretty_name']}", "",
+        "A rebuild of **HumanSense** (\"HumanSense: From Multimodal Perception to Empathetic Context-Aware Responses "
+        "Through Reasoning MLLMs\", AAAI 2026; arXiv 2508.10576): multiple-choice questions over video and audio in "
+        "four levels, made from public source datasets by humansense-build.", "",
+        "## Splits and tasks", "",
+        "`eval` is the benchmark; `train` is for reinforcement learning and shares no source video, conversation or "
+        "person with eval (checked in every build); `tiny` is a seeded subset of eval for human baselines.", "",
+        _markdown(pd.DataFrame(rows)), "",
+        "## Loading", "", "```python", "from datasets import load_dataset",
+        "ds = load_dataset(\"<this repo or folder>\", \"all\")  # or a task: \"PA\", \"AR\", ...", "```", "",
+        "The authors' evaluation format is in `data/HumanSense_VQA.json` and `data/HumanSense_AQA.json` (eval "
+        "split), beside `data/videos/` and `data/audios/`; an lmms-eval task is in `lmms_eval/`. Evaluation prompt "
+        "enhancement used by the paper (placed before the question):", "", f"> {PROMPT_ENHANCEMENT}", "",
+        "## Fields", "",
+        "`question`, `options` (letter, text), `answer` (one letter; ordered letters such as `AC` for \"select one "
+        "or more\"; one digit for counting), `question_pattern` (the authors' strings), `media.path` (relative to "
+        "this folder), `provenance` (source dataset, record, group, original file, span), `annotations` (JSON: the "
+        "labels the item was made from), `split`, `qc_status`.", "",
+        "## Bias audit", "",
+        "Accuracy of answerers that never see the media, per task, against chance (`audit/bias_audit.png`).", "",
+        audit_md, "", f"Flagged: {'; '.join(flagged) if flagged else 'none'}.", "",
+        "## Quality control", "",
+        f"{report.get('qc_sampled', 0)} items are in the review sample; verdicts: "
+        f"{qc.get('summary', 'not yet reviewed')}.", "",
+        "## Licences, sources and takedown", "",
+        "This dataset is derived from third-party datasets, each under its own terms; using it means accepting "
+        "them. Clips are short excerpts for research on human-centred perception.", "",
+        *[f"- {SOURCE_LICENCES.get(s, s)}" for s in sources], "",
+        "**Takedown:** if you appear in a clip or hold rights to it and want it removed, open an issue or a "
+        "discussion on this repository naming the clip path; it is removed from the next release and from the "
+        "history on request.", "",
+        "## Build provenance", "", "```yaml",
+        yaml.safe_dump({**provenance, "sources": source_versions}, sort_keys=False).strip(), "```", "",
+    ])

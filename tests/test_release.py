@@ -1,0 +1,216 @@
+"""The release: splits without leakage, shards, the dataset card (loaded by `datasets`), the authors' format,
+the lmms-eval task, the manifest, the scorer and the Hub push (huggingface_hub against a local stand-in)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import random
+from collections import Counter
+from pathlib import Path
+
+import pyarrow.parquet as pq
+import pytest
+import yaml
+
+from humansense.config import ReleaseConfig, SplitConfig
+from humansense.release.hub import PushRefused, plan_push, push_release
+from humansense.release.score import lenient_answer, load_items, read_predictions, score, strict_correct
+from humansense.release.shards import write_shards
+from humansense.release.splits import LeakageError, assign_splits, check_leakage, group_of, tiny_ids
+from humansense.release.writer import read_manifest
+from humansense.schema import ClipSpec, Item, ItemDraft, Media, Option, Provenance
+from humansense.tasks import QUESTION_PATTERN, TASKS
+
+from fakehub import FakeHub
+
+PATTERNS = set(QUESTION_PATTERN.values())
+
+
+def gen_drafts(n_groups=300, seed=0):
+    rng = random.Random(seed)
+    drafts = []
+    for g in range(n_groups):
+        for k in range(rng.randint(1, 4)):  # several clips of one source video, feeding PA and ER
+            for abbr in ("PA", "ER"):
+                drafts.append(ItemDraft(
+                    id=f"{abbr.lower()}-{g}-{k}", task=abbr, answers=["Male"] if abbr == "PA" else ["Happy"],
+                    distractors=["Young", "Bald", "Sad"], clip=ClipSpec(kind="span", source_path="/x", start_s=0, end_s=1),
+                    provenance=Provenance(source="celebvhq", record_id=f"v{g}_{k}", group=f"v{g}", original_file="f")))
+    return drafts
+
+
+def test_groups_never_straddle_splits_and_eval_meets_its_targets():
+    drafts = gen_drafts()
+    cfg = SplitConfig(eval_targets={"PA": 120, "ER": 120}, eval_max_fraction=0.5)
+    split = assign_splits(drafts, cfg, seed=3)
+    by_group: dict[str, set[str]] = {}
+    for d in drafts:
+        by_group.setdefault(d.provenance.group, set()).add(split[d.id])
+    assert all(len(s) == 1 for s in by_group.values())  # a source video is wholly in eval or wholly in train
+    counts = Counter((d.task, split[d.id]) for d in drafts)
+    assert 120 <= counts[("PA", "eval")] < 124 and counts[("PA", "train")] > 300
+    assert assign_splits(list(reversed(drafts)), cfg, seed=3) == split
+    assert assign_splits(drafts, cfg, seed=4) != split
+
+
+def item(i: int, split: str, group: str, task="GR") -> Item:
+    spec = TASKS[task]
+    return Item(id=f"{task.lower()}-{i}", task=task, level=spec.level, modality=spec.modality, kind=spec.kind,
+                question_pattern=QUESTION_PATTERN[spec.kind], question="Which gesture?",
+                options=[Option(letter=L, text=t) for L, t in zip("ABCD", ["Thumb Up", "Thumb Down", "Stop Sign",
+                                                                           "Swiping Left"])],
+                answer="ABCD"[i % 4], media=Media(path=f"data/videos/{group}.mp4", duration_s=1, modality="video"),
+                provenance=Provenance(source="jester", record_id=str(i), group=group, original_file="f"),
+                template_id="gr-1", split=split)
+
+
+def test_leakage_check_names_the_overlap():
+    assert check_leakage([item(1, "eval", "a"), item(2, "train", "b")]) == {"eval": 1, "train": 1}
+    with pytest.raises(LeakageError, match=r"group\(s\) in both eval and train.*jester:a"):
+        check_leakage([item(1, "eval", "a"), item(2, "train", "a")])
+    assert group_of("jester", None, "7") == "jester:7"
+
+
+def test_tiny_is_a_seeded_subset_of_eval_with_the_configured_count():
+    items = [item(i, "eval" if i % 3 else "train", f"g{i}") for i in range(200)]
+    tiny = tiny_ids(items, SplitConfig(tiny_per_task=30), seed=1)
+    assert len(tiny) == 30 and tiny <= {i.id for i in items if i.split == "eval"}
+    assert tiny == tiny_ids(list(reversed(items)), SplitConfig(tiny_per_task=30), seed=1)
+
+
+def test_shards_respect_the_size_bound_and_keep_every_row(tmp_path: Path):
+    items = [item(i, "eval", f"g{i}") for i in range(10_000)]
+    cfg = ReleaseConfig(shard_max_bytes=2**16, row_group_rows=250)
+    files = write_shards(items, tmp_path, "eval", cfg, tmp_path)
+    assert len(files) > 2 and [f.name for f in files][0] == f"eval-00000-of-{len(files):05d}.parquet"
+    assert sum(pq.read_metadata(f).num_rows for f in files) == 10_000
+    meta = pq.read_metadata(files[0])
+    assert meta.row_group(0).num_rows == 250 and meta.row_group(0).column(0).compression == "ZSTD"
+    for f in files:  # data past the bound by at most one row group (the footer comes on top)
+        m = pq.read_metadata(f)
+        biggest = max(m.row_group(k).total_byte_size for k in range(m.num_row_groups))
+        assert f.stat().st_size - m.serialized_size < 2**16 + biggest
+    assert not list(tmp_path.glob(".*tmp"))
+
+
+def test_release_has_three_splits_without_leakage(sample_build):
+    out, first, _, _ = sample_build
+    release = out / "release"
+    items = load_items(release)
+    assert check_leakage(items)["train"] > 0 and first["items_per_split"]["eval"] > 0
+    tiny = load_items(release, ("tiny",))
+    eval_ids = {i.id for i in items if i.split == "eval"}
+    assert {i.id for i in tiny} == eval_ids  # fewer than 30 per task in the sample: tiny is all of eval
+
+
+def test_datasets_load_every_config_and_split(sample_build):
+    from datasets import load_dataset
+
+    release = sample_build[0] / "release"
+    header = yaml.safe_load((release / "README.md").read_text().split("---")[1])
+    names = [c["config_name"] for c in header["configs"]]
+    assert names[0] == "all" and {"PA", "AR", "GR", "ER", "CM", "AC", "HC"} <= set(names)
+    ds = load_dataset(str(release), "all")
+    assert set(ds) == {"eval", "train", "tiny"}
+    total = sum(1 for _ in load_items(release))
+    assert ds["eval"].num_rows + ds["train"].num_rows == total
+    assert ds["eval"].features["options"].feature["letter"].dtype == "string"
+    hc = load_dataset(str(release), "HC")
+    assert set(hc["eval"]["task"]) == {"HC"}
+    assert [f["name"] for f in header["dataset_info"]["features"]][:3] == ["schema_version", "id", "task"]
+
+
+def test_authors_format_matches_the_mission_brief(sample_build):
+    release = sample_build[0] / "release"
+    vqa = json.loads((release / "data" / "HumanSense_VQA.json").read_text())
+    aqa = json.loads((release / "data" / "HumanSense_AQA.json").read_text())
+    eval_items = [i for i in load_items(release, ("eval",))]
+    assert len(vqa) == len(eval_items) and aqa == []
+    for rec in vqa:
+        assert set(rec) == {"video_path", "questions"} and rec["video_path"].startswith("data/videos/")
+        assert (release / rec["video_path"]).is_file()
+        q = rec["questions"]
+        assert {"question", "question_pattern", "options", "answer", "task_type", "full_frame_number", "fps"} <= set(q)
+        assert q["question_pattern"] in PATTERNS and q["task_type"] != "Abnormal_Recognition"
+        assert isinstance(q["full_frame_number"], int) and q["full_frame_number"] > 0
+        if q["question_pattern"].startswith("Question and answer"):
+            assert q["options"] == [] and q["answer"].isdigit() and len(q["answer"]) == 1
+        else:
+            assert all(o[1:3] == ". " for o in q["options"]) and q["answer"] == "".join(sorted(q["answer"]))
+    lmms = yaml.safe_load((release / "lmms_eval" / "humansense.yaml").read_text().replace("!function", ""))
+    assert lmms["task"] == "humansense" and lmms["test_split"] == "test"
+
+
+def test_manifest_lists_every_file_with_its_checksum(sample_build):
+    release = sample_build[0] / "release"
+    manifest = read_manifest(release)
+    files = {p.relative_to(release).as_posix() for p in release.rglob("*") if p.is_file()} - {"manifest.json"}
+    assert set(manifest) == files
+    some = "data/HumanSense_VQA.json"
+    assert manifest[some]["sha256"] == hashlib.sha256((release / some).read_bytes()).hexdigest()
+
+
+def test_scorer_strict_and_lenient_rules(sample_build, tmp_path: Path):
+    release = sample_build[0] / "release"
+    items = load_items(release, ("eval",))
+    single = next(i for i in items if i.kind == "single")
+    wrong = next(o.letter for o in single.options if o.letter != single.answer)
+    assert strict_correct(single, f"{single.answer}. because") and not strict_correct(single, f"({single.answer})")
+    assert lenient_answer(single, f"I think the answer is ({single.answer}).") == single.answer
+    text = next(o.text for o in single.options if o.letter == single.answer)
+    assert lenient_answer(single, f"It shows {text.lower()}") == single.answer
+    assert lenient_answer(single, f"Answer: {wrong}") == wrong
+    multi = next(i for i in items if i.kind == "multi")
+    assert lenient_answer(multi, "The answer is " + ", ".join(multi.answer)) == multi.answer
+    count = next(i for i in items if i.kind == "numeral")
+    assert lenient_answer(count, "There are three people.") == "3"
+    preds = tmp_path / "p.jsonl"
+    preds.write_text("".join(json.dumps({"id": i.id, "output": i.answer if n % 2 == 0 else "no idea"}) + "\n"
+                             for n, i in enumerate(items)))
+    result = score(items, read_predictions(preds, items))
+    assert result["summary"]["strict"]["Avg."] == pytest.approx(
+        sum(r["strict"] for r in result["tasks"].values()) / len(result["tasks"]))
+    assert result["tasks_missing"] == ["TR", "FR", "RR", "RG", "LD", "FG", "ES", "PC"]
+    vqa = json.loads((release / "data" / "HumanSense_VQA.json").read_text())
+    for rec in vqa:
+        rec["questions"]["model_output"] = rec["questions"]["answer"]
+    authors = tmp_path / "authors.json"
+    authors.write_text(json.dumps(vqa))
+    perfect = score(items, read_predictions(authors, items))
+    assert perfect["summary"]["strict"]["Avg."] == 1.0 and all(r["missing"] == 0 for r in perfect["tasks"].values())
+
+
+def test_hub_dry_run_gate_and_one_commit_push(sample_build, monkeypatch, capsys):
+    from typer.testing import CliRunner
+
+    from humansense.cli import app
+
+    release = sample_build[0] / "release"
+    monkeypatch.setenv("HF_TOKEN", "hf_test_secret_token")
+    with FakeHub() as hub:
+        hub.repos["org/hs"] = {".gitattributes": b"x", "README.md": b"old card", "data/old/eval.parquet": b"stale",
+                               "LICENSE.md": (release / "LICENSE.md").read_bytes()}
+        runner = CliRunner()
+        dry = runner.invoke(app, ["release", "push", "--repo-id", "org/hs", "--release", str(release), "--dry-run",
+                                  "--endpoint", hub.url])
+        assert dry.exit_code == 0, dry.output
+        plan = json.loads(dry.stdout)
+        assert plan["change"] == ["README.md"] and plan["delete"] == ["data/old/eval.parquet"]
+        assert plan["unchanged"] == 1 and "manifest.json" in plan["add"] and not hub.commits
+        refused = runner.invoke(app, ["release", "push", "--repo-id", "org/hs", "--release", str(release),
+                                      "--endpoint", hub.url])
+        assert refused.exit_code == 1 and "QC gate not passed" in refused.output and not hub.commits
+        done = push_release(release, "org/hs", allow_unreviewed=True, create_pr=True, endpoint=hub.url)
+        assert len(hub.commits) == 1 and hub.commits[0]["query"] == "create_pr=1"
+        assert sorted(hub.commits[0]["deleted"]) == ["data/old/eval.parquet"] and done.pull_request_url
+        assert hub.validated and hub.validated[-1]["configs"][0]["config_name"] == "all"
+        again = plan_push(release, "org/hs", endpoint=hub.url)
+        assert (again.add, again.change, again.delete) == ([], [], [])
+        assert set(hub.auth_headers) == {"Bearer hf_test_secret_token"}
+        assert "hf_test_secret_token" not in dry.output + refused.output + capsys.readouterr().out
+
+
+def test_push_refuses_while_the_sample_is_unreviewed(sample_build):
+    with pytest.raises(PushRefused, match="not reviewed yet"):
+        push_release(sample_build[0] / "release", "org/hs", endpoint="http://127.0.0.1:9")
