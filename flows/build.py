@@ -24,7 +24,9 @@ from humansense.clips import batch_done, cut_batch, plan_batches
 from humansense.config import BuildConfig, load_config
 from humansense.ids import digest
 from humansense.io import read_jsonl, write_json, write_jsonl
+from humansense.qc.review import apply_verdicts, qc_report
 from humansense.qc.sampling import mark_sample
+from humansense.qc.store import REVIEWS_FILE, SAMPLE_FILE, ReviewStore
 from humansense.release.report import build_report
 from humansense.release.splits import assign_splits_for, check_leakage, tiny_ids
 from humansense.release.hub import push_release
@@ -70,7 +72,7 @@ def cut_clips_task(batch: str, clips_dir: str) -> dict:
 
 @task(name="make-items")
 def make_items_task(draft_files: list[str], clip_of: str, clips_dir: str, config: BuildConfig,
-                    work: str) -> dict:
+                    work: str, qc_dir: str) -> dict:
     files, clips, work_dir = [Path(p) for p in draft_files], json.loads(Path(clip_of).read_text()), Path(work)
     splits = assign_splits_for(files, clips, config.split, config.seed)
     items, quarantined = build_items(files, clips, Path(clips_dir), config.seed, config.augment, splits)
@@ -79,12 +81,16 @@ def make_items_task(draft_files: list[str], clip_of: str, clips_dir: str, config
     audit_files = write_audit(table, work_dir / "audit")
     flagged = check(table, config.augment)  # raises (failing the flow) unless the user allowed a biased build
     items = mark_sample(items, config.qc, config.seed)
+    store = ReviewStore(Path(qc_dir) / REVIEWS_FILE)
+    write_jsonl(Path(qc_dir) / SAMPLE_FILE, [i for i in items if i.qc_status != "not_sampled"])  # what the app shows
+    qc = qc_report(items, store, config.qc.min_pass_rate)
+    items, rejected = apply_verdicts(items, store)
     write_jsonl(work_dir / "items.jsonl", items)
-    write_jsonl(work_dir / "augment_quarantine.jsonl", quarantined)
+    write_jsonl(work_dir / "augment_quarantine.jsonl", quarantined + rejected)
     write_json(work_dir / "tiny.json", sorted(tiny_ids(items, config.split, config.seed)))
     return {"items": str(work_dir / "items.jsonl"), "quarantine": str(work_dir / "augment_quarantine.jsonl"),
             "tiny": str(work_dir / "tiny.json"), "audit_files": [str(f) for f in audit_files],
-            "audit_flagged": flagged, "split_counts": split_counts}
+            "audit_flagged": flagged, "split_counts": split_counts, "qc": qc}
 
 
 @task(name="publish-release")
@@ -93,6 +99,7 @@ def publish_release_task(out: str, made: dict, quarantine_files: list[str], clip
     items = list(read_jsonl(Path(made["items"]), Item))
     quarantined = [q for f in quarantine_files for q in read_jsonl(Path(f), Quarantined)]
     report = build_report(config, sources, items, quarantined, media_tasks, sample_sources, made["audit_flagged"])
+    report["qc"] = made["qc"]
     audit_csv = next(Path(f) for f in made["audit_files"] if f.endswith(".csv"))
     write_release(Path(out) / "release", items, Path(clips_dir), quarantined, report,
                   tiny=set(json.loads(Path(made["tiny"]).read_text())), audit=pd.read_csv(audit_csv),
@@ -152,7 +159,7 @@ def build_humansense(out: str = "build", config_file: str | None = None, seed: i
             progress.advance(bar)
     logger.info("media tasks: %d of %d cached", media_tasks["cached"], media_tasks["total"])
 
-    made = make_items_task(draft_files, plan["clip_of"], str(clips_dir), config, str(work))
+    made = make_items_task(draft_files, plan["clip_of"], str(clips_dir), config, str(work), str(out_dir / "qc"))
     quarantine_files = [s["quarantine"] for s in parsed.values()] + [plan["quarantine"], made["quarantine"]]
     report = publish_release_task(str(out_dir), made, quarantine_files, str(clips_dir), config, parsed,
                                   media_tasks, sample_names)

@@ -21,6 +21,91 @@ deploy_app = typer.Typer(help="Scheduled rebuilds through Prefect deployments.",
 app.add_typer(deploy_app, name="deploy")
 release_app = typer.Typer(help="Publish releases.", no_args_is_help=True)
 app.add_typer(release_app, name="release")
+qc_app = typer.Typer(help="Quality control: review the sample, report, Label Studio.", no_args_is_help=True)
+app.add_typer(qc_app, name="qc")
+
+
+def _sample_items(out: Path):
+    from humansense.io import read_jsonl
+    from humansense.qc.store import SAMPLE_FILE
+    from humansense.schema import Item
+
+    path = out / "qc" / SAMPLE_FILE
+    if not path.exists():
+        console.print(f"[red]no QC sample at {path}: run `humansense build --out {out}` first[/red]")
+        raise typer.Exit(2)
+    return list(read_jsonl(path, Item))
+
+
+@qc_app.command("serve")
+def qc_serve(
+    out: Annotated[Path, typer.Option("--out", help="Build folder.")] = Path("build"),
+    port: Annotated[int, typer.Option("--port", help="Port on 127.0.0.1.")] = 8765,
+) -> None:
+    """Serve the review app on 127.0.0.1 (verdicts go to OUT/qc/reviews.sqlite)."""
+    import uvicorn
+
+    from humansense.qc.app import create_app
+
+    _sample_items(out)
+    console.print(f"review app: http://127.0.0.1:{port}/")
+    uvicorn.run(create_app(out), host="127.0.0.1", port=port, log_level="warning")
+
+
+@qc_app.command("report")
+def qc_report_cmd(
+    out: Annotated[Path, typer.Option("--out", help="Build folder.")] = Path("build"),
+    min_pass_rate: Annotated[Optional[float], typer.Option("--min-pass-rate", help="Gate threshold.")] = None,
+) -> None:
+    """Pass rates, reject reasons and agreement per task; writes OUT/qc/report.json. Exit 1 if the gate fails."""
+    from humansense.config import load_config
+    from humansense.io import write_json
+    from humansense.qc.review import qc_report
+    from humansense.qc.store import REVIEWS_FILE, ReviewStore
+
+    threshold = min_pass_rate if min_pass_rate is not None else load_config().qc.min_pass_rate
+    report = qc_report(_sample_items(out), ReviewStore(out / "qc" / REVIEWS_FILE), threshold)
+    write_json(out / "qc" / "report.json", report)
+    table = Table(title=f"QC: {report['summary']} (gate: pass rate >= {threshold:.0%})")
+    for col in ("task", "sampled", "reviewed", "accepted", "corrected", "rejected", "pass rate", "agreement",
+                "reasons"):
+        table.add_column(col)
+    for abbr, t in report["tasks"].items():
+        agree = t["agreement"]
+        table.add_row(abbr, str(t["sampled"]), str(t["reviewed"]), str(t["accepted"]), str(t["corrected"]),
+                      str(t["rejected"]), "-" if t["pass_rate"] is None else f"{t['pass_rate']:.0%}",
+                      "-" if not agree["items"] else f"{agree['observed']:.0%} (k={agree['kappa']:.2f}, n={agree['items']})",
+                      ", ".join(f"{r}: {n}" for r, n in t["reasons"].items()))
+    Console().print(table)
+    for problem in report["problems"]:
+        console.print(f"[yellow]{problem}[/yellow]")
+    console.print("[green]gate passed[/green]: rebuild to apply the verdicts, then push" if report["passed"]
+                  else "[red]gate not passed[/red]")
+    raise typer.Exit(0 if report["passed"] else 1)
+
+
+@qc_app.command("export-labelstudio")
+def qc_export_labelstudio(out: Annotated[Path, typer.Option("--out", help="Build folder.")] = Path("build")) -> None:
+    """Write the QC sample as Label Studio tasks plus its labelling config into OUT/qc/."""
+    from humansense.qc.labelstudio import write_export
+
+    tasks, config = write_export(_sample_items(out), out / "qc")
+    typer.echo(json.dumps({"tasks": str(tasks), "config": str(config)}))
+
+
+@qc_app.command("import-labelstudio")
+def qc_import_labelstudio(
+    export: Annotated[Path, typer.Argument(help="Label Studio's JSON export.")],
+    out: Annotated[Path, typer.Option("--out", help="Build folder.")] = Path("build"),
+) -> None:
+    """Store the annotations of a Label Studio JSON export as verdicts."""
+    from humansense.qc.labelstudio import import_annotations
+    from humansense.qc.store import REVIEWS_FILE, ReviewStore
+
+    stored, problems = import_annotations(json.loads(export.read_text(encoding="utf-8")),
+                                          ReviewStore(out / "qc" / REVIEWS_FILE))
+    typer.echo(json.dumps({"stored": stored, "problems": problems}, indent=2))
+    raise typer.Exit(1 if problems else 0)
 console = Console(stderr=True)
 
 

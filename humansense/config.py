@@ -127,6 +127,7 @@ class QcConfig(_Section):
     rate: float = Field(default=0.2, gt=0, le=1)
     min_per_task: int = Field(default=3, ge=0)
     level_factor: dict[str, float] = {"L1": 1.0, "L2": 1.0, "L3": 2.0, "L4": 2.0}  # the paper looked harder at L3/L4
+    min_pass_rate: float = Field(default=0.9, ge=0, le=1)  # per task, for the release gate
 
 
 class BuildConfig(BaseSettings):

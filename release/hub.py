@@ -11,8 +11,7 @@ import hashlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from humansense.qc.gate import qc_gate
-from humansense.release.score import load_items
+from humansense.qc.gate import release_gate
 from humansense.release.writer import read_manifest
 
 KEEP_REMOTE = {".gitattributes"}  # the Hub's own files; never deleted
@@ -78,12 +77,12 @@ def plan_push(release: Path, repo_id: str, *, revision: str = "main", endpoint: 
 
 
 def push_release(release: Path, repo_id: str, *, private: bool = True, create_pr: bool = False,
-                 dry_run: bool = False, allow_unreviewed: bool = False, min_pass_rate: float = 0.9,
-                 revision: str = "main", endpoint: str | None = None, token: str | None = None) -> PushPlan:
+                 dry_run: bool = False, allow_unreviewed: bool = False, revision: str = "main",
+                 endpoint: str | None = None, token: str | None = None) -> PushPlan:
     from huggingface_hub import CommitOperationAdd, CommitOperationDelete
 
     release = Path(release)
-    gate = qc_gate(load_items(release), min_pass_rate)
+    gate = release_gate(release)
     if not gate.passed and not allow_unreviewed and not dry_run:
         raise PushRefused("QC gate not passed:\n  " + "\n  ".join(gate.problems))
     plan = plan_push(release, repo_id, revision=revision, endpoint=endpoint, token=token)

@@ -27,7 +27,7 @@ def build_report(config: BuildConfig, sources: dict[str, dict], items: list[Item
         "items": len(items),
         "items_per_task": {t: per_task.get(t, 0) for t in TASKS},
         "items_per_split": dict(Counter(i.split for i in items)),
-        "qc_sampled": sum(1 for i in items if i.qc_status == "pending"),
+        "qc_sampled": sum(1 for i in items if i.qc_status != "not_sampled"),
         "quarantined": len(quarantined),
         "quarantined_by_reason": dict(Counter(f"{q.stage}: {q.reason}" for q in quarantined).most_common()),
         "media_tasks": media_tasks,

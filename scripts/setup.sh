@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
-# Installs what humansense-build needs on a fresh Debian/Ubuntu machine: system media tools and a virtual
-# environment (.venv) with the package, its extras and the test tools. Safe to run again.
+# Installs what humansense-build needs on a fresh Debian/Ubuntu machine: ffmpeg, Chromium (for the QC app's browser
+# test) and a virtual environment (.venv) with the package, its extras and the test tools. Safe to run again.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 need_apt=()
 command -v ffmpeg >/dev/null 2>&1 || need_apt+=(ffmpeg)
 command -v ffprobe >/dev/null 2>&1 || need_apt+=(ffmpeg)
+# Debian's Chromium drives the review app's browser test (Playwright uses it; it downloads no browser here).
+command -v chromium >/dev/null 2>&1 || need_apt+=(chromium)
 if [ ${#need_apt[@]} -gt 0 ]; then
   SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
   $SUDO apt-get update -qq
