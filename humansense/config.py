@@ -130,12 +130,51 @@ class QcConfig(_Section):
     min_pass_rate: float = Field(default=0.9, ge=0, le=1)  # per task, for the release gate
 
 
+class AsrConfig(_Section):
+    engine: Literal["faster-whisper", "openai-whisper"] = "faster-whisper"
+    model: str = "bundled"  # faster-whisper: "bundled" (tiny.en from a package), a size name or a folder
+    language: str | None = None
+    beam_size: int = 5
+    word_timestamps: bool = True
+
+
+class TtsConfig(_Section):
+    engine: Literal["piper"] = "piper"
+    voice: str = "bundled"  # Piper .onnx model path, or the packaged en_US-joe-medium
+    length_scale: float = 1.0
+
+
+class LlmConfig(_Section):
+    base_url: str | None = None  # None: start the packaged local model on 127.0.0.1
+    model: str = "gemma-3-270m"
+    api_key_env: str = "OPENAI_API_KEY"  # the name of the variable holding the key, never the key
+    max_concurrency: int = Field(default=4, ge=1)
+    requests_per_minute: int = Field(default=500, ge=1)
+    tokens_per_minute: int = Field(default=200_000, ge=1)
+    max_retries: int = Field(default=4, ge=0)
+    backoff_base_s: float = 1.0
+    backoff_max_s: float = 30.0
+    timeout_s: float = 60.0
+    max_tokens: int = 256
+    temperature: float = 0.0
+    price_input_per_1m: float = 0.0  # USD per million tokens, for the build report's cost account
+    price_output_per_1m: float = 0.0
+
+
+class AnnotatorsConfig(_Section):
+    cache_dir: Path | None = None  # default: <out>/cache/annotations
+    asr: AsrConfig = AsrConfig()
+    tts: TtsConfig = TtsConfig()
+    llm: LlmConfig = LlmConfig()
+
+
 class BuildConfig(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="HUMANSENSE_", env_nested_delimiter="__", extra="forbid")
 
     seed: int = 2026
     sources: SourcesConfig = SourcesConfig()
     media: MediaConfig = MediaConfig()
+    annotators: AnnotatorsConfig = AnnotatorsConfig()
     augment: AugmentConfig = AugmentConfig()
     split: SplitConfig = SplitConfig()
     qc: QcConfig = QcConfig()

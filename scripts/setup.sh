@@ -9,6 +9,7 @@ command -v ffmpeg >/dev/null 2>&1 || need_apt+=(ffmpeg)
 command -v ffprobe >/dev/null 2>&1 || need_apt+=(ffmpeg)
 # Debian's Chromium drives the review app's browser test (Playwright uses it; it downloads no browser here).
 command -v chromium >/dev/null 2>&1 || need_apt+=(chromium)
+command -v espeak-ng >/dev/null 2>&1 || need_apt+=(espeak-ng)  # synthesised speech for the ASR tests
 if [ ${#need_apt[@]} -gt 0 ]; then
   SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
   $SUDO apt-get update -qq
@@ -19,5 +20,7 @@ PYTHON="${PYTHON:-python3}"
 "$PYTHON" -c 'import sys; sys.exit(sys.version_info < (3, 11))' || { echo "Python 3.11+ is required" >&2; exit 1; }
 [ -x .venv/bin/python ] || "$PYTHON" -m venv .venv
 .venv/bin/python -m pip install -q --upgrade pip
-.venv/bin/python -m pip install -q -e '.[test]'
+# torch first, pinned to the CPU build (a plain "torch" requirement would pull a multi-GB CUDA build).
+.venv/bin/python -m pip install -q "torch==2.13.0"
+.venv/bin/python -m pip install -q -e '.[all,test]'
 echo "humansense-build installed in .venv ($(.venv/bin/humansense --help >/dev/null && echo ok))"
