@@ -234,9 +234,9 @@ def annotate(
 
     cfg = load_config(config).annotators
     cache = AnnotationCache(cache_dir)
-    if kind in (AnnotatorKind.ocr, AnnotatorKind.emotion):
-        console.print(f"[red]the {kind.value} annotator is not built yet (see the annotator issue); "
-                      f"available: asr, tts, llm[/red]")
+    if kind is AnnotatorKind.emotion:
+        console.print("[red]the emotion annotator is not built yet (see the annotator issue); "
+                      "available: asr, ocr, tts, llm[/red]")
         raise typer.Exit(2)
     if not input.exists():
         console.print(f"[red]{input} does not exist[/red]")
@@ -247,6 +247,12 @@ def annotate(
         options = {"model": cfg.asr.model, "language": cfg.asr.language, "beam_size": cfg.asr.beam_size,
                    "word_timestamps": cfg.asr.word_timestamps}
         result = transcribe(input, make_engine(engine or cfg.asr.engine, **options), cache, start=start, end=end)
+    elif kind is AnnotatorKind.ocr:
+        from humansense.annotators.ocr import PaddleOcrEngine, read_captions
+
+        ocr = PaddleOcrEngine(cfg.ocr.models, cfg.ocr.det_model_dir, cfg.ocr.rec_model_dir)
+        result = read_captions(input, ocr, cache, fps=cfg.ocr.fps, start=start, end=end,
+                               dup_threshold=cfg.ocr.dup_threshold)
     elif kind is AnnotatorKind.tts:
         from humansense.annotators.tts import PiperEngine, speak_dialogue
 

