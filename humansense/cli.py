@@ -225,6 +225,7 @@ def annotate(
     end: Annotated[Optional[float], typer.Option("--end", help="Span end, seconds.")] = None,
     engine: Annotated[Optional[str], typer.Option("--engine", help="Engine (default: the configured one).")] = None,
     phone_band: Annotated[bool, typer.Option("--phone-band", help="tts: telephone-band audio.")] = False,
+    region: Annotated[str, typer.Option("--region", help="emotion: whose face: left, right or any.")] = "any",
     config: Annotated[Optional[Path], typer.Option("--config", help="TOML config.")] = None,
     cache_dir: Annotated[Path, typer.Option("--cache-dir", help="Annotation cache.")] = Path("build/cache/annotations"),
 ) -> None:
@@ -234,10 +235,6 @@ def annotate(
 
     cfg = load_config(config).annotators
     cache = AnnotationCache(cache_dir)
-    if kind is AnnotatorKind.emotion:
-        console.print("[red]the emotion annotator is not built yet (see the annotator issue); "
-                      "available: asr, ocr, tts, llm[/red]")
-        raise typer.Exit(2)
     if not input.exists():
         console.print(f"[red]{input} does not exist[/red]")
         raise typer.Exit(2)
@@ -247,6 +244,10 @@ def annotate(
         options = {"model": cfg.asr.model, "language": cfg.asr.language, "beam_size": cfg.asr.beam_size,
                    "word_timestamps": cfg.asr.word_timestamps}
         result = transcribe(input, make_engine(engine or cfg.asr.engine, **options), cache, start=start, end=end)
+    elif kind is AnnotatorKind.emotion:
+        from humansense.annotators.emotion import FerEngine, read_emotion
+
+        result = read_emotion(input, FerEngine(), cache, region=region, fps=cfg.emotion.fps, start=start, end=end)
     elif kind is AnnotatorKind.ocr:
         from humansense.annotators.ocr import PaddleOcrEngine, read_captions
 

@@ -147,6 +147,11 @@ class OcrConfig(_Section):
     dup_threshold: float = 2.0  # mean grey difference (0-255) under which a frame repeats the last one
 
 
+class EmotionConfig(_Section):
+    engine: Literal["fer"] = "fer"
+    fps: float = 2.0  # frames sampled per second of the span
+
+
 class TtsConfig(_Section):
     engine: Literal["piper"] = "piper"
     voice: str = "bundled"  # Piper .onnx model path, or the packaged en_US-joe-medium
@@ -174,6 +179,7 @@ class AnnotatorsConfig(_Section):
     cache_dir: Path | None = None  # default: <out>/cache/annotations
     asr: AsrConfig = AsrConfig()
     ocr: OcrConfig = OcrConfig()
+    emotion: EmotionConfig = EmotionConfig()
     tts: TtsConfig = TtsConfig()
     llm: LlmConfig = LlmConfig()
 

