@@ -14,7 +14,6 @@ the cache, so the same span asked for by two tasks is transcribed once.
 from __future__ import annotations
 
 import hashlib
-import subprocess
 from abc import ABC, abstractmethod
 from functools import cache
 from pathlib import Path
@@ -25,7 +24,7 @@ import numpy as np
 from pydantic import BaseModel, computed_field
 
 from humansense.annotators.base import AnnotationCache, MissingExtra, NoAnnotation
-from humansense.media import MediaError, fingerprint
+from humansense.media import MediaError, fingerprint, run_ffmpeg_bytes
 
 SAMPLE_RATE = 16_000
 
@@ -69,13 +68,8 @@ def load_audio(path: Path, start: float | None = None, end: float | None = None,
     out = {"t": f"{end - (start or 0):.3f}"} if end is not None else {}
     cmd = (ffmpeg.input(str(path), **kwargs).output("pipe:", format="f32le", ac=1, ar=SAMPLE_RATE, **out)
            .global_args("-nostdin", "-loglevel", "error").compile())
-    try:
-        run = subprocess.run(cmd, capture_output=True, timeout=timeout_s)
-    except subprocess.TimeoutExpired:
-        raise MediaError("ffmpeg timed out", f"decoding audio of {path}: no result after {timeout_s:g} s") from None
-    if run.returncode != 0:
-        raise MediaError("unreadable media", f"{path}: {run.stderr.decode(errors='replace').strip()[-300:]}")
-    return np.frombuffer(run.stdout, np.float32).copy()  # writable: torch-based engines need it
+    out = run_ffmpeg_bytes(cmd, timeout_s, f"decoding audio of {path}")
+    return np.frombuffer(out, np.float32).copy()  # writable: torch-based engines need it
 
 
 class AsrEngine(ABC):

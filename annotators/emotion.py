@@ -11,7 +11,6 @@ face was found; a span with no such face is a `NoAnnotation` ("no face").
 
 from __future__ import annotations
 
-import hashlib
 from functools import cache
 from pathlib import Path
 from typing import Literal
@@ -20,8 +19,7 @@ import numpy as np
 from pydantic import BaseModel
 
 from humansense.annotators.base import AnnotationCache, MissingExtra, NoAnnotation
-from humansense.annotators.frames import sample_frames
-from humansense.media import MediaError
+from humansense.annotators.frames import sampled_span
 
 Region = Literal["left", "right", "any"]
 LABELS = ("angry", "disgust", "fear", "happy", "sad", "surprise", "neutral")
@@ -86,13 +84,10 @@ def _pick(faces: list[Face], region: Region, width: int) -> Face | None:
 def read_emotion(path: Path, engine: FerEngine, cache: AnnotationCache, *, region: Region = "any", fps: float = 2.0,
                  start: float | None = None, end: float | None = None,
                  timeout_s: float = 300.0) -> EmotionResult | NoAnnotation:
-    try:
-        frames, rate = sample_frames(Path(path), fps, start, end, timeout_s=timeout_s)
-    except MediaError as e:
-        return NoAnnotation(kind="emotion", engine=engine.name, reason=e.reason, detail=e.detail)
-    if not frames:
-        return NoAnnotation(kind="emotion", engine=engine.name, reason="no frames", detail=f"{path}: empty span")
-    content = hashlib.sha256(b"".join(f.tobytes() for f in frames)).hexdigest()
+    sampled = sampled_span("emotion", engine.name, path, fps, start, end, timeout_s)
+    if isinstance(sampled, NoAnnotation):
+        return sampled
+    frames, rate, content = sampled
     key = cache.key("emotion", engine.name, engine.model_version(), {"region": region, "fps": fps}, content)
     hit = cache.get("emotion", key)
     if hit is not None:

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-import subprocess
+import hashlib
 from pathlib import Path
 
 import numpy as np
 
-from humansense.media import MediaError, probe
+from humansense.annotators.base import NoAnnotation
+from humansense.media import MediaError, probe, run_ffmpeg_bytes
 
 
 def sample_frames(path: Path, fps: float, start: float | None = None, end: float | None = None,
@@ -21,15 +22,10 @@ def sample_frames(path: Path, fps: float, start: float | None = None, end: float
     args = ["ffmpeg", "-nostdin", "-loglevel", "error"] + (["-ss", f"{start:.3f}"] if start else [])
     args += ["-i", str(path)] + (["-t", f"{end - (start or 0):.3f}"] if end is not None else [])
     args += ["-vf", f"fps={fps},scale={width}:{height}", "-f", "rawvideo", "-pix_fmt", "rgb24", "pipe:"]
-    try:
-        run = subprocess.run(args, capture_output=True, timeout=timeout_s)
-    except subprocess.TimeoutExpired:
-        raise MediaError("ffmpeg timed out", f"sampling frames of {path}: no result after {timeout_s:g} s") from None
-    if run.returncode != 0:
-        raise MediaError("unreadable media", f"{path}: {run.stderr.decode(errors='replace').strip()[-300:]}")
+    raw = run_ffmpeg_bytes(args, timeout_s, f"sampling frames of {path}")
     size = width * height * 3
-    frames = [np.frombuffer(run.stdout[k:k + size], np.uint8).reshape(height, width, 3)
-              for k in range(0, len(run.stdout) - size + 1, size)]
+    frames = [np.frombuffer(raw[k:k + size], np.uint8).reshape(height, width, 3)
+              for k in range(0, len(raw) - size + 1, size)]
     return frames, fps
 
 
@@ -38,3 +34,15 @@ def thumbnail(frame: np.ndarray) -> np.ndarray:
     h, w = grey.shape
     ys, xs = np.linspace(0, h - 1, 32).astype(int), np.linspace(0, w - 1, 32).astype(int)
     return grey[np.ix_(ys, xs)]
+
+
+def sampled_span(kind: str, engine: str, path: Path, fps: float, start: float | None, end: float | None,
+                 timeout_s: float) -> tuple[list[np.ndarray], float, str] | NoAnnotation:
+    """Frames of a span, the rate, and the sha256 of their pixels (the cache's content key); or why there are none."""
+    try:
+        frames, rate = sample_frames(Path(path), fps, start, end, timeout_s=timeout_s)
+    except MediaError as e:
+        return NoAnnotation(kind=kind, engine=engine, reason=e.reason, detail=e.detail)
+    if not frames:
+        return NoAnnotation(kind=kind, engine=engine, reason="no frames", detail=f"{path}: empty span")
+    return frames, rate, hashlib.sha256(b"".join(f.tobytes() for f in frames)).hexdigest()

@@ -152,14 +152,10 @@ class LlmClient:
                     continue
                 reason, detail = "bad request", _safe(e, self.cfg.api_key_env)
                 break
-            except openai.RateLimitError as e:
-                reason, detail = "rate limited", _safe(e, self.cfg.api_key_env)
-                continue
-            except openai.APITimeoutError as e:
-                reason, detail = "timed out", _safe(e, self.cfg.api_key_env)
-                continue
-            except openai.APIConnectionError as e:
-                reason, detail = "connection failed", _safe(e, self.cfg.api_key_env)
+            except (openai.RateLimitError, openai.APIConnectionError) as e:  # APITimeoutError is a connection error
+                reason = ("rate limited" if isinstance(e, openai.RateLimitError) else
+                          "timed out" if isinstance(e, openai.APITimeoutError) else "connection failed")
+                detail = _safe(e, self.cfg.api_key_env)
                 continue
             except openai.APIStatusError as e:
                 reason, detail = f"server error {e.status_code}", _safe(e, self.cfg.api_key_env)
@@ -327,3 +323,38 @@ class LocalLlmServer:
 
     def __exit__(self, *exc) -> None:
         self.server = None  # the server stops when the object is released
+
+
+class Translation(BaseModel):
+    translation: str
+
+
+def translate(client: LlmClient, text: str, target_language: str = "English",
+              source_language: str = "Chinese") -> LlmResult | NoAnnotation:
+    """Translate a source text (the fraud and counselling corpora are Chinese) for speech synthesis; the caller
+    keeps the original on the item beside the translation."""
+    if not text.strip():
+        return NoAnnotation(kind="llm", engine="openai", reason="empty text", detail="nothing to translate")
+    system = (f"You translate {source_language} into natural, faithful {target_language}. Keep names, numbers and "
+              f"placeholders such as XXX, NAME, PHONE unchanged. Answer with the translation only.")
+    return client.structured(f"Translate into {target_language}:\n{text}", Translation, system=system)
+
+
+class BlindAnswer(BaseModel):
+    answer: str
+
+
+def blind_answerer(client: LlmClient) -> Callable:
+    """A text-only answerer for the bias audit: the question and options, never the media."""
+
+    def answer(question: str, options: list[tuple[str, str]], kind: str) -> str | None:
+        lines = "\n".join(f"{letter}. {text}" for letter, text in options)
+        how = "all correct letters, e.g. AC" if kind == "multi" else "one letter"
+        result = client.structured(f"{question}\n{lines}\nAnswer with {how}, as {{\"answer\": ...}}.", BlindAnswer,
+                                   system="Answer the multiple-choice question as well as you can.")
+        if result.status != "ok":
+            return None
+        letters = "".join(ch for ch in result.data["answer"].upper() if ch in {l for l, _ in options})
+        return letters or None
+
+    return answer

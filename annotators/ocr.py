@@ -13,7 +13,6 @@ skipped, so a caption held for ten seconds is read once.
 
 from __future__ import annotations
 
-import hashlib
 import os
 from functools import cache
 from pathlib import Path
@@ -23,8 +22,8 @@ import numpy as np
 from pydantic import BaseModel
 
 from humansense.annotators.base import AnnotationCache, MissingExtra, NoAnnotation
-from humansense.annotators.frames import sample_frames, thumbnail
-from humansense.media import MediaError, fingerprint
+from humansense.annotators.frames import sampled_span, thumbnail
+from humansense.media import fingerprint
 
 
 class TextBox(BaseModel):
@@ -112,13 +111,10 @@ class PaddleOcrEngine:
 def read_captions(path: Path, engine: PaddleOcrEngine, cache: AnnotationCache, *, fps: float = 1.0,
                   start: float | None = None, end: float | None = None, dup_threshold: float = 2.0,
                   timeout_s: float = 300.0) -> OcrResult | NoAnnotation:
-    try:
-        frames, rate = sample_frames(Path(path), fps, start, end, timeout_s=timeout_s)
-    except MediaError as e:
-        return NoAnnotation(kind="ocr", engine=engine.name, reason=e.reason, detail=e.detail)
-    if not frames:
-        return NoAnnotation(kind="ocr", engine=engine.name, reason="no frames", detail=f"{path}: empty span")
-    content = hashlib.sha256(b"".join(f.tobytes() for f in frames)).hexdigest()
+    sampled = sampled_span("ocr", engine.name, path, fps, start, end, timeout_s)
+    if isinstance(sampled, NoAnnotation):
+        return sampled
+    frames, rate, content = sampled
     key = cache.key("ocr", engine.name, engine.model_version(), {"fps": fps, "dup_threshold": dup_threshold}, content)
     hit = cache.get("ocr", key)
     if hit is not None:

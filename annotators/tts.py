@@ -22,7 +22,7 @@ from pydantic import BaseModel
 
 from humansense.annotators.base import AnnotationCache, MissingExtra, NoAnnotation
 from humansense.ids import digest
-from humansense.media import fingerprint
+from humansense.media import fingerprint, run_ffmpeg_bytes
 
 SECOND_VOICE_PITCH = 1.22  # the second speaker: about 3.5 semitones up, formants with it
 TURN_GAP_S = 0.4
@@ -95,8 +95,8 @@ class PiperEngine:
 def _ffmpeg_filter(samples: np.ndarray, rate: int, audio_filter: str, out_rate: int, timeout_s: float = 120) -> np.ndarray:
     cmd = ["ffmpeg", "-nostdin", "-loglevel", "error", "-f", "s16le", "-ar", str(rate), "-ac", "1", "-i", "pipe:",
            "-af", audio_filter, "-f", "s16le", "-ar", str(out_rate), "-ac", "1", "pipe:"]
-    run = subprocess.run(cmd, input=samples.tobytes(), capture_output=True, timeout=timeout_s, check=True)
-    return np.frombuffer(run.stdout, np.int16)
+    return np.frombuffer(run_ffmpeg_bytes(cmd, timeout_s, f"filtering speech ({audio_filter})", samples.tobytes()),
+                         np.int16)
 
 
 def _second_voice(samples: np.ndarray, rate: int, pitch: float) -> np.ndarray:

@@ -16,6 +16,7 @@ from __future__ import annotations
 import math
 import re
 from collections import defaultdict
+from contextlib import ExitStack, contextmanager
 from collections.abc import Callable
 from pathlib import Path
 
@@ -69,7 +70,8 @@ def binomial_tail(successes: int, n: int, p: float) -> float:
     return min(1.0, math.exp(top) * sum(math.exp(v - top) for v in logs))
 
 
-def audit(items: list[Item], cfg: AugmentConfig) -> pd.DataFrame:
+def audit(items: list[Item], cfg: AugmentConfig, llm_answerer=None) -> pd.DataFrame:
+    """`llm_answerer(question, [(letter, text)], kind) -> letters | None`, when an LLM is configured."""
     by_task: dict[str, list[Item]] = defaultdict(list)
     for item in items:
         if item.options:
@@ -85,6 +87,12 @@ def audit(items: list[Item], cfg: AugmentConfig) -> pd.DataFrame:
         scores[f"always {LETTERS[best]}"] = letter_hits[best]
         for name, answerer in ANSWERERS.items():
             scores[name] = sum(answerer(i) in correct_indices(i) for i in group)
+        if llm_answerer is not None and group[0].kind is not Kind.NUMERAL:
+            hits = 0
+            for i in group:  # scored like the other answerers: one chosen letter among the correct ones
+                said = llm_answerer(i.question, [(o.letter, o.text) for o in i.options], i.kind.value)
+                hits += bool(said) and LETTERS.index(said[0]) in correct_indices(i)
+            scores["text-only LLM"] = hits
         for name, hits in scores.items():
             acc = hits / n
             p_value = binomial_tail(hits, n, chance)
@@ -145,3 +153,21 @@ def write_audit(table: pd.DataFrame, folder: Path) -> list[Path]:
     fig.savefig(png)
     plt.close(fig)
     return [csv, png]
+
+
+@contextmanager
+def text_only_llm(config, work: Path):
+    """(answerer, account) for the audit: None unless `augment.audit_with_llm`; the account fills as it runs."""
+    if not config.augment.audit_with_llm:
+        yield None, {}
+        return
+    from humansense.annotators.base import AnnotationCache
+    from humansense.annotators.llm import LlmClient, LocalLlmServer, blind_answerer
+
+    cache = AnnotationCache(config.annotators.cache_dir or work.parent / "annotations")
+    with ExitStack() as stack:
+        base_url = config.annotators.llm.base_url
+        if not base_url:
+            base_url = stack.enter_context(LocalLlmServer(cache.root / "models")).base_url
+        client = LlmClient(config.annotators.llm, cache, base_url=base_url)
+        yield blind_answerer(client), client.account

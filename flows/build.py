@@ -18,7 +18,7 @@ from prefect.task_runners import ThreadPoolTaskRunner
 from rich.progress import Progress
 
 from humansense import sample
-from humansense.augment.audit import audit, check, write_audit
+from humansense.augment.audit import audit, check, text_only_llm, write_audit
 from humansense.augment.build import build_items
 from humansense.clips import batch_done, cut_batch, plan_batches
 from humansense.config import BuildConfig, load_config
@@ -77,7 +77,8 @@ def make_items_task(draft_files: list[str], clip_of: str, clips_dir: str, config
     splits = assign_splits_for(files, clips, config.split, config.seed)
     items, quarantined = build_items(files, clips, Path(clips_dir), config.seed, config.augment, splits)
     split_counts = check_leakage(items)  # raises on any overlap between eval and train
-    table = audit(items, config.augment)
+    with text_only_llm(config, work_dir) as (answerer, account):
+        table = audit(items, config.augment, answerer)
     audit_files = write_audit(table, work_dir / "audit")
     flagged = check(table, config.augment)  # raises (failing the flow) unless the user allowed a biased build
     items = mark_sample(items, config.qc, config.seed)
@@ -90,7 +91,7 @@ def make_items_task(draft_files: list[str], clip_of: str, clips_dir: str, config
     write_json(work_dir / "tiny.json", sorted(tiny_ids(items, config.split, config.seed)))
     return {"items": str(work_dir / "items.jsonl"), "quarantine": str(work_dir / "augment_quarantine.jsonl"),
             "tiny": str(work_dir / "tiny.json"), "audit_files": [str(f) for f in audit_files],
-            "audit_flagged": flagged, "split_counts": split_counts, "qc": qc}
+            "audit_flagged": flagged, "split_counts": split_counts, "qc": qc, "llm_account": account}
 
 
 @task(name="publish-release")
@@ -100,6 +101,7 @@ def publish_release_task(out: str, made: dict, quarantine_files: list[str], clip
     quarantined = [q for f in quarantine_files for q in read_jsonl(Path(f), Quarantined)]
     report = build_report(config, sources, items, quarantined, media_tasks, sample_sources, made["audit_flagged"])
     report["qc"] = made["qc"]
+    report["llm_account"] = made["llm_account"]
     audit_csv = next(Path(f) for f in made["audit_files"] if f.endswith(".csv"))
     write_release(Path(out) / "release", items, Path(clips_dir), quarantined, report,
                   tiny=set(json.loads(Path(made["tiny"]).read_text())), audit=pd.read_csv(audit_csv),

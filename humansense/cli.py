@@ -304,6 +304,21 @@ def release_push(
     typer.echo(json.dumps({"dry_run": dry_run, **plan.summary()}, indent=2))
 
 
+@sources_app.command("fetch")
+def sources_fetch(
+    manifest: Annotated[Path, typer.Option("--manifest", help="CSV with header url,start,end.")],
+    out: Annotated[Path, typer.Option("--out", help="Download folder (kept across rebuilds).")],
+    sleep_s: Annotated[float, typer.Option("--sleep", help="Seconds between downloads.")] = 2.0,
+) -> None:
+    """Download the YouTube videos of a manifest with yt-dlp (once each) and print their statuses as JSON."""
+    from humansense.sources.youtube import YoutubeConfig, download, read_manifest
+
+    rows, problems = read_manifest(manifest)
+    statuses = download(rows, out, YoutubeConfig(sleep_s=sleep_s))
+    typer.echo(json.dumps({"problems": problems, "videos": [s.model_dump(exclude={"info"}) for s in statuses]},
+                          indent=2, ensure_ascii=False))
+
+
 @sources_app.command("check")
 def sources_check(
     source: Annotated[str, typer.Option("--source", help="Source name, e.g. celebvhq, ava, jester.")],

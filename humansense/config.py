@@ -106,6 +106,7 @@ class AugmentConfig(_Section):
     audit_tolerance: float = Field(default=0.10, ge=0)  # how far above chance a blind answerer may score
     audit_alpha: float = Field(default=0.01, gt=0, lt=1)  # ... and only when that excess is significant
     allow_biased: bool = False  # publish even when the bias audit fails (recorded in the report)
+    audit_with_llm: bool = False  # add a text-only LLM answerer to the audit ([annotators.llm]; local model if no URL)
 
 
 class SplitConfig(_Section):

@@ -87,6 +87,19 @@ def _run(args: list[str], timeout_s: float, what: str) -> subprocess.CompletedPr
     return result
 
 
+def run_ffmpeg_bytes(args: list[str], timeout_s: float, what: str, stdin: bytes | None = None) -> bytes:
+    """Run an ffmpeg command that writes raw media to stdout; time-outs and failures become MediaError."""
+    try:
+        run = subprocess.run(args, input=stdin, capture_output=True, timeout=timeout_s)
+    except subprocess.TimeoutExpired:
+        raise MediaError("ffmpeg timed out", f"{what}: no result after {timeout_s:g} s") from None
+    except FileNotFoundError:
+        raise MediaError("ffmpeg missing", f"{args[0]} is not installed (apt-get install ffmpeg)") from None
+    if run.returncode != 0:
+        raise MediaError("unreadable media", f"{what}: {run.stderr.decode(errors='replace').strip()[-300:]}")
+    return run.stdout
+
+
 def _rate(text: str | None) -> float | None:
     if not text or text in {"0/0", "0"}:
         return None

@@ -275,3 +275,15 @@ def test_fer_gives_a_face_box_and_emotion_for_the_left_person_only(tmp_path):
     right = read_emotion(video, FerEngine(), cache, region="right", fps=2)
     assert isinstance(right, NoAnnotation) and right.reason == "no face"
     assert read_emotion(video, FerEngine(), cache, region="left", fps=2) == left and cache.stats()["hits"] == 1
+
+
+def test_translation_keeps_placeholders_in_the_request_and_returns_text(tmp_path):
+    from humansense.annotators.llm import translate
+
+    with FakeLLM({"translation": "Hello, I am an officer of the XX city police."}) as fake:
+        client = llm_client(fake.url, tmp_path)
+        result = translate(client, "您好，我是XX市公安局的民警")
+        assert result.status == "ok" and result.data["translation"].startswith("Hello")
+        sent = fake.requests[-1]["messages"]
+        assert "XXX" in sent[0]["content"] and "您好，我是XX市公安局的民警" in sent[1]["content"]
+        assert translate(client, "  ").reason == "empty text"

@@ -183,3 +183,16 @@ def test_reordered_events_stay_valid_hard_distractors():
     d = draft("CM", 1, [answer], ["A dog runs in a park, then it sleeps a lot.", "A woman sings a song, then she bows very low."],
               hard=["He jogs by a river, then a man ties his shoes."])
     assert "He jogs by a river, then a man ties his shoes." in pick_wrong_options(d, 3, 1, CFG)
+
+
+def test_a_text_only_llm_answerer_joins_the_audit(big):
+    items, _ = big
+    calls = []
+
+    def always_a(question, options, kind):
+        calls.append(kind)
+        return "A"
+
+    table = audit(items, CFG, always_a).set_index(["task", "answerer"])
+    assert table.loc[("GR", "text-only LLM"), "accuracy"] == table.loc[("GR", "always A"), "accuracy"]
+    assert ("HC", "text-only LLM") not in table.index and "numeral" not in calls

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
@@ -100,3 +99,20 @@ def test_readme_build_command_runs_on_the_embedded_sample(tmp_path):
     report = json.loads((tmp_path / "b" / "release" / "build_report.json").read_text())
     assert all(report["items_per_task"][t] > 0 for t in LABEL_TASKS)
     assert sorted(report["sample_sources"]) == ["activitynet", "ava", "celebvhq", "jester", "tao", "ucf_crime"]
+
+
+def test_bias_audit_with_a_text_only_llm_and_its_account_in_the_report(prefect_harness, sample_roots, tmp_path):
+    from fakellm import FakeLLM
+
+    from humansense.flows.build import build_humansense
+
+    with FakeLLM({"answer": "B"}) as fake:
+        extra = ("[augment]\naudit_with_llm = true\n[annotators.llm]\n"
+                 f'base_url = "{fake.url}"\nmodel = "fake"\n'
+                 + "".join(f"[sources.{n}]\nenabled = false\n" for n in ["celebvhq", "ava", "activitynet", "tao",
+                                                                        "ucf_crime"]))
+        config = sample_config({"jester": sample_roots["jester"]}, tmp_path / "c.toml", extra)
+        report = build_humansense(out=str(tmp_path / "b"), config_file=str(config))
+    assert report["llm_account"]["requests"] == report["items_per_task"]["GR"] == len(fake.requests)
+    audit_rows = (tmp_path / "b" / "release" / "audit" / "bias_audit.csv").read_text()
+    assert "GR,text-only LLM," in audit_rows
