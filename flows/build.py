@@ -32,6 +32,8 @@ from humansense.release.splits import assign_splits_for, check_leakage, tiny_ids
 from humansense.release.hub import push_release
 from humansense.release.writer import write_release
 from humansense.schema import Item, Quarantined
+from humansense.annotators.stage import caption_evidence
+from humansense.sources import adapter_class
 from humansense.sources.stage import parse_key, parse_source
 
 
@@ -49,6 +51,13 @@ def _batch_cache_key(context, params) -> str:
 @task(name="prepare-sample")
 def prepare_sample(dest: str, names: list[str]) -> dict[str, str]:
     return {k: str(v) for k, v in sample.materialize(Path(dest), names).items()}
+
+
+@task(name="read-captions")
+def read_captions_task(name: str, source_config, root: str, evidence: str, config: BuildConfig, cache: str) -> dict:
+    videos = adapter_class(name)(source_config, Path(root), config.seed).videos()
+    return caption_evidence(videos, Path(evidence), config.annotators.ocr,
+                            config.annotators.cache_dir or Path(cache) / "annotations", source_config.caption_window_s)
 
 
 @task(name="parse-source", persist_result=True)
@@ -137,6 +146,10 @@ def build_humansense(out: str = "build", config_file: str | None = None, seed: i
                                            .configure(key_storage=keys))
     parse_futures = {}
     for name, source_config in enabled.items():
+        if adapter_class(name).needs_captions:  # its items are read from on-screen captions: OCR them first
+            evidence = work / "evidence" / name
+            read_captions_task(name, source_config, roots[name], str(evidence), config, str(cache))
+            source_config = source_config.model_copy(update={"evidence_dir": str(evidence)})
         done = (work / "parsed" / name / "drafts.jsonl").exists()  # lost outputs are recomputed, not trusted
         parse_futures[name] = parse.with_options(refresh_cache=not done).submit(
             name, source_config, roots[name], config.seed, str(work))

@@ -78,6 +78,13 @@ class TaoConfig(SourceConfig):
     person_synset: str = "person.n.01"
 
 
+class SkindeepConfig(SourceConfig):
+    clip_s: float = 150.0  # FR/RG clips: the first 100-150 s of the conversation, as in the paper
+    caption_window_s: float = 60.0  # captions naming the couple appear early; OCR reads this much of each video
+    evidence_dir: str | None = None  # set by the build: where the caption OCR of each video is written
+    min_confidence: float = 0.8  # OCR lines below this are not used as evidence
+
+
 class SourcesConfig(_Section):
     celebvhq: CelebvhqConfig = CelebvhqConfig()
     ava: AvaConfig = AvaConfig()
@@ -85,6 +92,7 @@ class SourcesConfig(_Section):
     activitynet: ActivityNetConfig = ActivityNetConfig()
     ucf_crime: UcfCrimeConfig = UcfCrimeConfig()
     tao: TaoConfig = TaoConfig()
+    skindeep: SkindeepConfig = SkindeepConfig()
 
     def enabled(self) -> dict[str, SourceConfig]:
         return {name: getattr(self, name) for name in type(self).model_fields if getattr(self, name).enabled}

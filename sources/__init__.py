@@ -7,11 +7,13 @@ from humansense.sources.ava import AvaAdapter
 from humansense.sources.base import ParseResult, RecordError, SourceAdapter
 from humansense.sources.celebvhq import CelebvhqAdapter
 from humansense.sources.jester import JesterAdapter
+from humansense.sources.skindeep import SkindeepAdapter
 from humansense.sources.tao import TaoAdapter
 from humansense.sources.ucf_crime import UcfCrimeAdapter
 
 ADAPTERS: dict[str, type[SourceAdapter]] = {
-    a.name: a for a in (CelebvhqAdapter, AvaAdapter, JesterAdapter, ActivityNetAdapter, UcfCrimeAdapter, TaoAdapter)
+    a.name: a for a in (CelebvhqAdapter, AvaAdapter, JesterAdapter, ActivityNetAdapter, UcfCrimeAdapter, TaoAdapter,
+                        SkindeepAdapter)
 }
 
 

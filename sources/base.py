@@ -61,6 +61,8 @@ class ParseResult:
 class SourceAdapter(ABC):
     name: ClassVar[str]
     tasks: ClassVar[tuple[str, ...]]
+    # Sources whose items need on-screen captions: the build OCRs `videos()` first and sets `evidence_dir`.
+    needs_captions: ClassVar[bool] = False
 
     def __init__(self, config: SourceConfig, root: Path, seed: int = 0):
         self.config = config

@@ -16,7 +16,7 @@ from humansense.schema import ITEM_ARROW_SCHEMA
 from conftest import sample_config
 
 pytestmark = pytest.mark.slow
-LABEL_TASKS = ["PA", "AR", "GR", "ER", "CM", "AC", "HC"]
+LABEL_TASKS = ["PA", "AR", "GR", "ER", "CM", "AC", "HC", "FR", "RG"]
 EXPECTED = {  # (task, source record) -> answer text, straight from the sample's annotation files
     ("ER", "aB3dE5fG7hI_0"): ["Happy"], ("ER", "aB3dE5fG7hI_1"): ["Sad"], ("ER", "_x9Kq2Lm0Zp_3"): ["Surprise"],
     ("ER", "aB3dE5fG7hI_3"): ["Anger"], ("GR", "34870"): ["Drumming Fingers"], ("GR", "1202"): ["Swiping Left"],
@@ -33,7 +33,8 @@ def test_build_makes_items_for_every_label_task(sample_build):
         assert pq.read_schema(shard).equals(ITEM_ARROW_SCHEMA)
     assert {i.task for i in items} == set(LABEL_TASKS)
     assert first["items_per_task"] == {**{t: 0 for t in first["items_per_task"]},
-                                       "PA": 5, "AR": 5, "GR": 5, "ER": 4, "CM": 4, "AC": 4, "HC": 3}
+                                       "PA": 5, "AR": 5, "GR": 5, "ER": 4, "CM": 4, "AC": 4, "HC": 3,
+                                       "FR": 2, "RG": 4}
     by_record = {(i.task, i.provenance.record_id): i for i in items}
     for key, answer in EXPECTED.items():
         assert by_record[key].answer_texts() == answer, key
@@ -58,16 +59,16 @@ def test_bad_records_are_quarantined_with_reasons_and_the_build_goes_on(sample_b
     assert ("media", "missing media", "1207") in seen  # no Jester frame folder
     assert ("media", "unreadable media", "Explosion008_x264.mp4") in seen  # a corrupt file
     assert ("parse", "unknown label", "1205") in seen and ("parse", "unsafe id", None) in seen
-    assert first["quarantined"] == len(entries) == 23
+    assert first["quarantined"] == len(entries) == 26
     assert all(q["detail"] for q in entries)
 
 
 def test_second_build_reuses_every_cached_task(sample_build):
     out, first, second, items_first = sample_build
-    assert first["media_tasks"]["cached"] == 0 and first["media_tasks"]["clips_cut"] == 27
+    assert first["media_tasks"]["cached"] == 0 and first["media_tasks"]["clips_cut"] == 31
     assert second["media_tasks"]["total"] == first["media_tasks"]["total"] > 1
     assert second["media_tasks"]["cached"] == second["media_tasks"]["total"]  # nothing was cut again
-    assert second["media_tasks"]["clips_cut"] == 0 and second["media_tasks"]["clips_reused"] == 27
+    assert second["media_tasks"]["clips_cut"] == 0 and second["media_tasks"]["clips_reused"] == 31
     assert sorted((p.relative_to(out).as_posix(), p.read_bytes())
                   for p in (out / "release" / "data").glob("*/*.parquet")) == items_first  # the same bytes out
     assert not [p for p in out.iterdir() if p.name.startswith(".release")]  # no temp or old release left
@@ -78,7 +79,7 @@ def test_lost_clips_are_cut_again_rather_than_trusted(prefect_harness, sample_ro
 
     config = sample_config({"jester": sample_roots["jester"]}, tmp_path / "c.toml")
     text = config.read_text() + "".join(f"[sources.{n}]\nenabled = false\n"
-                                        for n in ["celebvhq", "ava", "activitynet", "ucf_crime", "tao"])
+                                        for n in ["celebvhq", "ava", "activitynet", "ucf_crime", "tao", "skindeep"])
     config.write_text(text)
     build_humansense(out=str(tmp_path / "b"), config_file=str(config))
     for clip in (tmp_path / "b" / "cache" / "clips").iterdir():
@@ -95,10 +96,11 @@ def test_readme_build_command_runs_on_the_embedded_sample(tmp_path):
     run = subprocess.run([sys.executable, "-m", "humansense.cli", "build", "--out", str(tmp_path / "b")],
                          capture_output=True, text=True, env=env, timeout=600)
     assert run.returncode == 0, run.stderr[-3000:]
-    assert "media tasks: 0 of" in run.stderr and "Quarantined records: 23" in run.stderr
+    assert "media tasks: 0 of" in run.stderr and "Quarantined records: 26" in run.stderr
     report = json.loads((tmp_path / "b" / "release" / "build_report.json").read_text())
     assert all(report["items_per_task"][t] > 0 for t in LABEL_TASKS)
-    assert sorted(report["sample_sources"]) == ["activitynet", "ava", "celebvhq", "jester", "tao", "ucf_crime"]
+    assert sorted(report["sample_sources"]) == ["activitynet", "ava", "celebvhq", "jester", "skindeep", "tao",
+                                             "ucf_crime"]
 
 
 def test_bias_audit_with_a_text_only_llm_and_its_account_in_the_report(prefect_harness, sample_roots, tmp_path):
@@ -110,7 +112,7 @@ def test_bias_audit_with_a_text_only_llm_and_its_account_in_the_report(prefect_h
         extra = ("[augment]\naudit_with_llm = true\n[annotators.llm]\n"
                  f'base_url = "{fake.url}"\nmodel = "fake"\n'
                  + "".join(f"[sources.{n}]\nenabled = false\n" for n in ["celebvhq", "ava", "activitynet", "tao",
-                                                                        "ucf_crime"]))
+                                                                        "ucf_crime", "skindeep"]))
         config = sample_config({"jester": sample_roots["jester"]}, tmp_path / "c.toml", extra)
         report = build_humansense(out=str(tmp_path / "b"), config_file=str(config))
     assert report["llm_account"]["requests"] == report["items_per_task"]["GR"] == len(fake.requests)

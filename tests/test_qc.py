@@ -195,7 +195,7 @@ def test_gate_blocks_then_allows_and_verdicts_shape_the_release(prefect_harness,
 
     config = sample_config({"jester": sample_roots["jester"], "ucf_crime": sample_roots["ucf_crime"]},
                            tmp_path / "c.toml", "".join(f"[sources.{n}]\nenabled = false\n"
-                                                        for n in ["celebvhq", "ava", "activitynet", "tao"]))
+                                                        for n in ["celebvhq", "ava", "activitynet", "tao", "skindeep"]))
     out = tmp_path / "b"
     build_humansense(out=str(out), config_file=str(config))
     gate = release_gate(out / "release")

@@ -195,7 +195,7 @@ def test_tao_merged_person_categories_count_and_big_crowds_are_refused(tmp_path:
     assert ("count outside 0-9", 2, "val/Charades/3F2ZV") in quarantine_of(result)
 
 
-@pytest.mark.parametrize("name", sorted(ADAPTERS))
+@pytest.mark.parametrize("name", sorted(set(ADAPTERS) - {"skindeep"}))  # skindeep: a folder of info.json files
 def test_every_adapter_quarantines_empty_and_missing_annotation_files(name, tmp_path: Path):
     adapter = adapter_class(name)(getattr(SourcesConfig(), name), tmp_path, SEED)
     result = adapter.parse()
@@ -216,3 +216,34 @@ def test_json_sources_quarantine_undecodable_files(name, file, tmp_path: Path):
     result = parse(name, tmp_path)
     assert [q.reason for q in result.quarantined] == ["malformed annotation file"]
     assert result.quarantined[0].file == file and not result.drafts
+
+
+def test_skindeep_reads_captions_before_titles_and_keeps_the_evidence(tmp_path: Path):
+    root = annotation_root("skindeep")
+    evidence = tmp_path / "evidence"
+    evidence.mkdir()
+    (evidence / "Ab3dEf9hIjK.ocr.json").write_text(json.dumps({"status": "ok", "frames": [
+        {"t": 1.0, "texts": [{"text": "Married 6 years", "confidence": 0.99, "box": [[0, 0], [1, 0], [1, 1], [0, 1]]},
+                             {"text": "blurry", "confidence": 0.3, "box": [[0, 0], [1, 0], [1, 1], [0, 1]]}]}]}))
+    (evidence / "Zx9Cv8Bn7Ml.ocr.json").write_text(json.dumps({"status": "ok", "frames": [
+        {"t": 2.0, "texts": [{"text": "Cousins", "confidence": 0.97, "box": [[0, 0], [1, 0], [1, 1], [0, 1]]}]}]}))
+    result = parse("skindeep", root, evidence_dir=str(evidence))
+    rg, fr = drafts_by(result, "RG"), drafts_by(result, "FR")
+    assert {k: d.answers[0] for k, d in rg.items()} == {"Ab3dEf9hIjK": "Married", "Qw3Er5Ty7Ui": "Dating",
+                                                       "Lk4Jh3Gf2Ds": "Friends", "Zx9Cv8Bn7Ml": "Cousins"}
+    assert {k: d.answers[0] for k, d in fr.items()} == {"Ab3dEf9hIjK": "More than 3 years",
+                                                       "Qw3Er5Ty7Ui": "Less than 1 year"}
+    married = rg["Ab3dEf9hIjK"]
+    evidence_on_item = married.annotations["evidence"]
+    assert evidence_on_item["captions"] == [{"t": 1.0, "text": "Married 6 years", "confidence": 0.99}]
+    assert evidence_on_item["source_of_evidence"] == "captions" and evidence_on_item["years"] == 6.0
+    assert (married.clip.start_s, married.clip.end_s) == (0.0, 20.0)  # the whole 20 s video (under 150 s)
+    assert_clean_pool(rg["Qw3Er5Ty7Ui"], {"Engaged"})  # an engaged couple is dating too
+    assert fr["Qw3Er5Ty7Ui"].distractors == ["More than 3 years"]
+    assert quarantine_of(result) == {("familiarity between buckets", 2, "Lk4Jh3Gf2Ds"),
+                                     ("no relation found", 3, "Pm7Nb6Vc5Xz"), ("no length found", 5, "Zx9Cv8Bn7Ml")}
+
+
+def test_skindeep_without_info_files_is_quarantined(tmp_path: Path):
+    result = parse("skindeep", tmp_path)
+    assert [q.reason for q in result.quarantined] == ["missing annotation file"]

@@ -39,7 +39,13 @@ def _synthesise(entry: dict, dest: Path) -> None:
         args = base + ["-f", "lavfi", "-i", src, "-frames:v", str(entry["count"]), "-start_number",
                        str(entry.get("start", 1)), str(dest / entry["pattern"])]
     else:
-        src = f"testsrc2=size={entry['size']}:rate={entry['fps']},hue=h={variant % 360}"
+        pattern = entry.get("pattern", "testsrc2")  # testsrc2 draws a running clock: captioned videos use smptebars
+        src = f"{pattern}=size={entry['size']}:rate={entry['fps']},hue=h={variant % 360}"
+        for cap in entry.get("captions", []):  # on-screen captions, as The Skin Deep shows names and relations
+            text = cap["text"].replace(":", r"\:").replace("'", "")
+            src += (f",drawbox=y=ih-70:w=iw:h=60:color=black@0.8:t=fill:enable='between(t,{cap['start']},{cap['end']})'"
+                    f",drawtext=fontfile={_font()}:text='{text}':fontcolor=white:fontsize=32:x=(w-text_w)/2:y=h-60"
+                    f":enable='between(t,{cap['start']},{cap['end']})'")
         args = base + ["-f", "lavfi", "-i", src]
         if entry.get("audio"):
             args += ["-f", "lavfi", "-i", f"sine=frequency={220 + variant % 660}:sample_rate=44100"]
@@ -52,6 +58,12 @@ def _synthesise(entry: dict, dest: Path) -> None:
         tmp.replace(dest)
         return
     subprocess.run(args, check=True, timeout=SYNTH_TIMEOUT_S, capture_output=True)
+
+
+def _font() -> str:
+    import matplotlib  # a dependency that ships DejaVu Sans, so captions render the same on every machine
+
+    return str(Path(matplotlib.get_data_path()) / "fonts" / "ttf" / "DejaVuSans.ttf")
 
 
 def materialize(dest: Path, sources: list[str] | None = None) -> dict[str, Path]:

@@ -1,0 +1,123 @@
+"""The Skin Deep "{THE AND}" videos (downloaded by `humansense sources fetch`) -> FR and RG.
+
+Input: a yt-dlp download folder: `<id>.<ext>` beside `<id>.info.json` (FORMATS.md section 11; missing keys are
+tolerated, as `--clean-info-json` drops them). The relationship and the length of acquaintance are read from the
+on-screen captions first (OCR evidence, written by the build's annotate step into `evidence_dir` as
+`<id>.ocr.json`), then from the title and the description (`humansense.sources.relations`). FR asks how long they
+have known each other (more than 3 years / less than 1 year), RG what their relationship is. The evidence (caption
+text, time and confidence, or the title words) is stored on each item.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from pathlib import Path
+
+from humansense.config import SkindeepConfig
+from humansense.ids import check_component
+from humansense.schema import ClipSpec, ItemDraft, Provenance
+from humansense.sources.base import Record, RecordError, SourceAdapter, distractor_pool
+from humansense.sources.relations import FAMILIAR, RELATIONS, UNFAMILIAR, familiarity, read_relation
+
+VIDEO_EXTENSIONS = (".mp4", ".mkv", ".webm")
+RELATION_CONFUSABLE = [frozenset({"Dating", "Engaged"})]  # an engaged couple is also dating
+
+
+class SkindeepAdapter(SourceAdapter):
+    name = "skindeep"
+    tasks = ("FR", "RG")
+    needs_captions = True
+    config: SkindeepConfig
+
+    def info_files(self) -> list[Path]:
+        return sorted(self.root.glob("*.info.json"))
+
+    def evidence_file(self, video_id: str) -> Path | None:
+        if not self.config.evidence_dir:
+            return None
+        return Path(self.config.evidence_dir) / f"{video_id}.ocr.json"
+
+    def annotation_files(self) -> list[Path]:
+        files = self.info_files()
+        evidence = [self.evidence_file(f.name.removesuffix(".info.json")) for f in files]
+        return files + [e for e in evidence if e is not None and e.exists()]
+
+    def videos(self) -> list[tuple[str, Path]]:
+        """(video id, media file) of every downloaded video: what the annotate step reads captions from."""
+        out = []
+        for info in self.info_files():
+            video_id = info.name.removesuffix(".info.json")
+            media = next((self.root / f"{video_id}{e}" for e in VIDEO_EXTENSIONS
+                          if (self.root / f"{video_id}{e}").exists()), None)
+            if media is not None:
+                out.append((video_id, media))
+        return out
+
+    def parse(self):
+        if not self.info_files():
+            self.quarantine("missing annotation file", f"no <id>.info.json in {self.root}", file=self.root)
+            return self.result
+        return super().parse()
+
+    def records(self) -> Iterable[Record]:
+        for n, path in enumerate(self.info_files(), start=1):
+            try:
+                info = json.loads(path.read_text(encoding="utf-8"))
+            except (UnicodeDecodeError, json.JSONDecodeError) as e:
+                self.quarantine("malformed annotation file", f"{path.name}: not valid UTF-8 JSON ({e})", file=path)
+                continue
+            yield Record(file=path, row=n, record_id=path.name.removesuffix(".info.json"), data=info)
+
+    def drafts_for(self, record: Record) -> list[ItemDraft]:
+        video_id = check_component(record.record_id, "video id")
+        info = record.data if isinstance(record.data, dict) else {}
+        media = next((self.root / f"{video_id}{e}" for e in VIDEO_EXTENSIONS
+                      if (self.root / f"{video_id}{e}").exists()), self.root / f"{video_id}.mp4")
+        captions = self._captions(video_id)
+        title, description = str(info.get("title") or ""), str(info.get("description") or "")
+        reading = read_relation([c["text"] for c in captions] + [title, description])
+        if reading.relation is None and reading.years is None:
+            raise RecordError("no relation found", f"video {video_id}: no relationship or length in captions "
+                                                   f"({len(captions)}), title {title!r} or description")
+        duration = float(info.get("duration") or self.config.clip_s)
+        end = min(duration, self.config.clip_s)
+        evidence = {"title": title, "captions": captions, "relation_text": reading.relation_text,
+                    "length_text": reading.length_text, "years": reading.years,
+                    "source_of_evidence": "captions" if any(
+                        reading.relation_text and reading.relation_text in c["text"].lower() or
+                        reading.length_text and reading.length_text in c["text"] for c in captions) else "title"}
+        common = dict(record_id=video_id, annotations={"evidence": evidence, "uploader": info.get("uploader"),
+                                                       "upload_date": info.get("upload_date"),
+                                                       "license": info.get("license")},
+                      provenance=Provenance(source=self.name, record_id=video_id, group=video_id,
+                                            original_file=self.rel(media), start_s=0.0, end_s=end,
+                                            annotation_file=record.file.name, annotation_row=record.row),
+                      clip=ClipSpec(kind="span", source_path=str(media), start_s=0.0, end_s=end))
+        drafts = []
+        if reading.relation is not None:
+            drafts.append(self.draft(task="RG", answers=[reading.relation],
+                                     distractors=distractor_pool(RELATIONS, [reading.relation], RELATION_CONFUSABLE),
+                                     **common))
+        else:
+            self.quarantine("no relation found", f"video {video_id}: no relationship type in the evidence",
+                            file=record.file, row=record.row, record_id=video_id, task="RG")
+        bucket = familiarity(reading.years)
+        if bucket is not None:
+            other = UNFAMILIAR if bucket == FAMILIAR else FAMILIAR
+            drafts.append(self.draft(task="FR", answers=[bucket], distractors=[other], **common))
+        else:
+            why = "no length found" if reading.years is None else "familiarity between buckets"
+            self.quarantine(why, f"video {video_id}: length {reading.length_text!r} fits neither "
+                                 f"'{FAMILIAR}' nor '{UNFAMILIAR}'" if reading.years is not None else
+                            f"video {video_id}: no length of acquaintance in the evidence",
+                            file=record.file, row=record.row, record_id=video_id, task="FR")
+        return drafts
+
+    def _captions(self, video_id: str) -> list[dict]:
+        path = self.evidence_file(video_id)
+        if path is None or not path.exists():
+            return []
+        ocr = json.loads(path.read_text(encoding="utf-8"))
+        return [{"t": f["t"], "text": t["text"], "confidence": t["confidence"]}
+                for f in ocr.get("frames", []) for t in f["texts"] if t["confidence"] >= self.config.min_confidence]
