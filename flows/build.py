@@ -32,7 +32,7 @@ from humansense.release.splits import assign_splits_for, check_leakage, tiny_ids
 from humansense.release.hub import push_release
 from humansense.release.writer import write_release
 from humansense.schema import Item, Quarantined
-from humansense.annotators.stage import caption_evidence
+from humansense.annotators.stage import gather_evidence
 from humansense.sources import adapter_class
 from humansense.sources.stage import parse_key, parse_source
 
@@ -53,11 +53,11 @@ def prepare_sample(dest: str, names: list[str]) -> dict[str, str]:
     return {k: str(v) for k, v in sample.materialize(Path(dest), names).items()}
 
 
-@task(name="read-captions")
-def read_captions_task(name: str, source_config, root: str, evidence: str, config: BuildConfig, cache: str) -> dict:
-    videos = adapter_class(name)(source_config, Path(root), config.seed).videos()
-    return caption_evidence(videos, Path(evidence), config.annotators.ocr,
-                            config.annotators.cache_dir or Path(cache) / "annotations", source_config.caption_window_s)
+@task(name="annotate-source")
+def annotate_source_task(name: str, source_config, root: str, evidence: str, config: BuildConfig, cache: str) -> dict:
+    adapter = adapter_class(name)(source_config, Path(root), config.seed)
+    return gather_evidence(adapter.evidence_kinds, adapter.videos(), Path(evidence), config.annotators,
+                           config.annotators.cache_dir or Path(cache) / "annotations", source_config)
 
 
 @task(name="parse-source", persist_result=True)
@@ -104,13 +104,14 @@ def make_items_task(draft_files: list[str], clip_of: str, clips_dir: str, config
 
 
 @task(name="publish-release")
-def publish_release_task(out: str, made: dict, quarantine_files: list[str], clips_dir: str,
-                         config: BuildConfig, sources: dict, media_tasks: dict, sample_sources: list[str]) -> dict:
+def publish_release_task(out: str, made: dict, quarantine_files: list[str], clips_dir: str, config: BuildConfig,
+                         sources: dict, media_tasks: dict, sample_sources: list[str], annotated: dict) -> dict:
     items = list(read_jsonl(Path(made["items"]), Item))
     quarantined = [q for f in quarantine_files for q in read_jsonl(Path(f), Quarantined)]
     report = build_report(config, sources, items, quarantined, media_tasks, sample_sources, made["audit_flagged"])
     report["qc"] = made["qc"]
     report["llm_account"] = made["llm_account"]
+    report["annotations"] = annotated  # per source: annotator counts, cache hits, the LLM's token and cost account
     audit_csv = next(Path(f) for f in made["audit_files"] if f.endswith(".csv"))
     write_release(Path(out) / "release", items, Path(clips_dir), quarantined, report,
                   tiny=set(json.loads(Path(made["tiny"]).read_text())), audit=pd.read_csv(audit_csv),
@@ -144,11 +145,11 @@ def build_humansense(out: str = "build", config_file: str | None = None, seed: i
 
     parse = parse_source_task.with_options(cache_policy=CacheKeyFnPolicy(cache_key_fn=_parse_cache_key)
                                            .configure(key_storage=keys))
-    parse_futures = {}
+    parse_futures, annotated = {}, {}
     for name, source_config in enabled.items():
-        if adapter_class(name).needs_captions:  # its items are read from on-screen captions: OCR them first
+        if adapter_class(name).evidence_kinds:  # items made from annotations: run the annotators first
             evidence = work / "evidence" / name
-            read_captions_task(name, source_config, roots[name], str(evidence), config, str(cache))
+            annotated[name] = annotate_source_task(name, source_config, roots[name], str(evidence), config, str(cache))
             source_config = source_config.model_copy(update={"evidence_dir": str(evidence)})
         done = (work / "parsed" / name / "drafts.jsonl").exists()  # lost outputs are recomputed, not trusted
         parse_futures[name] = parse.with_options(refresh_cache=not done).submit(
@@ -177,7 +178,7 @@ def build_humansense(out: str = "build", config_file: str | None = None, seed: i
     made = make_items_task(draft_files, plan["clip_of"], str(clips_dir), config, str(work), str(out_dir / "qc"))
     quarantine_files = [s["quarantine"] for s in parsed.values()] + [plan["quarantine"], made["quarantine"]]
     report = publish_release_task(str(out_dir), made, quarantine_files, str(clips_dir), config, parsed,
-                                  media_tasks, sample_names)
+                                  media_tasks, sample_names, annotated)
     if push:
         report["push"] = push_release_task(str(out_dir / "release"), repo_id)
     return report

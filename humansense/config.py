@@ -83,6 +83,7 @@ class SkindeepConfig(SourceConfig):
     caption_window_s: float = 60.0  # captions naming the couple appear early; OCR reads this much of each video
     evidence_dir: str | None = None  # set by the build: where the caption OCR of each video is written
     min_confidence: float = 0.8  # OCR lines below this are not used as evidence
+    rr_min_words: int = 25  # a transcript shorter than this is too little to judge rapport from
 
 
 class SourcesConfig(_Section):

@@ -61,8 +61,9 @@ class ParseResult:
 class SourceAdapter(ABC):
     name: ClassVar[str]
     tasks: ClassVar[tuple[str, ...]]
-    # Sources whose items need on-screen captions: the build OCRs `videos()` first and sets `evidence_dir`.
-    needs_captions: ClassVar[bool] = False
+    # Annotations a source's items are made from ("captions", "transcripts"): the build runs those annotators over
+    # `videos()` first, writes their results into a folder and sets the adapter config's `evidence_dir` to it.
+    evidence_kinds: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self, config: SourceConfig, root: Path, seed: int = 0):
         self.config = config

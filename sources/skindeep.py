@@ -17,7 +17,8 @@ from pathlib import Path
 from humansense.config import SkindeepConfig
 from humansense.ids import check_component
 from humansense.schema import ClipSpec, ItemDraft, Provenance
-from humansense.sources.base import Record, RecordError, SourceAdapter, distractor_pool
+from humansense.sources.base import Record, SourceAdapter, distractor_pool
+from humansense.annotators.rapport import rapport_label
 from humansense.sources.relations import FAMILIAR, RELATIONS, UNFAMILIAR, familiarity, read_relation
 
 VIDEO_EXTENSIONS = (".mp4", ".mkv", ".webm")
@@ -26,22 +27,25 @@ RELATION_CONFUSABLE = [frozenset({"Dating", "Engaged"})]  # an engaged couple is
 
 class SkindeepAdapter(SourceAdapter):
     name = "skindeep"
-    tasks = ("FR", "RG")
-    needs_captions = True
+    tasks = ("FR", "RG", "RR")
+    evidence_kinds = ("captions", "transcripts")
     config: SkindeepConfig
 
     def info_files(self) -> list[Path]:
         return sorted(self.root.glob("*.info.json"))
 
-    def evidence_file(self, video_id: str) -> Path | None:
+    def evidence_file(self, video_id: str, kind: str = "ocr") -> Path | None:
         if not self.config.evidence_dir:
             return None
-        return Path(self.config.evidence_dir) / f"{video_id}.ocr.json"
+        return Path(self.config.evidence_dir) / f"{video_id}.{kind}.json"
+
+    def _evidence(self, video_id: str, kind: str) -> dict | None:
+        path = self.evidence_file(video_id, kind)
+        return json.loads(path.read_text(encoding="utf-8")) if path is not None and path.exists() else None
 
     def annotation_files(self) -> list[Path]:
-        files = self.info_files()
-        evidence = [self.evidence_file(f.name.removesuffix(".info.json")) for f in files]
-        return files + [e for e in evidence if e is not None and e.exists()]
+        evidence = sorted(Path(self.config.evidence_dir).glob("*.json")) if self.config.evidence_dir else []
+        return self.info_files() + evidence
 
     def videos(self) -> list[tuple[str, Path]]:
         """(video id, media file) of every downloaded video: what the annotate step reads captions from."""
@@ -77,9 +81,6 @@ class SkindeepAdapter(SourceAdapter):
         captions = self._captions(video_id)
         title, description = str(info.get("title") or ""), str(info.get("description") or "")
         reading = read_relation([c["text"] for c in captions] + [title, description])
-        if reading.relation is None and reading.years is None:
-            raise RecordError("no relation found", f"video {video_id}: no relationship or length in captions "
-                                                   f"({len(captions)}), title {title!r} or description")
         duration = float(info.get("duration") or self.config.clip_s)
         end = min(duration, self.config.clip_s)
         evidence = {"title": title, "captions": captions, "relation_text": reading.relation_text,
@@ -100,7 +101,8 @@ class SkindeepAdapter(SourceAdapter):
                                      distractors=distractor_pool(RELATIONS, [reading.relation], RELATION_CONFUSABLE),
                                      **common))
         else:
-            self.quarantine("no relation found", f"video {video_id}: no relationship type in the evidence",
+            self.quarantine("no relation found", f"video {video_id}: no relationship type in {len(captions)} "
+                                                 f"captions, the title {title!r} or the description",
                             file=record.file, row=record.row, record_id=video_id, task="RG")
         bucket = familiarity(reading.years)
         if bucket is not None:
@@ -112,7 +114,32 @@ class SkindeepAdapter(SourceAdapter):
                                  f"'{FAMILIAR}' nor '{UNFAMILIAR}'" if reading.years is not None else
                             f"video {video_id}: no length of acquaintance in the evidence",
                             file=record.file, row=record.row, record_id=video_id, task="FR")
+        drafts.extend(self._rapport_draft(record, video_id, common))
         return drafts
+
+    def _rapport_draft(self, record: Record, video_id: str, common: dict) -> list[ItemDraft]:
+        """RR: the transcript scored by the LLM (both made by the build's annotate step, read here as evidence)."""
+        asr, score = self._evidence(video_id, "asr"), self._evidence(video_id, "rapport")
+        where = dict(file=record.file, row=record.row, record_id=video_id, task="RR")
+        text = (" ".join(s["text"] for s in asr.get("segments", [])) if asr and asr.get("status") == "ok" else "")
+        if len(text.split()) < self.config.rr_min_words:
+            why = asr.get("reason", "no speech") if asr and asr.get("status") != "ok" else f"{len(text.split())} words"
+            self.quarantine("transcript too short", f"video {video_id}: {why} (RR needs "
+                            f"{self.config.rr_min_words} words)", **where)
+            return []
+        if not score or score.get("status") != "ok":
+            self.quarantine("rapport not scored", f"video {video_id}: {(score or {}).get('reason', 'no LLM score')}: "
+                            f"{(score or {}).get('detail', '')}", **where)
+            return []
+        label = rapport_label(score["data"])
+        if label is None:
+            self.quarantine("rapport ambiguous", f"video {video_id}: mixed score {score['data']}", **where)
+            return []
+        other = "With challenges" if label == "Harmonious" else "Harmonious"
+        annotations = {**common["annotations"], "transcript": text, "rapport": score["data"],
+                       "llm": {"model": score.get("model"), "raw": score.get("raw")}}
+        return [self.draft(task="RR", answers=[label], distractors=[other],
+                           **{**common, "annotations": annotations})]
 
     def _captions(self, video_id: str) -> list[dict]:
         path = self.evidence_file(video_id)

@@ -59,7 +59,7 @@ def test_bad_records_are_quarantined_with_reasons_and_the_build_goes_on(sample_b
     assert ("media", "missing media", "1207") in seen  # no Jester frame folder
     assert ("media", "unreadable media", "Explosion008_x264.mp4") in seen  # a corrupt file
     assert ("parse", "unknown label", "1205") in seen and ("parse", "unsafe id", None) in seen
-    assert first["quarantined"] == len(entries) == 26
+    assert first["quarantined"] == len(entries) == 32
     assert all(q["detail"] for q in entries)
 
 
@@ -96,7 +96,7 @@ def test_readme_build_command_runs_on_the_embedded_sample(tmp_path):
     run = subprocess.run([sys.executable, "-m", "humansense.cli", "build", "--out", str(tmp_path / "b")],
                          capture_output=True, text=True, env=env, timeout=600)
     assert run.returncode == 0, run.stderr[-3000:]
-    assert "media tasks: 0 of" in run.stderr and "Quarantined records: 26" in run.stderr
+    assert "media tasks: 0 of" in run.stderr and "Quarantined records: 32" in run.stderr
     report = json.loads((tmp_path / "b" / "release" / "build_report.json").read_text())
     assert all(report["items_per_task"][t] > 0 for t in LABEL_TASKS)
     assert sorted(report["sample_sources"]) == ["activitynet", "ava", "celebvhq", "jester", "skindeep", "tao",

@@ -241,9 +241,40 @@ def test_skindeep_reads_captions_before_titles_and_keeps_the_evidence(tmp_path: 
     assert_clean_pool(rg["Qw3Er5Ty7Ui"], {"Engaged"})  # an engaged couple is dating too
     assert fr["Qw3Er5Ty7Ui"].distractors == ["More than 3 years"]
     assert quarantine_of(result) == {("familiarity between buckets", 2, "Lk4Jh3Gf2Ds"),
-                                     ("no relation found", 3, "Pm7Nb6Vc5Xz"), ("no length found", 5, "Zx9Cv8Bn7Ml")}
+                                     ("no relation found", 3, "Pm7Nb6Vc5Xz"), ("no length found", 3, "Pm7Nb6Vc5Xz"),
+                                     ("no length found", 5, "Zx9Cv8Bn7Ml"),
+                                     *{("transcript too short", row, vid) for row, vid in [
+                                         (1, "Ab3dEf9hIjK"), (2, "Lk4Jh3Gf2Ds"), (3, "Pm7Nb6Vc5Xz"),
+                                         (4, "Qw3Er5Ty7Ui"), (5, "Zx9Cv8Bn7Ml")]}}
 
 
 def test_skindeep_without_info_files_is_quarantined(tmp_path: Path):
     result = parse("skindeep", tmp_path)
     assert [q.reason for q in result.quarantined] == ["missing annotation file"]
+
+
+def test_skindeep_rapport_items_from_transcript_and_llm_score(tmp_path: Path):
+    def asr(words: str) -> str:
+        return json.dumps({"status": "ok", "kind": "asr", "segments": [{"start": 0, "end": 9, "text": words}]})
+
+    def score(atmosphere: str, conflict: str) -> str:
+        return json.dumps({"status": "ok", "kind": "llm", "model": "m", "raw": "{}", "data": {
+            "interaction_frequency": 4, "atmosphere": atmosphere, "viewpoint_conflict": conflict, "rationale": "r"}})
+
+    long_talk = " ".join(["we talk and laugh together every day"] * 5)
+    (tmp_path / "Ab3dEf9hIjK.asr.json").write_text(asr(long_talk))
+    (tmp_path / "Ab3dEf9hIjK.rapport.json").write_text(score("pleasant", "none"))
+    (tmp_path / "Qw3Er5Ty7Ui.asr.json").write_text(asr(long_talk))
+    (tmp_path / "Qw3Er5Ty7Ui.rapport.json").write_text(score("tense", "strong"))
+    (tmp_path / "Lk4Jh3Gf2Ds.asr.json").write_text(asr(long_talk))
+    (tmp_path / "Lk4Jh3Gf2Ds.rapport.json").write_text(score("neutral", "some"))
+    (tmp_path / "Zx9Cv8Bn7Ml.asr.json").write_text(asr("too short"))
+    result = parse("skindeep", annotation_root("skindeep"), evidence_dir=str(tmp_path))
+    rr = drafts_by(result, "RR")
+    assert {k: (d.answers, d.distractors) for k, d in rr.items()} == {
+        "Ab3dEf9hIjK": (["Harmonious"], ["With challenges"]), "Qw3Er5Ty7Ui": (["With challenges"], ["Harmonious"])}
+    assert rr["Ab3dEf9hIjK"].annotations["rapport"]["atmosphere"] == "pleasant"
+    assert rr["Ab3dEf9hIjK"].annotations["transcript"].startswith("we talk and laugh")
+    reasons = {(q.reason, q.record_id) for q in result.quarantined if q.task == "RR"}
+    assert reasons == {("rapport ambiguous", "Lk4Jh3Gf2Ds"), ("transcript too short", "Zx9Cv8Bn7Ml"),
+                       ("transcript too short", "Pm7Nb6Vc5Xz")}

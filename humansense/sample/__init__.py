@@ -47,7 +47,9 @@ def _synthesise(entry: dict, dest: Path) -> None:
                     f",drawtext=fontfile={_font()}:text='{text}':fontcolor=white:fontsize=32:x=(w-text_w)/2:y=h-60"
                     f":enable='between(t,{cap['start']},{cap['end']})'")
         args = base + ["-f", "lavfi", "-i", src]
-        if entry.get("audio"):
+        if entry.get("speech"):  # a conversation spoken by two espeak-ng voices, for ASR and the rapport task
+            args += ["-i", str(_speech(entry["speech"], dest.with_suffix(".speech.wav"))), "-af", "apad"]
+        elif entry.get("audio"):
             args += ["-f", "lavfi", "-i", f"sine=frequency={220 + variant % 660}:sample_rate=44100"]
         args += ["-t", str(entry["duration"]), "-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p",
                  "-g", str(int(entry["fps"]) * 2), "-threads", "1"]
@@ -56,8 +58,24 @@ def _synthesise(entry: dict, dest: Path) -> None:
         tmp = dest.with_name(f".{dest.stem}.tmp{dest.suffix}")
         subprocess.run(args + [str(tmp)], check=True, timeout=SYNTH_TIMEOUT_S, capture_output=True)
         tmp.replace(dest)
+        dest.with_suffix(".speech.wav").unlink(missing_ok=True)
         return
     subprocess.run(args, check=True, timeout=SYNTH_TIMEOUT_S, capture_output=True)
+
+
+def _speech(lines: list[list[str]], wav: Path) -> Path:
+    parts = []
+    for k, (voice, text) in enumerate(lines):
+        part = wav.with_name(f"{wav.stem}.{k}.wav")
+        subprocess.run(["espeak-ng", "-v", voice, "-s", "160", "-w", str(part), text], check=True,
+                       timeout=SYNTH_TIMEOUT_S, capture_output=True)
+        parts.append(part)
+    inputs = [a for p in parts for a in ("-i", str(p))]
+    subprocess.run(["ffmpeg", "-nostdin", "-loglevel", "error", "-y", *inputs, "-filter_complex",
+                    f"concat=n={len(parts)}:v=0:a=1", "-ar", "44100", str(wav)], check=True, timeout=SYNTH_TIMEOUT_S)
+    for p in parts:
+        p.unlink()
+    return wav
 
 
 def _font() -> str:

@@ -1,0 +1,37 @@
+"""Rapport scoring of a conversation transcript by the LLM, on the paper's three dimensions (RR).
+
+The scores and a short rationale are stored on the item for QC, where people check the LLM's judgement by hand.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, Field
+
+from humansense.annotators.base import NoAnnotation
+from humansense.annotators.llm import LlmClient, LlmResult
+
+SYSTEM = ("You judge the rapport between two people from the transcript of their conversation. Rate how often they "
+          "interact (1 = rarely respond to each other, 5 = constant back-and-forth), the atmosphere of their "
+          "communication, and how much their viewpoints conflict. Base every judgement on the transcript only.")
+
+
+class RapportScore(BaseModel):
+    interaction_frequency: int = Field(ge=1, le=5)
+    atmosphere: Literal["pleasant", "neutral", "tense"]
+    viewpoint_conflict: Literal["none", "some", "strong"]
+    rationale: str = Field(max_length=160)  # bounded: a small model would otherwise ramble until max_tokens
+
+
+def score_rapport(client: LlmClient, transcript: str) -> LlmResult | NoAnnotation:
+    return client.structured(f"Transcript:\n{transcript}\n\nRate the rapport.", RapportScore, system=SYSTEM)
+
+
+def rapport_label(score: dict) -> str | None:
+    """'Harmonious' / 'With challenges' from a score, or None when the score is mixed (left out of RR)."""
+    if score["atmosphere"] == "pleasant" and score["viewpoint_conflict"] == "none":
+        return "Harmonious"
+    if score["atmosphere"] == "tense" or score["viewpoint_conflict"] == "strong":
+        return "With challenges"
+    return None
