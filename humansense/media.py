@@ -74,21 +74,9 @@ class ProbeResult:
     has_audio: bool
 
 
-def _run(args: list[str], timeout_s: float, what: str) -> subprocess.CompletedProcess[str]:
-    try:
-        result = subprocess.run(args, capture_output=True, text=True, timeout=timeout_s)
-    except subprocess.TimeoutExpired:
-        raise MediaError("ffmpeg timed out", f"{what}: no result after {timeout_s:g} s") from None
-    except FileNotFoundError:
-        raise MediaError("ffmpeg missing", f"{args[0]} is not installed (apt-get install ffmpeg)") from None
-    if result.returncode != 0:
-        tail = result.stderr.strip().splitlines()[-3:]
-        raise MediaError("unreadable media", f"{what}: {' | '.join(tail) or 'exit code %d' % result.returncode}")
-    return result
-
-
 def run_ffmpeg_bytes(args: list[str], timeout_s: float, what: str, stdin: bytes | None = None) -> bytes:
-    """Run an ffmpeg command that writes raw media to stdout; time-outs and failures become MediaError."""
+    """Run ffmpeg or ffprobe and return its stdout; a time-out, a missing binary or a failure becomes MediaError
+    (the stderr tail says why), so one bad file never stops a build."""
     try:
         run = subprocess.run(args, input=stdin, capture_output=True, timeout=timeout_s)
     except subprocess.TimeoutExpired:
@@ -111,7 +99,7 @@ def probe(path: Path, timeout_s: float = 60.0) -> ProbeResult:
     if not path.exists():
         raise MediaError("missing media", f"{path} does not exist")
     args = ["ffprobe", "-v", "error", "-show_format", "-show_streams", "-of", "json", str(path)]
-    info = json.loads(_run(args, timeout_s, f"ffprobe {path}").stdout or "{}")
+    info = json.loads(run_ffmpeg_bytes(args, timeout_s, f"ffprobe {path}").decode() or "{}")
     streams = info.get("streams", [])
     video = next((s for s in streams if s.get("codec_type") == "video"), None)
     audio = next((s for s in streams if s.get("codec_type") == "audio"), None)
@@ -174,7 +162,7 @@ def cut_clip(spec: ClipSpec, out_path: Path, *, max_height: int = 480, crf: int 
         codec.update(acodec="aac", ac=2, ar=44100)
     cmd = ffmpeg.output(*streams, str(tmp), f="mp4", **out_opts, **codec).global_args("-nostdin", "-loglevel", "error")
     try:
-        _run(cmd.overwrite_output().compile(), timeout_s, f"cutting {src}")
+        run_ffmpeg_bytes(cmd.overwrite_output().compile(), timeout_s, f"cutting {src}")
         result = probe(tmp, timeout_s)
         if not result.has_video or result.duration_s <= 0:
             raise MediaError("unreadable media", f"{src}: the cut clip has no video")
