@@ -17,7 +17,7 @@ from pathlib import Path
 from humansense.config import SkindeepConfig
 from humansense.ids import check_component
 from humansense.schema import ClipSpec, ItemDraft, Provenance
-from humansense.sources.base import Record, SourceAdapter, distractor_pool
+from humansense.sources.base import Record, SourceAdapter, distractor_pool, find_video
 from humansense.annotators.rapport import rapport_label
 from humansense.sources.relations import FAMILIAR, RELATIONS, UNFAMILIAR, familiarity, read_relation
 
@@ -49,14 +49,11 @@ class SkindeepAdapter(SourceAdapter):
 
     def videos(self) -> list[tuple[str, Path]]:
         """(video id, media file) of every downloaded video: what the annotate step reads captions from."""
-        out = []
-        for info in self.info_files():
-            video_id = info.name.removesuffix(".info.json")
-            media = next((self.root / f"{video_id}{e}" for e in VIDEO_EXTENSIONS
-                          if (self.root / f"{video_id}{e}").exists()), None)
-            if media is not None:
-                out.append((video_id, media))
-        return out
+        ids = [info.name.removesuffix(".info.json") for info in self.info_files()]
+        return [(video_id, self._media(video_id)) for video_id in ids if self._media(video_id).exists()]
+
+    def _media(self, video_id: str) -> Path:
+        return find_video(self.root, video_id, VIDEO_EXTENSIONS)
 
     def parse(self):
         if not self.info_files():
@@ -76,8 +73,7 @@ class SkindeepAdapter(SourceAdapter):
     def drafts_for(self, record: Record) -> list[ItemDraft]:
         video_id = check_component(record.record_id, "video id")
         info = record.data if isinstance(record.data, dict) else {}
-        media = next((self.root / f"{video_id}{e}" for e in VIDEO_EXTENSIONS
-                      if (self.root / f"{video_id}{e}").exists()), self.root / f"{video_id}.mp4")
+        media = self._media(video_id)
         captions = self._captions(video_id)
         title, description = str(info.get("title") or ""), str(info.get("description") or "")
         reading = read_relation([c["text"] for c in captions] + [title, description])
