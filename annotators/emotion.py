@@ -46,6 +46,25 @@ class EmotionResult(BaseModel):
     dominant: str
     distribution: dict[str, float]
     frames: list[FrameFaces]
+    frame_width: int | None = None  # pixels, so per-region summaries can be drawn from `frames` later
+
+
+class RegionSummary(BaseModel):
+    region: Region
+    frames_sampled: int
+    frames_with_face: int
+    dominant: str
+    distribution: dict[str, float]
+
+
+def summarise(frames: list[FrameFaces], region: Region, width: int) -> RegionSummary | None:
+    """The mean expression of the `region` person's face over the frames where it is found; None if never."""
+    chosen = [f for f in (_pick(ff.faces, region, width) for ff in frames) if f is not None]
+    if not chosen:
+        return None
+    mean = {label: round(float(np.mean([f.emotions.get(label, 0.0) for f in chosen])), 4) for label in LABELS}
+    return RegionSummary(region=region, frames_sampled=len(frames), frames_with_face=len(chosen),
+                         dominant=max(mean, key=mean.get), distribution=mean)
 
 
 @cache
@@ -92,20 +111,15 @@ def read_emotion(path: Path, engine: FerEngine, cache: AnnotationCache, *, regio
     hit = cache.get("emotion", key)
     if hit is not None:
         return (EmotionResult if hit.get("status") == "ok" else NoAnnotation).model_validate(hit)
-    per_frame, chosen = [], []
-    for k, frame in enumerate(frames):
-        faces = engine.faces(frame)
-        per_frame.append(FrameFaces(t=round(k / rate, 3), faces=faces))
-        face = _pick(faces, region, frame.shape[1])
-        if face is not None:
-            chosen.append(face)
-    if not chosen:
+    per_frame = [FrameFaces(t=round(k / rate, 3), faces=engine.faces(frame)) for k, frame in enumerate(frames)]
+    width = int(frames[0].shape[1])
+    summary = summarise(per_frame, region, width)
+    if summary is None:
         result = NoAnnotation(kind="emotion", engine=engine.name, reason="no face",
                               detail=f"{path}: no {region} face in {len(frames)} sampled frames")
     else:
-        mean = {label: round(float(np.mean([f.emotions.get(label, 0.0) for f in chosen])), 4) for label in LABELS}
         result = EmotionResult(engine=engine.name, region=region, fps=rate, frames_sampled=len(frames),
-                               frames_with_face=len(chosen), dominant=max(mean, key=mean.get), distribution=mean,
-                               frames=per_frame)
+                               frames_with_face=summary.frames_with_face, dominant=summary.dominant,
+                               distribution=summary.distribution, frames=per_frame, frame_width=width)
     cache.put("emotion", key, result)
     return result

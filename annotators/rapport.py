@@ -5,6 +5,8 @@ The scores and a short rationale are stored on the item for QC, where people che
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
 from typing import Literal
 
 from pydantic import BaseModel, Field
@@ -35,3 +37,23 @@ def rapport_label(score: dict) -> str | None:
     if score["atmosphere"] == "tense" or score["viewpoint_conflict"] == "strong":
         return "With challenges"
     return None
+
+
+def load_reviews(path: Path | None) -> dict[str, LlmResult]:
+    """Reviewed rapport scores (JSON lines `{"video_id", "score": {...}, "by"}`), used instead of the LLM's for those
+    videos: people's judgements survive rebuilds, and the sample's RR items do not hang on the packaged 270M model,
+    which scores every conversation "neutral". A malformed line is an error naming the file and line."""
+    if path is None or not Path(path).is_file():
+        return {}
+    reviews = {}
+    for n, line in enumerate(Path(path).read_text(encoding="utf-8").splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            entry = json.loads(line)
+            score = RapportScore.model_validate(entry["score"])
+            reviews[str(entry["video_id"])] = LlmResult(engine="review", model=f"review: {entry.get('by', 'unnamed')}",
+                                                        data=score.model_dump(), raw=line)
+        except (json.JSONDecodeError, KeyError, TypeError, ValueError) as e:
+            raise ValueError(f"{path}, line {n}: not a rapport review ({e})") from None
+    return reviews

@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import json
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
+from typing import Literal
 
-from contextlib import ExitStack
+from pydantic import BaseModel
 
-from humansense.annotators.base import AnnotationCache
+from humansense.annotators.base import AnnotationCache, NoAnnotation
 from humansense.annotators.ocr import PaddleOcrEngine, read_captions
 from humansense.config import AnnotatorsConfig, OcrConfig
+from humansense.annotators.translate import Translated, load_memory, memory_key, translate_all
 from humansense.io import write_text_atomic
+from humansense.schema import SpeechJob
 
 
 def caption_evidence(videos: list[tuple[str, Path]], out_dir: Path, ocr: OcrConfig, cache_dir: Path,
@@ -32,12 +37,12 @@ def caption_evidence(videos: list[tuple[str, Path]], out_dir: Path, ocr: OcrConf
 
 
 def transcript_and_rapport(videos: list[tuple[str, Path]], out_dir: Path, cfg: AnnotatorsConfig, cache_dir: Path,
-                           window_s: float, min_words: int) -> dict:
-    """ASR over the first `window_s` seconds (`<id>.asr.json`), then the LLM's rapport score of each transcript long
-    enough to judge (`<id>.rapport.json`). Returns counts and the LLM's token and cost account."""
+                           window_s: float, min_words: int, reviews_file: Path | None = None) -> dict:
+    """ASR over the first `window_s` seconds (`<id>.asr.json`), then the rapport score of each transcript long enough
+    to judge (`<id>.rapport.json`): a reviewed score from `reviews_file` when there is one, else the LLM's. Returns
+    counts and the LLM's token and cost account."""
     from humansense.annotators.asr import make_engine, transcribe
-    from humansense.annotators.llm import LlmClient, LocalLlmServer
-    from humansense.annotators.rapport import score_rapport
+    from humansense.annotators.rapport import load_reviews, score_rapport
 
     cache = AnnotationCache(cache_dir)
     asr = make_engine(cfg.asr.engine, model=cfg.asr.model, language=cfg.asr.language, beam_size=cfg.asr.beam_size,
@@ -48,25 +53,167 @@ def transcript_and_rapport(videos: list[tuple[str, Path]], out_dir: Path, cfg: A
         write_text_atomic(out_dir / f"{video_id}.asr.json", result.model_dump_json())
         if result.status == "ok" and len(result.text.split()) >= min_words:
             transcripts[video_id] = result.text
-    counts = {"videos": len(videos), "transcribed": len(transcripts), "llm_account": {}}
+    reviews = load_reviews(reviews_file)
+    for video_id in [v for v in transcripts if v in reviews]:
+        write_text_atomic(out_dir / f"{video_id}.rapport.json", reviews[video_id].model_dump_json())
+        del transcripts[video_id]
+    counts = {"videos": len(videos), "transcribed": len(transcripts), "reviewed": len(reviews), "llm_account": {}}
     if not transcripts:
         return counts
-    with ExitStack() as stack:
-        base_url = cfg.llm.base_url or stack.enter_context(LocalLlmServer(cache.root / "models")).base_url
-        client = LlmClient(cfg.llm, cache, base_url=base_url)
+    with llm_client(cfg, cache) as client:
         for video_id, text in transcripts.items():
             write_text_atomic(out_dir / f"{video_id}.rapport.json", score_rapport(client, text).model_dump_json())
         counts["llm_account"] = client.account
     return counts
 
 
-def gather_evidence(kinds: tuple[str, ...], videos: list[tuple[str, Path]], out_dir: Path, cfg: AnnotatorsConfig,
-                    cache_dir: Path, source_config) -> dict:
-    """Run the annotators a source asks for over its videos; each writes `<id>.<kind>.json` into `out_dir`."""
-    out: dict = {}
+def conversation_evidence(videos: list[tuple[str, Path]], out_dir: Path, cfg: AnnotatorsConfig, cache_dir: Path,
+                          window_s: float | None) -> dict:
+    """For two-person conversations (TR, ES): ASR segments with times (`<id>.asr.json`), then the faces over each
+    segment, summarised for the left and the right person (`<id>.faces.json`)."""
+    from humansense.annotators.asr import make_engine, transcribe
+    from humansense.annotators.emotion import FerEngine, read_emotion, summarise
+
+    cache = AnnotationCache(cache_dir)
+    asr = make_engine(cfg.asr.engine, model=cfg.asr.model, language=cfg.asr.language, beam_size=cfg.asr.beam_size,
+                      word_timestamps=cfg.asr.word_timestamps)
+    fer = FerEngine()
+    counts = {"videos": len(videos), "transcribed": 0, "segments": 0, "segments_with_faces": 0}
+    for video_id, media in videos:
+        result = transcribe(media, asr, cache, start=None, end=window_s)
+        write_text_atomic(out_dir / f"{video_id}.asr.json", result.model_dump_json())
+        if result.status != "ok":
+            continue
+        counts["transcribed"] += 1
+        segments = []
+        for seg in result.segments:
+            faces = read_emotion(media, fer, cache, region="any", fps=cfg.emotion.fps, start=seg.start, end=seg.end)
+            entry = {"start": seg.start, "end": seg.end, "reason": None if faces.status == "ok" else faces.reason}
+            for side in ("left", "right"):
+                summary = summarise(faces.frames, side, faces.frame_width) if faces.status == "ok" else None
+                entry[side] = summary.model_dump() if summary else None
+            segments.append(entry)
+            counts["segments"] += 1
+            counts["segments_with_faces"] += faces.status == "ok"
+        write_text_atomic(out_dir / f"{video_id}.faces.json", json.dumps({"engine": fer.label, "fps": cfg.emotion.fps,
+                                                                          "segments": segments}))
+    counts.update(cache.stats())
+    return counts
+
+
+class ReplyJudgement(BaseModel):
+    appropriate: Literal["yes", "no"]
+
+
+def judge_reply(client, context: list[str], reply: str):
+    """Would `reply` be an appropriate next response of a supporter after `context`? (PC's distractor check.)"""
+    lines = "\n".join(context)
+    return client.structured(
+        f"Conversation between a person seeking help and a supporter:\n{lines}\n\nCandidate next reply from the "
+        f"supporter: {reply}\n\nIs this reply an appropriate, caring and relevant next response?", ReplyJudgement,
+        system="You review replies in emotional-support conversations. Answer yes or no.")
+
+
+@contextmanager
+def llm_client(cfg: AnnotatorsConfig, cache: AnnotationCache):
+    """The configured LLM endpoint, or the packaged local model started for the duration (only when asked for)."""
+    from humansense.annotators.llm import LlmClient, LocalLlmServer
+
+    with ExitStack() as stack:
+        base_url = cfg.llm.base_url or stack.enter_context(LocalLlmServer(cache.root / "models")).base_url
+        yield LlmClient(cfg.llm, cache, base_url=base_url)
+
+
+def _pieces(text: str) -> list[str]:
+    # Merged turns keep their messages on separate lines; each message is translated on its own (a translation
+    # memory holds messages, and short units translate more faithfully), then the translations are joined.
+    return [p.strip() for p in text.split("\n") if p.strip()]
+
+
+def _joined(text: str, translated: dict) -> Translated | NoAnnotation:
+    parts = [translated[p] for p in _pieces(text)]
+    missing = next((p for p in parts if not isinstance(p, Translated)), None)
+    if missing is not None:
+        return missing
+    return Translated(source=text, text=" ".join(p.text for p in parts), by="+".join(sorted({p.by for p in parts})))
+
+
+def _judged(job: SpeechJob, cfg: AnnotatorsConfig) -> bool:
+    return job.judge_replies == "always" or (job.judge_replies == "auto" and cfg.llm.base_url is not None)
+
+
+def speech_evidence(jobs: list[SpeechJob], out_dir: Path, cfg: AnnotatorsConfig, cache_dir: Path,
+                    memory_file: Path | None) -> dict:
+    """Translate each job's texts (memory, then LLM), speak its turns with two voices into `<id>.speech.json`; a job
+    with any untranslated turn gets a NoAnnotation naming the texts instead."""
+    from humansense.annotators.llm import translate
+    from humansense.annotators.tts import PiperEngine
+
+    cache = AnnotationCache(cache_dir)
+    memory = load_memory(memory_file)
+    pieces = [p for job in jobs for t in [text for _, text in job.turns] + job.extra_texts for p in _pieces(t)]
+    counts = {"jobs": len(jobs), "spoken": 0, "untranslated": 0, "from_memory": 0, "llm_account": {}}
+    with ExitStack() as stack:
+        client = None
+        if any(memory_key(p) not in memory for p in pieces) or any(_judged(j, cfg) for j in jobs):
+            client = stack.enter_context(llm_client(cfg, cache))
+        translated = translate_all(pieces, memory, (lambda t: translate(client, t)) if client else None,
+                                   cfg.llm.model)
+        engine = PiperEngine(cfg.tts.voice, cfg.tts.length_scale)
+        for job in jobs:
+            texts = [text for _, text in job.turns] + job.extra_texts
+            result = _speak_job(job, {t: _joined(t, translated) for t in texts}, engine, cache,
+                                client if _judged(job, cfg) else None)
+            write_text_atomic(out_dir / f"{job.id}.speech.json", json.dumps(result, ensure_ascii=False))
+            counts["spoken" if result["status"] == "ok" else "untranslated"] += 1
+        counts["from_memory"] = sum(isinstance(t, Translated) and t.by == "memory" for t in translated.values())
+        if client is not None:
+            counts["llm_account"] = client.account
+    counts.update(cache.stats())
+    return counts
+
+
+def _speak_job(job: SpeechJob, translated: dict[str, Translated | NoAnnotation], engine, cache: AnnotationCache,
+               client) -> dict:
+    from humansense.annotators.tts import phone_call_turns, speak_dialogue
+
+    texts = [text for _, text in job.turns] + job.extra_texts
+    missing = [t for t in texts if not isinstance(translated[t], Translated)]
+    if missing:
+        first = translated[missing[0]]
+        return {"status": "none", "reason": "untranslated", "detail": f"{len(missing)} of {len(texts)} texts not "
+                f"translated; first: {first.detail}", "untranslated": missing[:5], "raw": first.raw}
+    english = [(speaker, translated[text].text) for speaker, text in job.turns]
+    if job.arrangement == "call":
+        english = phone_call_turns(" ".join(text for _, text in english), job.id)
+    speech = speak_dialogue(english, engine, cache, phone_band=job.phone_band)
+    if speech.status != "ok":
+        return {"status": "none", "reason": speech.reason, "detail": speech.detail}
+    judgements = {}
+    if client is not None:
+        context = [f"{'Person' if s == 0 else 'Supporter'}: {translated[t].text}" for s, t in job.turns]
+        for text in job.extra_texts:
+            verdict = judge_reply(client, context, translated[text].text)
+            judgements[text] = verdict.data["appropriate"] if verdict.status == "ok" else None
+    return {"status": "ok", "wav": speech.path, "duration_s": speech.duration_s, "voice": speech.voice,
+            "phone_band": speech.phone_band, "turns": [t.model_dump() for t in speech.turns],
+            "translations": {t: translated[t].model_dump() for t in texts},
+            "judgements": judgements, "judged_by": client.config.model if client is not None else None}
+
+
+def gather_evidence(adapter, out_dir: Path, cfg: AnnotatorsConfig, cache_dir: Path) -> dict:
+    """Run the annotators a source asks for (`adapter.evidence_kinds`); each writes `<id>.<kind>.json` into
+    `out_dir`, which the adapter then reads as evidence."""
+    kinds, source_config, out = adapter.evidence_kinds, adapter.config, {}
     if "captions" in kinds:
-        out["captions"] = caption_evidence(videos, out_dir, cfg.ocr, cache_dir, source_config.caption_window_s)
+        out["captions"] = caption_evidence(adapter.videos(), out_dir, cfg.ocr, cache_dir,
+                                           source_config.caption_window_s)
     if "transcripts" in kinds:
-        out["transcripts"] = transcript_and_rapport(videos, out_dir, cfg, cache_dir, source_config.clip_s,
-                                                    source_config.rr_min_words)
+        reviews = adapter.root / source_config.rapport_reviews if source_config.rapport_reviews else None
+        out["transcripts"] = transcript_and_rapport(adapter.videos(), out_dir, cfg, cache_dir, source_config.clip_s,
+                                                    source_config.rr_min_words, reviews)
+    if "conversation" in kinds:
+        out["conversation"] = conversation_evidence(adapter.videos(), out_dir, cfg, cache_dir, source_config.window_s)
+    if "speech" in kinds:
+        out["speech"] = speech_evidence(adapter.speech_jobs(), out_dir, cfg, cache_dir, adapter.translation_memory())
     return out

@@ -10,6 +10,7 @@ which listeners and ASR hear as a different person. `phone_band` renders the cal
 from __future__ import annotations
 
 import io
+import re
 import shutil
 import subprocess
 import wave
@@ -21,11 +22,35 @@ import numpy as np
 from pydantic import BaseModel
 
 from humansense.annotators.base import AnnotationCache, MissingExtra, NoAnnotation
-from humansense.ids import digest
+from humansense.ids import digest, seeded_rng
 from humansense.media import fingerprint, run_ffmpeg_bytes
 
 SECOND_VOICE_PITCH = 1.22  # the second speaker: about 3.5 semitones up, formants with it
 TURN_GAP_S = 0.4
+
+
+# The fraud corpus anonymises with these placeholders; a voice reads a plausible stand-in instead of the token.
+PLACEHOLDERS = {"XXX": "X", "XX": "X", "NAME": "Alex", "PLACE": "the city", "DIGIT": "seven",
+                "PHONE": "five five five, zero one two three"}
+CALLEE_LINES = ("Yes?", "Uh-huh.", "Okay.", "I see.", "Really?", "Go on.", "Right.", "Mm-hm.")
+
+
+def speakable(text: str) -> str:
+    return re.sub(r"\b(" + "|".join(sorted(PLACEHOLDERS, key=len, reverse=True)) + r")\b",
+                  lambda m: PLACEHOLDERS[m.group(1)], text)
+
+
+def phone_call_turns(text: str, key: str, sentences_per_turn: int = 2) -> list[tuple[int, str]]:
+    """One caller's text as a call: the callee (speaker 1) picks up, the caller (speaker 0) speaks a sentence or two
+    at a time, the callee answers briefly between them (lines drawn with a seed from `key`)."""
+    sentences = [s for s in re.split(r"(?<=[.!?])\s+", speakable(text).strip()) if s]
+    rng = seeded_rng(0, "phone-call", key)
+    turns: list[tuple[int, str]] = [(1, "Hello?")]
+    for i in range(0, len(sentences), sentences_per_turn):
+        if i:
+            turns.append((1, rng.choice(CALLEE_LINES)))
+        turns.append((0, " ".join(sentences[i:i + sentences_per_turn])))
+    return turns
 
 
 class Turn(BaseModel):

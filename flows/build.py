@@ -56,8 +56,8 @@ def prepare_sample(dest: str, names: list[str]) -> dict[str, str]:
 @task(name="annotate-source")
 def annotate_source_task(name: str, source_config, root: str, evidence: str, config: BuildConfig, cache: str) -> dict:
     adapter = adapter_class(name)(source_config, Path(root), config.seed)
-    return gather_evidence(adapter.evidence_kinds, adapter.videos(), Path(evidence), config.annotators,
-                           config.annotators.cache_dir or Path(cache) / "annotations", source_config)
+    return gather_evidence(adapter, Path(evidence), config.annotators,
+                           config.annotators.cache_dir or Path(cache) / "annotations")
 
 
 @task(name="parse-source", persist_result=True)

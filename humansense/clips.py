@@ -21,7 +21,9 @@ from humansense.tasks import task
 
 def clip_key(spec: ClipSpec, source_fingerprint: str, media: MediaConfig) -> str:
     encoding = {"max_height": media.max_height, "crf": media.crf, "preset": media.preset}
-    return digest(spec.model_dump(exclude={"source_path"}), source_fingerprint, encoding, CUTTER_VERSION, length=24)
+    # `output` joins the key only for audio clips, so video clip keys (and cached clips) stay as they were.
+    exclude = {"source_path"} | ({"output"} if spec.output == "video" else set())
+    return digest(spec.model_dump(exclude=exclude), source_fingerprint, encoding, CUTTER_VERSION, length=24)
 
 
 @dataclass(frozen=True)
@@ -64,8 +66,8 @@ def plan_batches(draft_files: list[Path], work: Path, media: MediaConfig) -> Med
     return MediaPlan(batches=batches, clip_of=clip_of, quarantined=quarantined)
 
 
-def clip_paths(clips_dir: Path, key: str) -> tuple[Path, Path]:
-    return clips_dir / f"{key}.mp4", clips_dir / f"{key}.json"
+def clip_paths(clips_dir: Path, key: str, suffix: str = ".mp4") -> tuple[Path, Path]:
+    return clips_dir / f"{key}{suffix}", clips_dir / f"{key}.json"
 
 
 def batch_done(batch: Path, clips_dir: Path) -> bool:
@@ -80,11 +82,11 @@ def cut_batch(batch: Path, clips_dir: Path) -> dict[str, int]:
     media = MediaConfig.model_validate(body["media"])
     counts = {"cut": 0, "reused": 0, "failed": 0}
     for member in body["clips"]:
-        out, meta = clip_paths(clips_dir, member["key"])
+        spec = ClipSpec.model_validate(member["spec"])
+        out, meta = clip_paths(clips_dir, member["key"], spec.suffix)
         if meta.exists() and (out.exists() or json.loads(meta.read_text()).get("error")):
             counts["reused"] += 1
             continue
-        spec = ClipSpec.model_validate(member["spec"])
         try:
             info = cut_clip(spec, out, max_height=media.max_height, crf=media.crf, preset=media.preset,
                             timeout_s=media.timeout_s)
@@ -100,7 +102,7 @@ def cut_batch(batch: Path, clips_dir: Path) -> dict[str, int]:
 
 def media_for(draft: ItemDraft, key: str, clips_dir: Path) -> Media:
     """The release's view of a cut clip, or MediaError with the reason the cut failed."""
-    out, meta = clip_paths(clips_dir, key)
+    out, meta = clip_paths(clips_dir, key, draft.clip.suffix)
     if not meta.exists():
         raise MediaError("clip not cut", f"clip {key} for {draft.id} has no result")
     record = json.loads(meta.read_text())
@@ -109,4 +111,4 @@ def media_for(draft: ItemDraft, key: str, clips_dir: Path) -> Media:
     if not out.exists():
         raise MediaError("clip not cut", f"clip {key} for {draft.id} is recorded but missing on disk")
     folder = "videos" if task(draft.task).modality == "video" else "audios"
-    return Media(path=f"data/{folder}/{key}.mp4", modality=task(draft.task).modality, **record)
+    return Media(path=f"data/{folder}/{key}{draft.clip.suffix}", modality=task(draft.task).modality, **record)

@@ -84,6 +84,49 @@ class SkindeepConfig(SourceConfig):
     evidence_dir: str | None = None  # set by the build: where the caption OCR of each video is written
     min_confidence: float = 0.8  # OCR lines below this are not used as evidence
     rr_min_words: int = 25  # a transcript shorter than this is too little to judge rapport from
+    rapport_reviews: str | None = "rapport.reviewed.jsonl"  # reviewed scores in the root, used instead of the LLM's
+
+
+class RealtalkConfig(SourceConfig):
+    videos_dir: str = "videos"  # the untarred `videos_{00..13}.tar` shards: `<youtube_id>.avi`
+    emoca_dir: str = "emoca"  # the untarred `emoca.tar.gz`: `<youtube_id>.pkl`, per-frame face parameters of p0/p1
+    fps: float = 25.0  # RealTalk's videos are 25 fps; EMOCA frame numbers count those frames from 0
+    window_s: float | None = 600.0  # ASR and face reading cover this much of each video (None: all of it)
+    evidence_dir: str | None = None  # set by the build: ASR segments and faces per video
+    min_words: int = 4  # TR utterances shorter than this are too ambiguous to ask about
+    speaker_margin: float = 1.5  # the speaker's jaw must move this many times more than the other person's
+    tr_before_s: float = 40.0  # TR clip: context before the utterance ...
+    tr_after_s: float = 20.0  # ... and after it (the paper's TR clips are mostly 50-100 s)
+    max_per_video: int = Field(default=3, ge=1)  # TR and ES items each, so no single conversation dominates
+    min_face_share: float = 0.5  # ES: the listener's face must be found in this share of the reply's frames
+    min_emotion_score: float = 0.4  # ES: and the dominant expression must reach this mean score
+
+
+class SeumldConfig(SourceConfig):
+    manifest: str = "seumld_manifest.csv"  # our own manifest format (SEUMLD's is not public): see sources/seumld.py
+    min_segment_s: float = 2.0
+
+
+class TelecomFraudConfig(SourceConfig):
+    files: list[str] = [f"label0{n}-last.csv" for n in range(5)]
+    include_normal: bool = True  # label00's normal texts become "Not a fraud" calls
+    min_chars: int = 8
+    max_chars: int = 300  # longer texts make calls well over a minute
+    translation_memory: str | None = "translations.en.jsonl"  # in the root, if present (the sample ships one)
+    evidence_dir: str | None = None  # set by the build: translations and the rendered calls
+
+
+class EfaqaConfig(SourceConfig):
+    annotation_file: str = "efaqa-corpus-zh.utf8.gz"
+    min_turns: int = Field(default=4, ge=2)  # context turns before the reply (the asker's post counts as one)
+    max_turns: int = Field(default=10, ge=2)  # longer contexts keep the post and the latest turns
+    max_chars_per_turn: int = 200
+    distractor_candidates: int = Field(default=6, ge=3)  # translated and checked, the best 3 kept
+    # Ask the LLM whether a wrong option is also an appropriate reply, and drop it if so. "auto": only with a configured
+    # endpoint ([annotators.llm] base_url); the packaged 270M model calls every reply appropriate, so it is not asked.
+    judge_distractors: Literal["auto", "always", "never"] = "auto"
+    translation_memory: str | None = "translations.en.jsonl"
+    evidence_dir: str | None = None
 
 
 class SourcesConfig(_Section):
@@ -94,6 +137,10 @@ class SourcesConfig(_Section):
     ucf_crime: UcfCrimeConfig = UcfCrimeConfig()
     tao: TaoConfig = TaoConfig()
     skindeep: SkindeepConfig = SkindeepConfig()
+    realtalk: RealtalkConfig = RealtalkConfig()
+    seumld: SeumldConfig = SeumldConfig()
+    telecom_fraud: TelecomFraudConfig = TelecomFraudConfig()
+    efaqa: EfaqaConfig = EfaqaConfig()
 
     def enabled(self) -> dict[str, SourceConfig]:
         return {name: getattr(self, name) for name in type(self).model_fields if getattr(self, name).enabled}

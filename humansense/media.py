@@ -118,6 +118,27 @@ def probe(path: Path, timeout_s: float = 60.0) -> ProbeResult:
     )
 
 
+def _cut_audio(spec: ClipSpec, src: Path, tmp: Path, out_path: Path, timeout_s: float) -> ProbeResult:
+    info = probe(src, timeout_s)
+    if not info.has_audio:
+        raise MediaError("no audio stream", f"{src} has no audio stream")
+    if spec.start_s >= info.duration_s:
+        raise MediaError("span outside media", f"{src}: starts at {spec.start_s:g} s, media lasts {info.duration_s:g} s")
+    end = min(spec.end_s, info.duration_s)
+    cmd = (ffmpeg.input(str(src), ss=f"{spec.start_s:.3f}").audio
+           .output(str(tmp), f="wav", t=f"{end - spec.start_s:.3f}", acodec="pcm_s16le", ac=1, map_metadata=-1)
+           .global_args("-nostdin", "-loglevel", "error").overwrite_output())
+    try:
+        run_ffmpeg_bytes(cmd.compile(), timeout_s, f"cutting audio from {src}")
+        result = probe(tmp, timeout_s)
+        if not result.has_audio or result.duration_s <= 0:
+            raise MediaError("unreadable media", f"{src}: the cut clip has no audio")
+        os.replace(tmp, out_path)
+        return result
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
 def _crop_filter(stream, spec: ClipSpec):
     c = spec.crop
     w, h = f"iw*{c.right - c.left:.6f}", f"ih*{c.bottom - c.top:.6f}"
@@ -130,10 +151,13 @@ def _crop_filter(stream, spec: ClipSpec):
 
 def cut_clip(spec: ClipSpec, out_path: Path, *, max_height: int = 480, crf: int = 23, preset: str = "veryfast",
              timeout_s: float = 300.0) -> ProbeResult:
-    """Cut `spec` into an H.264 (+AAC) MP4 at constant frame rate starting at 0, and return its probe."""
+    """Cut `spec` into an H.264 (+AAC) MP4 at constant frame rate starting at 0 (or, for an audio clip, a 16-bit
+    PCM WAV at the source's rate), and return its probe."""
     out_path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out_path.with_name(f".{out_path.stem}.{os.getpid()}.tmp.mp4")
+    tmp = out_path.with_name(f".{out_path.stem}.{os.getpid()}.tmp{spec.suffix}")
     src = Path(spec.source_path)
+    if spec.output == "audio":
+        return _cut_audio(spec, src, tmp, out_path, timeout_s)
     audio = None
     if spec.kind == "span":
         info = probe(src, timeout_s)

@@ -72,6 +72,7 @@ class ClipSpec(_Strict):
     first_frame: int | None = None
     frame_count: int | None = None  # None: every frame from first_frame on
     fps: float | None = None
+    output: Literal["video", "audio"] = "video"  # audio: a WAV of the span's sound (the audio tasks)
 
     @model_validator(mode="after")
     def _complete(self) -> ClipSpec:
@@ -80,7 +81,25 @@ class ClipSpec(_Strict):
         if self.kind == "frames" and not (self.frame_pattern and self.fps and self.first_frame is not None
                                           and (self.frame_count is None or self.frame_count > 0)):
             raise ValueError("a frames clip needs frame_pattern, first_frame, fps and no empty frame_count")
+        if self.output == "audio" and (self.kind != "span" or self.crop is not None):
+            raise ValueError("an audio clip is an uncropped span")
         return self
+
+    @property
+    def suffix(self) -> str:
+        return ".wav" if self.output == "audio" else ".mp4"
+
+
+class SpeechJob(_Strict):
+    """A source text to be heard (FG calls, PC dialogues): translated, then spoken by two voices in the annotate step."""
+
+    id: str  # the record id; the result is `<evidence_dir>/<id>.speech.json`
+    turns: list[tuple[int, str]] = Field(min_length=1)  # (speaker 0 or 1, source-language text)
+    extra_texts: list[str] = []  # translated too, not spoken (e.g. reply options)
+    arrangement: Literal["dialogue", "call"] = "dialogue"  # call: one caller's text, with the callee answering
+    phone_band: bool = False
+    # Ask the LLM whether each extra text would also be an appropriate next reply ("auto": only a configured endpoint).
+    judge_replies: Literal["never", "auto", "always"] = "never"
 
 
 class ItemDraft(_Strict):

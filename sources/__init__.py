@@ -6,14 +6,19 @@ from humansense.sources.activitynet import ActivityNetAdapter
 from humansense.sources.ava import AvaAdapter
 from humansense.sources.base import ParseResult, RecordError, SourceAdapter
 from humansense.sources.celebvhq import CelebvhqAdapter
+from humansense.sources.efaqa import EfaqaAdapter
 from humansense.sources.jester import JesterAdapter
+from humansense.sources.realtalk import RealtalkAdapter
+from humansense.sources.seumld import SeumldAdapter
 from humansense.sources.skindeep import SkindeepAdapter
 from humansense.sources.tao import TaoAdapter
+from humansense.sources.telecom_fraud import TelecomFraudAdapter
 from humansense.sources.ucf_crime import UcfCrimeAdapter
 
 ADAPTERS: dict[str, type[SourceAdapter]] = {
     a.name: a for a in (CelebvhqAdapter, AvaAdapter, JesterAdapter, ActivityNetAdapter, UcfCrimeAdapter, TaoAdapter,
-                        SkindeepAdapter)
+                        SkindeepAdapter, TelecomFraudAdapter, EfaqaAdapter, SeumldAdapter,
+                        RealtalkAdapter)
 }
 
 

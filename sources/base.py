@@ -19,7 +19,7 @@ from pydantic import ValidationError
 
 from humansense.config import SourceConfig
 from humansense.ids import UnsafeIdError, digest, item_id
-from humansense.schema import ClipSpec, ItemDraft, Provenance, Quarantined, normalise_text
+from humansense.schema import ClipSpec, ItemDraft, Provenance, Quarantined, SpeechJob, normalise_text
 
 
 class RecordError(Exception):
@@ -82,6 +82,18 @@ class SourceAdapter(ABC):
     @abstractmethod
     def drafts_for(self, record: Record) -> list[ItemDraft]:
         """Turn one record into drafts (one per task it feeds); raise RecordError to quarantine it."""
+
+    def videos(self) -> list[tuple[str, Path]]:
+        """(record id, media file) pairs the build's annotators read (sources with video evidence kinds)."""
+        return []
+
+    def speech_jobs(self) -> list[SpeechJob]:
+        """Texts to translate and speak (sources with the "speech" evidence kind)."""
+        return []
+
+    def translation_memory(self) -> Path | None:
+        """A translation memory shipped with the source, if any (see `humansense.annotators.translate`)."""
+        return None
 
     @classmethod
     def code_version(cls) -> str:

@@ -32,6 +32,9 @@ def _synthesise(entry: dict, dest: Path) -> None:
     if entry["kind"] == "corrupt":
         dest.write_bytes(b"this is not a video file\n" * 64)
         return
+    if entry["kind"] == "conversation":
+        _conversation(entry, dest)
+        return
     if entry["kind"] == "frames":
         dest.mkdir(parents=True, exist_ok=True)
         rate = 12
@@ -61,6 +64,63 @@ def _synthesise(entry: dict, dest: Path) -> None:
         dest.with_suffix(".speech.wav").unlink(missing_ok=True)
         return
     subprocess.run(args, check=True, timeout=SYNTH_TIMEOUT_S, capture_output=True)
+
+
+def _conversation(entry: dict, dest: Path) -> None:
+    """A RealTalk-like recording: two faces side by side (p0 left, p1 right), the turns spoken by two espeak-ng
+    voices, and the EMOCA file beside it whose jaw opening moves for whoever is speaking (`entry["emoca"]`)."""
+    import pickle
+    import wave
+
+    import numpy as np
+    from PIL import Image
+    from skimage import data  # scikit-image's sample photo: a real face that the emotion annotator can read
+
+    fps, gap, lead = entry["fps"], entry.get("gap", 0.8), 0.5
+    work = dest.with_name(f".{dest.stem}.parts")
+    work.mkdir(parents=True, exist_ok=True)
+    pieces, timeline, t, rate = [], [], lead, 22050
+    for k, (person, voice, text) in enumerate(entry["turns"]):
+        part = work / f"{k}.wav"
+        subprocess.run(["espeak-ng", "-v", voice, "-s", "150", "-w", str(part), text], check=True,
+                       timeout=SYNTH_TIMEOUT_S, capture_output=True)
+        with wave.open(str(part), "rb") as w:
+            rate = w.getframerate()
+            samples = np.frombuffer(w.readframes(w.getnframes()), np.int16)
+        timeline.append((person, t, t + len(samples) / rate))
+        pieces += [samples, np.zeros(int(gap * rate), np.int16)]
+        t += len(samples) / rate + gap
+    audio = np.concatenate([np.zeros(int(lead * rate), np.int16), *pieces])
+    with wave.open(str(work / "talk.wav"), "wb") as w:
+        w.setnchannels(1), w.setsampwidth(2), w.setframerate(rate), w.writeframes(audio.tobytes())
+    face = data.astronaut()[:448, 32:480]  # 448 x 448 around the face
+    canvas = np.concatenate([face, face[:, ::-1]], axis=1)
+    Image.fromarray(canvas).resize((640, 320)).save(work / "faces.png")
+    duration = len(audio) / rate
+    tmp = dest.with_name(f".{dest.stem}.tmp{dest.suffix}")
+    subprocess.run(["ffmpeg", "-nostdin", "-loglevel", "error", "-y", "-loop", "1", "-framerate", str(fps), "-i",
+                    str(work / "faces.png"), "-i", str(work / "talk.wav"), "-t", f"{duration:.3f}", "-r", str(fps),
+                    "-c:v", "mpeg4", "-q:v", "5", "-c:a", "pcm_s16le", "-shortest", str(tmp)],
+                   check=True, timeout=SYNTH_TIMEOUT_S, capture_output=True)
+    tmp.replace(dest)
+    # EMOCA: per frame and person a 6-value FLAME pose (global rotation, jaw rotation); the speaker's jaw opens and
+    # closes at syllable rate, the listener's stays nearly still.
+    frames = {}
+    for f in range(int(duration * fps)):
+        now = f / fps
+        frame = {}
+        for person in ("p0", "p1"):
+            talking = any(p == person and s <= now < e for p, s, e in timeline)
+            jaw = 0.12 * abs(np.sin(2 * np.pi * 4 * now)) if talking else 0.01 + 0.002 * np.sin(now)
+            frame[person] = {"pose": np.array([0, 0, 0, jaw, 0, 0], np.float32),
+                             "exp": np.zeros(50, np.float32)}
+        frames[f] = frame
+    emoca = safe_join(dest.parents[1], entry["emoca"], "sample emoca path")
+    emoca.parent.mkdir(parents=True, exist_ok=True)
+    # A tampered file: a protocol-0 pickle that calls os.system when loaded by pickle.load (refused by the adapter).
+    emoca.write_bytes(b"cos\nsystem\n(S'echo tampered'\ntR." if entry.get("emoca_tampered") else
+                      pickle.dumps(frames, protocol=4))
+    shutil.rmtree(work)
 
 
 def _speech(lines: list[list[str]], wav: Path) -> Path:

@@ -1,0 +1,225 @@
+"""Emotional First Aid dialogues (efaqa-corpus-zh, Wang, Wu, Lang 2020) -> PC: the next reply in a counselling chat.
+
+Format: FORMATS.md section 10: gzip JSON-lines, one conversation per line: `title` (gender prefix "女 "/"男 " and the
+question), optional `description`, `label` {s1, s2, s3}, ordered `chats[]` of {sender owner|audience, value, label
+{question, knowledge, negative}}; `md5` (the id) and `date` may be absent.
+
+A conversation becomes: the asker's post (title without the gender prefix, then the description) and the chat
+turns, consecutive messages of one sender merged, replies the corpus labels `negative` (harmful) left out of the
+context; the reply asked for is the last supporter turn that has at least `min_turns` turns before it. Wrong
+options: the conversation's own harmful replies first, then supporter replies from conversations about another
+concern (s1), the closest in length, each checked by the LLM in the annotate step and dropped if it judges the reply
+appropriate here too. The context is spoken by two voices (asker, supporter); options are shown as text.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+from functools import cached_property
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from humansense.config import EfaqaConfig
+from humansense.ids import check_component, digest, seeded_rng
+from humansense.schema import ItemDraft, Provenance, SpeechJob
+from humansense.sources.base import Record, RecordError
+from humansense.sources.spoken import SpokenTextAdapter
+
+ASKER, SUPPORTER = 0, 1
+CONCERNS = {  # s1 (FORMATS.md section 10)
+    "1.1": "Academic concerns", "1.2": "Career and workplace", "1.3": "Family issues and conflict",
+    "1.4": "Substance abuse and addiction", "1.5": "Grief", "1.6": "Insomnia", "1.7": "Stress",
+    "1.8": "Interpersonal relationship", "1.9": "Relationship issues", "1.10": "Divorce", "1.11": "Break up",
+    "1.12": "Self-awareness", "1.13": "Low self-esteem", "1.14": "Adolescent problem", "1.15": "OCD",
+    "1.16": "Others", "1.17": "LGBT", "1.18": "Sex", "1.19": "Parent-child relationship",
+}
+SENTENCE_END = re.compile(r"(?<=[。！？!?])")
+
+
+class ChatLabel(BaseModel):
+    question: bool = False
+    knowledge: bool = False
+    negative: bool = False
+
+
+class Chat(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+    sender: str
+    value: str
+    time: str | None = None
+    label: ChatLabel | None = None
+
+
+class Conversation(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+    md5: str | None = None
+    date: str | None = None
+    title: str
+    description: str | None = None
+    label: dict[str, str] = {}
+    chats: list[Chat]
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What one conversation becomes: the spoken context, the reply asked for, the wrong-option candidates."""
+
+    context: list[tuple[int, str]]
+    answer: str
+    harmful: list[str]  # the conversation's own replies labelled negative
+    candidates: list[str]  # replies from conversations about other concerns, closest in length first
+
+
+def clip_turn(text: str, limit: int) -> str:
+    """A turn cut to whole sentences within `limit` characters (the first sentence is kept whole)."""
+    if len(text) <= limit:
+        return text
+    kept = ""
+    for sentence in (s for s in SENTENCE_END.split(text.replace("\n", "")) if s):
+        if kept and len(kept) + len(sentence) > limit:
+            break
+        kept += sentence
+    return kept
+
+
+def post_text(conv: Conversation) -> str:
+    title = re.sub(r"^[男女]\s+", "", conv.title.strip())
+    return title + (f"，{conv.description.strip()}" if conv.description and conv.description.strip() else "")
+
+
+def turns_of(conv: Conversation) -> tuple[list[tuple[int, str]], list[str]]:
+    """(merged turns starting with the post, harmful replies left out of them)."""
+    turns: list[tuple[int, str]] = [(ASKER, post_text(conv))]
+    harmful = []
+    for chat in conv.chats:
+        if chat.sender not in ("owner", "audience"):
+            raise RecordError("malformed record", f"chat sender {chat.sender!r} is neither 'owner' nor 'audience'")
+        text = chat.value.strip()
+        if not text:
+            continue
+        if chat.sender == "audience" and chat.label is not None and chat.label.negative:
+            harmful.append(text)
+            continue
+        speaker = ASKER if chat.sender == "owner" else SUPPORTER
+        if turns[-1][0] == speaker:
+            turns[-1] = (speaker, f"{turns[-1][1]}\n{text}")  # one line per message, translated one by one
+        else:
+            turns.append((speaker, text))
+    return turns, harmful
+
+
+class EfaqaAdapter(SpokenTextAdapter):
+    name = "efaqa"
+    tasks = ("PC",)
+    config: EfaqaConfig
+
+    def source_files(self) -> list[Path]:
+        return [self.root / self.config.annotation_file]
+
+    def _records(self) -> list[Record]:
+        path = self.source_files()[0]
+        with gzip.open(path, "rt", encoding="utf-8") as f:
+            lines = f.read().splitlines()
+        return [Record(file=path, row=n, record_id=None, data=line) for n, line in enumerate(lines, start=1)
+                if line.strip()]
+
+    def records(self) -> Iterable[Record]:
+        try:
+            yield from self._records()
+        except (OSError, UnicodeDecodeError, EOFError) as e:
+            path = self.source_files()[0]
+            self.quarantine("malformed annotation file", f"{path.name}: not gzip UTF-8 JSON lines ({e})", file=path)
+
+    @staticmethod
+    def conversation(record: Record) -> tuple[str, Conversation]:
+        try:
+            conv = Conversation.model_validate(json.loads(record.data))
+        except json.JSONDecodeError as e:
+            raise RecordError("malformed record", f"not valid JSON ({e.msg} at char {e.pos})") from None
+        except ValidationError as e:
+            err = e.errors()[0]
+            raise RecordError("malformed record", f"{'.'.join(map(str, err['loc']))}: {err['msg']}") from None
+        record_id = check_component(conv.md5, "conversation md5") if conv.md5 else \
+            "efaqa-" + digest(conv.title, conv.date, conv.chats[0].value if conv.chats else "", length=16)
+        return record_id, conv
+
+    @cached_property
+    def _replies(self) -> list[tuple[str, str, str]]:
+        """(record id, concern s1, supporter turn) of every readable conversation: the wrong-option pool."""
+        pool = []
+        try:
+            records = self._records()
+        except (OSError, UnicodeDecodeError, EOFError):
+            return []  # records() quarantines the file
+        for record in records:
+            try:
+                record_id, conv = self.conversation(record)
+                turns, _ = turns_of(conv)
+            except Exception:  # noqa: BLE001 - unreadable records are quarantined by the parse, not here
+                continue
+            limit = self.config.max_chars_per_turn
+            pool += [(record_id, conv.label.get("s1", ""), clip_turn(t, limit)) for s, t in turns[1:] if s == SUPPORTER]
+        return pool
+
+    def plan(self, record: Record) -> tuple[str, Conversation, Plan]:
+        record_id, conv = self.conversation(record)
+        turns, harmful = turns_of(conv)
+        turns = [(s, clip_turn(t, self.config.max_chars_per_turn)) for s, t in turns]
+        replies = [k for k, (s, _) in enumerate(turns) if s == SUPPORTER and k >= self.config.min_turns]
+        if not any(s == SUPPORTER for s, _ in turns):
+            raise RecordError("no supporter reply", f"conversation {record_id}: no reply from the audience")
+        if not replies:
+            raise RecordError("context too short", f"conversation {record_id}: {len(turns) - 1} turns after the "
+                                                   f"post; PC needs {self.config.min_turns} before the reply")
+        k = replies[-1]
+        context = turns[:k]
+        if len(context) > self.config.max_turns:
+            context = context[:1] + context[-(self.config.max_turns - 1):]
+        answer = turns[k][1]
+        concern = conv.label.get("s1", "")
+        others = [t for rid, s1, t in self._replies if rid != record_id and s1 != concern and t != answer]
+        rng = seeded_rng(self.seed, "pc-distractors", record_id)
+        others = sorted(dict.fromkeys(others), key=lambda t: (abs(len(t) - len(answer)), rng.random()))
+        return record_id, conv, Plan(context=context, answer=answer, harmful=harmful,
+                                     candidates=others[:self.config.distractor_candidates])
+
+    def speech_jobs(self) -> list[SpeechJob]:
+        jobs = []
+        for record in self.records():
+            try:
+                record_id, _, plan = self.plan(record)
+            except Exception:  # noqa: BLE001 - the parse step quarantines it with the reason
+                continue
+            jobs.append(SpeechJob(id=record_id, turns=plan.context, extra_texts=[plan.answer, *plan.harmful,
+                                                                                  *plan.candidates],
+                                  judge_replies=self.config.judge_distractors))
+        return jobs
+
+    def drafts_for(self, record: Record) -> list[ItemDraft]:
+        record_id, conv, plan = self.plan(record)
+        speech = self.speech_for(record_id)
+        judged = speech.get("judgements", {})
+        # A wrong option the LLM finds appropriate here too would make two right answers: it is not offered.
+        hard = [t for t in plan.harmful if judged.get(t) != "yes"]
+        rest = [t for t in plan.candidates if judged.get(t) != "yes"]
+        english = lambda texts: [self.english(speech, t) for t in texts]  # noqa: E731
+        clip = self.audio_clip(speech)
+        concern = conv.label.get("s1", "")
+        return [self.draft(
+            task="PC", record_id=record_id, answers=english([plan.answer]), hard_distractors=english(hard),
+            distractors=english(rest), clip=clip,
+            provenance=Provenance(source=self.name, record_id=record_id, group=record_id,
+                                  original_file=record.file.name, start_s=clip.start_s, end_s=clip.end_s,
+                                  annotation_file=record.file.name, annotation_row=record.row),
+            annotations={"context_zh": [{"speaker": s, "text": t} for s, t in plan.context],
+                         "answer_zh": plan.answer, "concern": CONCERNS.get(concern, concern),
+                         "labels": conv.label, "reply_judgements": {self.english(speech, t): v
+                                                                    for t, v in judged.items()},
+                         "dropped_as_appropriate": english([t for t in plan.harmful + plan.candidates
+                                                            if judged.get(t) == "yes"]),
+                         **self.speech_annotations(speech)})]
