@@ -13,6 +13,7 @@ from pydantic import BaseModel, Field
 
 from humansense.annotators.base import NoAnnotation
 from humansense.annotators.llm import LlmClient, LlmResult
+from humansense.io import read_entries
 
 SYSTEM = ("You judge the rapport between two people from the transcript of their conversation. Rate how often they "
           "interact (1 = rarely respond to each other, 5 = constant back-and-forth), the atmosphere of their "
@@ -45,15 +46,10 @@ def load_reviews(path: Path | None) -> dict[str, LlmResult]:
     which scores every conversation "neutral". A malformed line is an error naming the file and line."""
     if path is None or not Path(path).is_file():
         return {}
-    reviews = {}
-    for n, line in enumerate(Path(path).read_text(encoding="utf-8").splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            entry = json.loads(line)
-            score = RapportScore.model_validate(entry["score"])
-            reviews[str(entry["video_id"])] = LlmResult(engine="review", model=f"review: {entry.get('by', 'unnamed')}",
-                                                        data=score.model_dump(), raw=line)
-        except (json.JSONDecodeError, KeyError, TypeError, ValueError) as e:
-            raise ValueError(f"{path}, line {n}: not a rapport review ({e})") from None
-    return reviews
+
+    def review(entry: dict) -> tuple[str, LlmResult]:
+        score = RapportScore.model_validate(entry["score"])
+        return str(entry["video_id"]), LlmResult(engine="review", model=f"review: {entry.get('by', 'unnamed')}",
+                                                 data=score.model_dump(), raw=json.dumps(entry, ensure_ascii=False))
+
+    return dict(read_entries(Path(path), review, "rapport review"))

@@ -198,7 +198,7 @@ def _speak_job(job: SpeechJob, translated: dict[str, Translated | NoAnnotation],
     return {"status": "ok", "wav": speech.path, "duration_s": speech.duration_s, "voice": speech.voice,
             "phone_band": speech.phone_band, "turns": [t.model_dump() for t in speech.turns],
             "translations": {t: translated[t].model_dump() for t in texts},
-            "judgements": judgements, "judged_by": client.config.model if client is not None else None}
+            "judgements": judgements, "judged_by": client.cfg.model if client is not None else None}
 
 
 def gather_evidence(adapter, out_dir: Path, cfg: AnnotatorsConfig, cache_dir: Path) -> dict:

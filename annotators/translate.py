@@ -8,7 +8,6 @@ tends to echo Chinese back) is refused as "untranslated", never spoken.
 
 from __future__ import annotations
 
-import json
 import re
 import unicodedata
 from collections.abc import Callable
@@ -17,6 +16,7 @@ from pathlib import Path
 from pydantic import BaseModel
 
 from humansense.annotators.base import NoAnnotation
+from humansense.io import read_entries
 
 CJK = re.compile(r"[\u3400-\u9fff\uf900-\ufaff\u3000-\u303f\uff00-\uffef]")
 MAX_CJK_SHARE = 0.05  # of the non-space characters of an English translation
@@ -37,16 +37,9 @@ def load_memory(path: Path | None) -> dict[str, str]:
     """A translation memory file; a malformed line is an error naming the file and line (it is our own input)."""
     if path is None or not Path(path).is_file():
         return {}
-    memory = {}
-    for n, line in enumerate(Path(path).read_text(encoding="utf-8").splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            entry = json.loads(line)
-            memory[memory_key(entry["source"])] = str(entry["target"]).strip()
-        except (json.JSONDecodeError, KeyError, TypeError) as e:
-            raise ValueError(f"{path}, line {n}: not a translation memory entry ({e})") from None
-    return memory
+    pairs = read_entries(Path(path), lambda e: (memory_key(e["source"]), str(e["target"]).strip()),
+                         "translation memory entry")
+    return dict(pairs)
 
 
 def check_translation(source: str, text: str) -> str | None:

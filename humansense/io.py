@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import TypeVar
 
 from pydantic import BaseModel
 
 M = TypeVar("M", bound=BaseModel)
+T = TypeVar("T")
 
 
 def write_text_atomic(path: Path, text: str) -> Path:
@@ -35,3 +36,17 @@ def read_jsonl(path: Path, model: type[M]) -> Iterator[M]:
         for line in f:
             if line.strip():
                 yield model.model_validate_json(line)
+
+
+def read_entries(path: Path, convert: Callable[[dict], T], what: str) -> list[T]:
+    """A hand-kept JSON-lines file (translation memory, reviews): each line converted, or ValueError naming the
+    file and line (it is people's input, so a typo must be findable)."""
+    entries = []
+    for n, line in enumerate(Path(path).read_text(encoding="utf-8").splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            entries.append(convert(json.loads(line)))
+        except (json.JSONDecodeError, KeyError, TypeError, ValueError) as e:
+            raise ValueError(f"{path}, line {n}: not a {what} ({e})") from None
+    return entries

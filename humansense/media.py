@@ -127,12 +127,17 @@ def _cut_audio(spec: ClipSpec, src: Path, tmp: Path, out_path: Path, timeout_s: 
     end = min(spec.end_s, info.duration_s)
     cmd = (ffmpeg.input(str(src), ss=f"{spec.start_s:.3f}").audio
            .output(str(tmp), f="wav", t=f"{end - spec.start_s:.3f}", acodec="pcm_s16le", ac=1, map_metadata=-1)
-           .global_args("-nostdin", "-loglevel", "error").overwrite_output())
+           .global_args("-nostdin", "-loglevel", "error"))
+    return _encode(cmd, src, tmp, out_path, timeout_s, "audio")
+
+
+def _encode(cmd, src: Path, tmp: Path, out_path: Path, timeout_s: float, stream: str) -> ProbeResult:
+    """Run an ffmpeg-python command writing `tmp`, check the result has `stream`, then rename it into place."""
     try:
-        run_ffmpeg_bytes(cmd.compile(), timeout_s, f"cutting audio from {src}")
+        run_ffmpeg_bytes(cmd.overwrite_output().compile(), timeout_s, f"cutting {src}")
         result = probe(tmp, timeout_s)
-        if not result.has_audio or result.duration_s <= 0:
-            raise MediaError("unreadable media", f"{src}: the cut clip has no audio")
+        if not (result.has_audio if stream == "audio" else result.has_video) or result.duration_s <= 0:
+            raise MediaError("unreadable media", f"{src}: the cut clip has no {stream}")
         os.replace(tmp, out_path)
         return result
     finally:
@@ -185,12 +190,4 @@ def cut_clip(spec: ClipSpec, out_path: Path, *, max_height: int = 480, crf: int 
     if audio is not None:
         codec.update(acodec="aac", ac=2, ar=44100)
     cmd = ffmpeg.output(*streams, str(tmp), f="mp4", **out_opts, **codec).global_args("-nostdin", "-loglevel", "error")
-    try:
-        run_ffmpeg_bytes(cmd.overwrite_output().compile(), timeout_s, f"cutting {src}")
-        result = probe(tmp, timeout_s)
-        if not result.has_video or result.duration_s <= 0:
-            raise MediaError("unreadable media", f"{src}: the cut clip has no video")
-        os.replace(tmp, out_path)
-        return result
-    finally:
-        tmp.unlink(missing_ok=True)
+    return _encode(cmd, src, tmp, out_path, timeout_s, "video")

@@ -33,6 +33,13 @@ def sample_roots(tmp_path_factory) -> dict[str, Path]:
     return materialize(tmp_path_factory.mktemp("sample"))
 
 
+def only_sources(*keep: str) -> str:
+    """Config lines that switch off every source but `keep` (so a test builds only what it is about)."""
+    from humansense.config import SourcesConfig
+
+    return "".join(f"[sources.{n}]\nenabled = false\n" for n in SourcesConfig.model_fields if n not in keep)
+
+
 def sample_config(sample_roots: dict[str, Path], path: Path, extra: str = "") -> Path:
     lines = ["seed = 2026", "[media]", "batch_size = 4"]
     for name, root in sample_roots.items():

@@ -17,7 +17,7 @@ import pytest
 
 from humansense.release.score import load_items
 
-from conftest import sample_config
+from conftest import only_sources, sample_config
 
 pytestmark = pytest.mark.slow
 BIN = Path(sys.executable).parent
@@ -70,8 +70,7 @@ def test_deployment_run_rebuilds_the_release(sample_roots, tmp_path: Path):
     try:
         wait_for(lambda: healthy(api), 120, "prefect server")
         config = sample_config({"jester": sample_roots["jester"], "tao": sample_roots["tao"]}, tmp_path / "c.toml",
-                               "".join(f"[sources.{n}]\nenabled = false\n"
-                                       for n in ["celebvhq", "ava", "activitynet", "ucf_crime", "skindeep"]))
+                               only_sources("jester", "tao"))
         out = tmp_path / "build"
         serve = subprocess.Popen([str(BIN / "humansense"), "deploy", "serve", "--name", "ci", "--cron", "0 3 * * *",
                                   "--out", str(out), "--config", str(config)],

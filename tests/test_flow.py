@@ -13,10 +13,12 @@ from humansense.media import probe
 from humansense.release.score import load_items
 from humansense.schema import ITEM_ARROW_SCHEMA
 
-from conftest import sample_config
+from conftest import only_sources, sample_config
 
 pytestmark = pytest.mark.slow
-LABEL_TASKS = ["PA", "AR", "GR", "ER", "CM", "AC", "HC", "FR", "RG"]
+ALL_TASKS = ["PA", "AR", "GR", "ER", "CM", "AC", "HC", "TR", "FR", "RR", "RG", "LD", "FG", "ES", "PC"]
+SAMPLE_COUNTS = {"PA": 5, "AR": 5, "GR": 5, "ER": 4, "CM": 4, "AC": 4, "HC": 3, "TR": 6, "FR": 2, "RR": 2, "RG": 4,
+                 "LD": 6, "FG": 7, "ES": 5, "PC": 4}
 EXPECTED = {  # (task, source record) -> answer text, straight from the sample's annotation files
     ("ER", "aB3dE5fG7hI_0"): ["Happy"], ("ER", "aB3dE5fG7hI_1"): ["Sad"], ("ER", "_x9Kq2Lm0Zp_3"): ["Surprise"],
     ("ER", "aB3dE5fG7hI_3"): ["Anger"], ("GR", "34870"): ["Drumming Fingers"], ("GR", "1202"): ["Swiping Left"],
@@ -25,22 +27,22 @@ EXPECTED = {  # (task, source record) -> answer text, straight from the sample's
 }
 
 
-def test_build_makes_items_for_every_label_task(sample_build):
+def test_build_makes_items_for_all_fifteen_tasks(sample_build):
     out, first, _, _ = sample_build
     release = out / "release"
     items = load_items(release)
     for shard in release.glob("data/*/*.parquet"):
         assert pq.read_schema(shard).equals(ITEM_ARROW_SCHEMA)
-    assert {i.task for i in items} == set(LABEL_TASKS)
-    assert first["items_per_task"] == {**{t: 0 for t in first["items_per_task"]},
-                                       "PA": 5, "AR": 5, "GR": 5, "ER": 4, "CM": 4, "AC": 4, "HC": 3,
-                                       "FR": 2, "RG": 4}
+    assert {i.task for i in items} == set(ALL_TASKS)
+    assert first["items_per_task"] == SAMPLE_COUNTS
     by_record = {(i.task, i.provenance.record_id): i for i in items}
     for key, answer in EXPECTED.items():
         assert by_record[key].answer_texts() == answer, key
     for item in items:
         info = probe(release / item.media.path)  # every item points at a clip ffprobe reads
-        assert info.has_video and info.duration_s == pytest.approx(item.media.duration_s, abs=0.05)
+        audio = item.task in ("FG", "PC")
+        assert info.has_video != audio and info.duration_s == pytest.approx(item.media.duration_s, abs=0.05)
+        assert item.media.path.startswith("data/audios/" if audio else "data/videos/")
         truth = item.annotations
         if item.task == "PA":
             present = {a.replace("_", " ") for a in truth["appearance_present"]}
@@ -51,6 +53,43 @@ def test_build_makes_items_for_every_label_task(sample_build):
             assert item.answer_texts()[0].startswith(truth["events"][0]["sentence"].rstrip("."))
 
 
+def test_annotated_tasks_come_from_the_real_engines_with_their_evidence(sample_build):
+    """TR from faster-whisper segments + EMOCA jaw motion, ES from fer on the listener's half, FG/PC spoken by Piper,
+    RR from reviewed scores, LD from our manifest: exact answers, evidence on every L3/L4 item."""
+    out, _, _, _ = sample_build
+    items = load_items(out / "release")
+    tr = {i.annotations["utterance"].rstrip("."): i.answer_texts()[0] for i in items if i.task == "TR"}
+    assert tr == {
+        "So how was your first week at the new job?": "The person on the left",
+        "Honestly it was much better than I expected": "The person on the right",
+        "That is great news, I was worried about you": "The person on the left",
+        "Do you remember the summer we spent at the lake?": "The person on the right",
+        "Of course, we went swimming every single morning": "The person on the left",
+        "I still have the photos from that trip somewhere": "The person on the right"}
+    es = [i for i in items if i.task == "ES"]
+    assert {i.answer_texts()[0] for i in es} == {"Happy"}  # both faces are the same smiling photo
+    assert all(i.annotations["listener_expression"]["distribution"]["happy"] > 0.9 for i in es)
+    by_record = {(i.task, i.provenance.record_id): i for i in items}
+    assert by_record[("LD", "s01_q02")].answer_texts() == ["Yes"]
+    assert by_record[("RR", "Qw3Er5Ty7Ui")].answer_texts() == ["With challenges"]
+    assert by_record[("RR", "Ab3dEf9hIjK")].annotations["llm"]["model"] == "review: hand (humansense sample)"
+    fg = [i for i in items if i.task == "FG"]
+    assert {i.annotations["label"] for i in fg} == {"0", "冒充公检法及政府机关类", "贷款、代办信用卡类", "冒充客服服务",
+                                                  "冒充领导、熟人类"}
+    assert all(i.media.path.endswith(".wav") and i.annotations["phone_band"] for i in fg)
+    pc = by_record[("PC", "9a8b7c6d5e4f3a2b1c0d9e8f7a6b5c4d")]
+    assert pc.answer_texts()[0].startswith("Wanting to win her back is understandable.")
+    assert [t["speaker"] for t in pc.annotations["spoken_turns"]] == [0, 1, 0, 1, 0]
+    evidence_key = {"TR": "jaw_activity", "ES": "listener_expression", "FR": "evidence", "RG": "evidence",
+                    "RR": "rapport", "LD": "label", "FG": "text_zh", "PC": "context_zh"}
+    for item in items:
+        if item.task in evidence_key:
+            assert item.annotations[evidence_key[item.task]], (item.task, item.id)
+    aqa = json.loads((out / "release" / "data" / "HumanSense_AQA.json").read_text())
+    assert aqa and {r["questions"]["task_type"] for r in aqa} <= {"Fraud_Recognition", "Psychological_Chat"}
+    assert all("fps" not in r["questions"] and r["video_path"].startswith("data/audios/") for r in aqa)
+
+
 def test_bad_records_are_quarantined_with_reasons_and_the_build_goes_on(sample_build):
     out, first, _, _ = sample_build
     entries = [json.loads(line) for line in (out / "release" / "quarantine.jsonl").read_text().splitlines()]
@@ -59,16 +98,20 @@ def test_bad_records_are_quarantined_with_reasons_and_the_build_goes_on(sample_b
     assert ("media", "missing media", "1207") in seen  # no Jester frame folder
     assert ("media", "unreadable media", "Explosion008_x264.mp4") in seen  # a corrupt file
     assert ("parse", "unknown label", "1205") in seen and ("parse", "unsafe id", None) in seen
-    assert first["quarantined"] == len(entries) == 32
+    assert ("parse", "malformed annotation", "Tt4Yy5Uu6Ii") in seen  # a tampered EMOCA pickle, never run
+    reasons = {q["reason"] for q in entries}
+    assert {"duplicate text", "context too short", "no speaker evidence", "segment too short"} <= reasons
+    assert "untranslated" not in reasons  # the sample's texts all come from its translation memory
+    assert first["quarantined"] == len(entries) == 44
     assert all(q["detail"] for q in entries)
 
 
 def test_second_build_reuses_every_cached_task(sample_build):
     out, first, second, items_first = sample_build
-    assert first["media_tasks"]["cached"] == 0 and first["media_tasks"]["clips_cut"] == 31
+    assert first["media_tasks"]["cached"] == 0 and first["media_tasks"]["clips_cut"] == 59
     assert second["media_tasks"]["total"] == first["media_tasks"]["total"] > 1
     assert second["media_tasks"]["cached"] == second["media_tasks"]["total"]  # nothing was cut again
-    assert second["media_tasks"]["clips_cut"] == 0 and second["media_tasks"]["clips_reused"] == 31
+    assert second["media_tasks"]["clips_cut"] == 0 and second["media_tasks"]["clips_reused"] == 59
     assert sorted((p.relative_to(out).as_posix(), p.read_bytes())
                   for p in (out / "release" / "data").glob("*/*.parquet")) == items_first  # the same bytes out
     assert not [p for p in out.iterdir() if p.name.startswith(".release")]  # no temp or old release left
@@ -78,8 +121,7 @@ def test_lost_clips_are_cut_again_rather_than_trusted(prefect_harness, sample_ro
     from humansense.flows.build import build_humansense
 
     config = sample_config({"jester": sample_roots["jester"]}, tmp_path / "c.toml")
-    text = config.read_text() + "".join(f"[sources.{n}]\nenabled = false\n"
-                                        for n in ["celebvhq", "ava", "activitynet", "ucf_crime", "tao", "skindeep"])
+    text = config.read_text() + only_sources("jester")
     config.write_text(text)
     build_humansense(out=str(tmp_path / "b"), config_file=str(config))
     for clip in (tmp_path / "b" / "cache" / "clips").iterdir():
@@ -96,11 +138,11 @@ def test_readme_build_command_runs_on_the_embedded_sample(tmp_path):
     run = subprocess.run([sys.executable, "-m", "humansense.cli", "build", "--out", str(tmp_path / "b")],
                          capture_output=True, text=True, env=env, timeout=600)
     assert run.returncode == 0, run.stderr[-3000:]
-    assert "media tasks: 0 of" in run.stderr and "Quarantined records: 32" in run.stderr
+    assert "media tasks: 0 of" in run.stderr and "Quarantined records: 44" in run.stderr
     report = json.loads((tmp_path / "b" / "release" / "build_report.json").read_text())
-    assert all(report["items_per_task"][t] > 0 for t in LABEL_TASKS)
-    assert sorted(report["sample_sources"]) == ["activitynet", "ava", "celebvhq", "jester", "skindeep", "tao",
-                                             "ucf_crime"]
+    assert report["items_per_task"] == SAMPLE_COUNTS
+    assert sorted(report["sample_sources"]) == ["activitynet", "ava", "celebvhq", "efaqa", "jester", "realtalk",
+                                                "seumld", "skindeep", "tao", "telecom_fraud", "ucf_crime"]
 
 
 def test_bias_audit_with_a_text_only_llm_and_its_account_in_the_report(prefect_harness, sample_roots, tmp_path):
@@ -111,8 +153,7 @@ def test_bias_audit_with_a_text_only_llm_and_its_account_in_the_report(prefect_h
     with FakeLLM({"answer": "B"}) as fake:
         extra = ("[augment]\naudit_with_llm = true\n[annotators.llm]\n"
                  f'base_url = "{fake.url}"\nmodel = "fake"\n'
-                 + "".join(f"[sources.{n}]\nenabled = false\n" for n in ["celebvhq", "ava", "activitynet", "tao",
-                                                                        "ucf_crime", "skindeep"]))
+                 + only_sources("jester"))
         config = sample_config({"jester": sample_roots["jester"]}, tmp_path / "c.toml", extra)
         report = build_humansense(out=str(tmp_path / "b"), config_file=str(config))
     assert report["llm_account"]["requests"] == report["items_per_task"]["GR"] == len(fake.requests)

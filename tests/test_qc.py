@@ -19,7 +19,7 @@ from humansense.qc.store import REVIEWS_FILE, SAMPLE_FILE, ReviewStore, VerdictI
 from humansense.release.score import load_items
 from humansense.schema import Item
 
-from conftest import sample_config
+from conftest import only_sources, sample_config
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 
@@ -194,8 +194,7 @@ def test_gate_blocks_then_allows_and_verdicts_shape_the_release(prefect_harness,
     from humansense.flows.build import build_humansense
 
     config = sample_config({"jester": sample_roots["jester"], "ucf_crime": sample_roots["ucf_crime"]},
-                           tmp_path / "c.toml", "".join(f"[sources.{n}]\nenabled = false\n"
-                                                        for n in ["celebvhq", "ava", "activitynet", "tao", "skindeep"]))
+                           tmp_path / "c.toml", only_sources("jester", "ucf_crime"))
     out = tmp_path / "b"
     build_humansense(out=str(out), config_file=str(config))
     gate = release_gate(out / "release")

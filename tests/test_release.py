@@ -126,7 +126,11 @@ def test_authors_format_matches_the_mission_brief(sample_build):
     vqa = json.loads((release / "data" / "HumanSense_VQA.json").read_text())
     aqa = json.loads((release / "data" / "HumanSense_AQA.json").read_text())
     eval_items = [i for i in load_items(release, ("eval",))]
-    assert len(vqa) == len(eval_items) and aqa == []
+    assert len(vqa) + len(aqa) == len(eval_items) and aqa
+    assert len(aqa) == sum(i.task in ("FG", "PC") for i in eval_items)
+    for rec in aqa:  # audio items: the audio path in video_path, no frame fields
+        assert set(rec["questions"]) == {"question", "question_pattern", "options", "answer", "task_type"}
+        assert rec["video_path"].startswith("data/audios/") and (release / rec["video_path"]).is_file()
     for rec in vqa:
         assert set(rec) == {"video_path", "questions"} and rec["video_path"].startswith("data/videos/")
         assert (release / rec["video_path"]).is_file()
@@ -169,10 +173,14 @@ def test_scorer_strict_and_lenient_rules(sample_build, tmp_path: Path):
     preds.write_text("".join(json.dumps({"id": i.id, "output": i.answer if n % 2 == 0 else "no idea"}) + "\n"
                              for n, i in enumerate(items)))
     result = score(items, read_predictions(preds, items))
-    assert result["summary"]["strict"]["Avg."] == pytest.approx(
-        sum(r["strict"] for r in result["tasks"].values()) / len(result["tasks"]))
-    assert result["tasks_missing"] == ["TR", "RR", "LD", "FG", "ES", "PC"]
-    vqa = json.loads((release / "data" / "HumanSense_VQA.json").read_text())
+    video = [r["strict"] for t, r in result["tasks"].items() if t not in ("FG", "PC")]
+    assert len(result["tasks"]) == 15 and len(video) == 13
+    assert result["summary"]["strict"]["Avg."] == pytest.approx(sum(video) / 13)  # the 13 video tasks
+    assert result["summary"]["strict"]["Avg.*"] == pytest.approx(
+        sum(r["strict"] for r in result["tasks"].values()) / 15)  # all 15
+    assert result["tasks_missing"] == []
+    vqa = json.loads((release / "data" / "HumanSense_VQA.json").read_text()) + \
+        json.loads((release / "data" / "HumanSense_AQA.json").read_text())  # the two files, answered together
     for rec in vqa:
         rec["questions"]["model_output"] = rec["questions"]["answer"]
     authors = tmp_path / "authors.json"

@@ -1,0 +1,287 @@
+"""The annotated-task sources: TR and ES (RealTalk), LD (our SEUMLD manifest), FG (fraud calls), PC (counselling
+dialogues). Parsers run on the sample's real-format files; the annotator outputs they read are pinned here from
+the real engines' results (the engines themselves run in the sample build and in test_annotators)."""
+
+from __future__ import annotations
+
+import json
+import pickle
+import shutil
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from fakellm import FakeLLM
+from humansense.annotators.translate import check_translation, load_memory, memory_key, translate_all
+from humansense.config import AnnotatorsConfig, LlmConfig, SourcesConfig
+from humansense.sample import annotation_root
+from humansense.sources import adapter_class
+from humansense.sources.efaqa import turns_of, Conversation
+from humansense.sources.realtalk import jaw_activity, load_emoca, speaker_of
+from humansense.sources.base import RecordError
+from humansense.sources.telecom_fraud import split_row
+
+SEED = 2026
+
+
+def adapter(name: str, root: Path | None = None, **options):
+    config = getattr(SourcesConfig(), name).model_copy(update=options)
+    return adapter_class(name)(config, root or annotation_root(name), SEED)
+
+
+def quarantine_of(result) -> set[tuple]:
+    return {(q.reason, q.file, q.row) for q in result.quarantined}
+
+
+def pin_speech(evidence: Path, job, english: dict[str, str], wav: Path, judgements: dict | None = None) -> None:
+    """A `<id>.speech.json` as the annotate step writes it, for a job whose texts have the given translations."""
+    texts = [t for _, t in job.turns] + job.extra_texts
+    (evidence / f"{job.id}.speech.json").write_text(json.dumps({
+        "status": "ok", "wav": str(wav), "duration_s": 12.5, "voice": "en_US-joe-medium", "phone_band": job.phone_band,
+        "turns": [{"speaker": s, "text": english[t], "start_s": 0.0, "end_s": 1.0} for s, t in job.turns],
+        "translations": {t: {"source": t, "text": english[t], "by": "memory"} for t in texts},
+        "judgements": judgements or {}, "judged_by": None}, ensure_ascii=False))
+
+
+# FG ------------------------------------------------------------------------------------------------------------
+
+def test_fraud_rows_are_split_on_the_last_comma_and_unquoted():
+    assert split_row('"您好,取件码是DIGIT,请领取。",0') == ("您好,取件码是DIGIT,请领取。", "0")
+    assert split_row('"他说""转账""就行",冒充客服服务') == ('他说"转账"就行', "冒充客服服务")
+    assert split_row('"明天开会，请带上报表。,0') == ("明天开会，请带上报表。", "0")  # a quote never closed
+    with pytest.raises(RecordError, match="no ','"):
+        split_row("没有逗号")
+
+
+def test_fraud_files_in_bom_gbk_and_crlf_give_calls_and_named_quarantine(tmp_path: Path):
+    root = annotation_root("telecom_fraud")
+    assert (root / "label00-last.csv").read_bytes().startswith(b"\xef\xbb\xbf")  # the fixtures keep the real bytes
+    assert b"\r\n" in (root / "label00-last.csv").read_bytes()
+    with pytest.raises(UnicodeDecodeError):
+        (root / "label04-last.csv").read_bytes().decode("utf-8")  # label04 is GBK
+    memory = load_memory(root / "translations.en.jsonl")
+    evidence = tmp_path / "evidence"
+    evidence.mkdir()
+    jobs = adapter("telecom_fraud").speech_jobs()
+    assert len(jobs) == 7 and all(j.arrangement == "call" and j.phone_band for j in jobs)
+    for job in jobs:
+        pin_speech(evidence, job, {t: memory[memory_key(t)] for _, t in job.turns}, tmp_path / f"{job.id}.wav")
+    result = adapter("telecom_fraud", evidence_dir=str(evidence)).parse()
+    answers = {d.annotations["text_zh"][:6]: d.answers[0] for d in result.drafts}
+    assert answers == {
+        "【中国移动】": "Not a fraud: an ordinary call", "您好,您的快": "Not a fraud: an ordinary call",
+        "明天下午三点": "Not a fraud: an ordinary call", "您好，我是X": "Impersonating police or government",
+        "您好，我们是": "Fake loan or credit card offer", "您好，我是淘": "Impersonating customer service",
+        "小王，我是你": "Impersonating a boss or acquaintance"}
+    leader = next(d for d in result.drafts if d.annotations["label"] == "冒充领导、熟人类")
+    assert leader.annotations["text_en"].startswith("Xiao Wang, this is your boss")
+    assert leader.clip.output == "audio" and leader.clip.end_s == 12.5 and leader.provenance.annotation_row == 2
+    assert leader.provenance.original_file == "label04-last.csv" and leader.id.startswith("fg-")
+    assert sorted(leader.distractors) == ["Fake loan or credit card offer", "Impersonating customer service",
+                                          "Impersonating police or government", "Not a fraud: an ordinary call"]
+    assert quarantine_of(result) == {
+        ("malformed row", "label00-last.csv", 5), ("unknown label", "label01-last.csv", 3),
+        ("duplicate text", "label02-last.csv", 3), ("text length", "label03-last.csv", 3)}
+    # Without its rendered call a record is quarantined, not dropped.
+    (evidence / f"{jobs[0].id}.speech.json").write_text(json.dumps({"status": "none", "reason": "untranslated",
+                                                                    "detail": "3 of 3 characters are Chinese"}))
+    again = adapter("telecom_fraud", evidence_dir=str(evidence)).parse()
+    assert len(again.drafts) == 6 and ("untranslated", "label00-last.csv", 2) in quarantine_of(again)
+
+
+def test_fraud_call_is_spoken_by_two_voices_in_the_phone_band(tmp_path: Path):
+    from humansense.annotators.asr import FasterWhisperEngine, transcribe
+    from humansense.annotators.base import AnnotationCache
+    from humansense.annotators.stage import speech_evidence
+
+    root = annotation_root("telecom_fraud")
+    police = next(j for j in adapter("telecom_fraud").speech_jobs() if "公安局" in j.turns[0][1])
+    counts = speech_evidence([police], tmp_path, AnnotatorsConfig(), tmp_path / "cache", root / "translations.en.jsonl")
+    assert counts["spoken"] == 1 and counts["from_memory"] == 1 and counts["llm_account"] == {}  # no LLM started
+    speech = json.loads((tmp_path / f"{police.id}.speech.json").read_text())
+    speakers = [t["speaker"] for t in speech["turns"]]
+    assert speakers[0] == 1 and speech["turns"][0]["text"] == "Hello?"  # the callee picks up
+    assert set(speakers) == {0, 1} and all(a != b for a, b in zip(speakers, speakers[1:]))
+    assert "Alex" in " ".join(t["text"] for t in speech["turns"])  # the NAME placeholder is read as a name
+    probe = subprocess.run(["ffprobe", "-v", "error", "-show_streams", "-of", "json", speech["wav"]],
+                           capture_output=True, check=True, timeout=60)
+    (stream,) = json.loads(probe.stdout)["streams"]
+    assert stream["sample_rate"] == "8000" and stream["codec_name"] == "pcm_mulaw"
+    heard = transcribe(Path(speech["wav"]), FasterWhisperEngine(), AnnotationCache(tmp_path / "asr")).text.lower()
+    assert "bank card" in heard and "money laundering" in heard
+
+
+# Translation ---------------------------------------------------------------------------------------------------
+
+def test_machine_translations_that_echo_chinese_are_refused_and_memory_comes_first(tmp_path: Path):
+    from humansense.annotators.llm import LlmClient, translate
+    from humansense.annotators.base import AnnotationCache
+
+    assert check_translation("你好", "你好<|im_end|>") is not None
+    assert check_translation("你好", "Hello there.") is None
+    assert "characters for" in check_translation("你好", "word " * 40)
+    with FakeLLM({"translation": "您好，我是客服"}) as echo:  # what the packaged 270M model does
+        client = LlmClient(LlmConfig(base_url=echo.url, model="fake", timeout_s=2), AnnotationCache(tmp_path))
+        out = translate_all(["您好，我是客服", "已知"], {"已知": "Known."}, lambda t: translate(client, t), "fake")
+        assert out["已知"].text == "Known." and out["已知"].by == "memory"
+        assert out["您好，我是客服"].reason == "untranslated" and "Chinese" in out["您好，我是客服"].detail
+        assert len(echo.requests) == 1  # the memory hit never reached the LLM
+    (tmp_path / "bad.jsonl").write_text('{"source": "a", "target": "b"}\n{"source": "c"}\n')
+    with pytest.raises(ValueError, match="bad.jsonl, line 2"):
+        load_memory(tmp_path / "bad.jsonl")
+
+
+# PC ------------------------------------------------------------------------------------------------------------
+
+def test_counselling_turns_merge_messages_and_leave_harmful_replies_out():
+    conv = Conversation.model_validate({"title": "女 睡不着", "description": "考试", "chats": [
+        {"sender": "audience", "value": "多久了？"}, {"sender": "owner", "value": "两周"},
+        {"sender": "audience", "value": "熬着吧", "label": {"negative": True}}, {"sender": "owner", "value": "好难"},
+        {"sender": "audience", "value": "试试深呼吸"}]})
+    turns, harmful = turns_of(conv)
+    assert turns == [(0, "睡不着，考试"), (1, "多久了？"), (0, "两周\n好难"), (1, "试试深呼吸")]
+    assert harmful == ["熬着吧"]
+
+
+def test_counselling_items_take_the_last_reply_and_wrong_options_from_other_concerns(tmp_path: Path):
+    root = annotation_root("efaqa")
+    memory = {zh: en for zh, en in load_memory(root / "translations.en.jsonl").items()}
+    english = lambda text: " ".join(memory[memory_key(p)] for p in text.split("\n"))  # noqa: E731
+    evidence = tmp_path / "evidence"
+    evidence.mkdir()
+    jobs = {j.id: j for j in adapter("efaqa").speech_jobs()}
+    assert len(jobs) == 4 and all(j.judge_replies == "auto" for j in jobs.values())
+    exam = jobs["0d3f5c0e8a2b4c1d9e7f6a5b4c3d2e1f"]
+    assert len(exam.turns) == 5 and exam.turns[-1] == (0, "可是我越想睡越睡不着，越睡不着就越担心考不好。\n我也知道要睡，可就是做不到。")
+    breakup = "想挽回的心情可以理解。先照顾好自己的作息，给彼此一些空间，等情绪平稳一些再决定要不要联系她。"
+    for job in jobs.values():
+        texts = [t for _, t in job.turns] + job.extra_texts
+        judged = {breakup: "yes"} if job is exam else {}  # the LLM finds this reply fitting here too
+        pin_speech(evidence, job, {t: english(t) for t in texts}, tmp_path / "x.wav", judged)
+    result = adapter("efaqa", evidence_dir=str(evidence)).parse()
+    item = next(d for d in result.drafts if d.provenance.record_id == exam.id)
+    assert item.answers == ["Before bed, try putting your phone away and taking a few deep breaths. Write your "
+                            "worries on paper and tell yourself you will deal with them tomorrow."]
+    assert item.hard_distractors == ["Stop overthinking. If you cannot sleep, just put up with it like everyone else, "
+                                     "and if you fail, it is because you did not work hard enough."]
+    assert english(breakup) not in item.distractors
+    assert item.annotations["dropped_as_appropriate"] == [english(breakup)]
+    # Closest in length first: the other conversations' final replies, then shorter ones.
+    assert set(item.distractors[:2]) == {english("你的身体在提醒你需要休息了。先和信任的人聊聊，也可以找专业的心理咨询师，一起想想下一步怎么走。"),
+                                         english("可以在他们都平静的时候再认真说一次：你爱他们，但不想再当裁判。你的感受同样重要，值得被听见。")}
+    assert item.annotations["concern"] == "Insomnia" and item.clip.output == "audio"
+    assert {(q.reason, q.row) for q in result.quarantined} == {
+        ("context too short", 5), ("malformed record", 6), ("unsafe id", 7), ("no supporter reply", 8)}
+    assert len(result.drafts) == 4
+
+
+# LD ------------------------------------------------------------------------------------------------------------
+
+def test_lie_detection_reads_our_manifest_with_subjects_as_groups():
+    result = adapter("seumld").parse()
+    items = {d.provenance.record_id: d for d in result.drafts}
+    assert {k: d.answers[0] for k, d in items.items()} == {
+        "s01_q01": "No", "s01_q02": "Yes", "s02_q01": "Yes", "s02_q02": "No", "s03_q01": "No", "s03_q02": "Yes",
+        "s05_q01": "Yes"}  # s05's video is missing: the media stage quarantines it
+    assert items["s01_q02"].provenance.group == "s01" and items["s01_q02"].clip.start_s == 9.0
+    assert items["s01_q02"].annotations["transcript"] == "No, I have never seen that envelope before."
+    assert {(q.reason, q.row) for q in result.quarantined} == {
+        ("segment too short", 8), ("unknown label", 9), ("unsafe id", 10)}
+
+
+# TR and ES -----------------------------------------------------------------------------------------------------
+
+def _emoca(frames: int, talking: dict[str, tuple[int, int]]) -> dict:
+    def jaw(person, f):
+        lo, hi = talking.get(person, (-1, -1))
+        return 0.12 * abs(np.sin(f)) if lo <= f < hi else 0.01
+    return {f: {p: {"pose": np.array([0, 0, 0, jaw(p, f), 0, 0], np.float32)} for p in ("p0", "p1")}
+            for f in range(frames)}
+
+
+def test_emoca_pickles_that_would_run_code_are_refused(tmp_path: Path):
+    marker = tmp_path / "pwned"
+    evil = tmp_path / "evil.pkl"
+    evil.write_bytes(f"cos\nsystem\n(S'touch {marker}'\ntR.".encode())
+    with pytest.raises(RecordError, match="refused to load os.system"):
+        load_emoca(evil)
+    assert not marker.exists()
+    good = tmp_path / "good.pkl"
+    good.write_bytes(pickle.dumps(_emoca(50, {"p1": (10, 40)})))
+    activity = jaw_activity(load_emoca(good), 10, 39)
+    assert activity["p1"] > 0.03 and activity["p0"] == 0.0
+    assert speaker_of(activity, 1.5) == "p1" and speaker_of({"p0": 0.02, "p1": 0.025}, 1.5) is None
+    assert jaw_activity(load_emoca(good), 100, 120) == {"p0": None, "p1": None}  # nobody seen: no decision
+
+
+def test_realtalk_items_from_asr_segments_jaw_motion_and_the_listeners_face(tmp_path: Path):
+    root, evidence = tmp_path / "realtalk", tmp_path / "evidence"
+    (root / "videos").mkdir(parents=True)
+    (root / "emoca").mkdir()
+    evidence.mkdir()
+    (root / "videos" / "Rt5hxY5Svr2.avi").write_bytes(b"")  # parsing reads the annotations only
+    (root / "emoca" / "Rt5hxY5Svr2.pkl").write_bytes(pickle.dumps(_emoca(300, {"p0": (12, 75), "p1": (95, 170)})))
+    segments = [{"start": 0.5, "end": 3.0, "text": "So how was your first week at the new job?"},
+                {"start": 3.8, "end": 6.8, "text": "Honestly it was much better than I expected."},
+                {"start": 7.2, "end": 8.0, "text": "Okay."}]
+    (evidence / "Rt5hxY5Svr2.asr.json").write_text(json.dumps({"status": "ok", "segments": segments}))
+    smile = {"frames_sampled": 6, "frames_with_face": 6, "dominant": "happy",
+             "distribution": {"angry": 0.0, "disgust": 0.0, "fear": 0.0, "happy": 0.97, "sad": 0.0, "surprise": 0.01,
+                              "neutral": 0.02}}
+    (evidence / "Rt5hxY5Svr2.faces.json").write_text(json.dumps({"segments": [
+        {"left": {**smile, "region": "left"}, "right": None}, {"left": None, "right": {**smile, "region": "right"}},
+        {"left": None, "right": None}]}))
+    result = adapter("realtalk", root, evidence_dir=str(evidence)).parse()
+    tr = {d.template_vars["utterance"]: d for d in result.drafts if d.task == "TR"}
+    assert {u: d.answers[0] for u, d in tr.items()} == {
+        "So how was your first week at the new job?": "The person on the left",
+        "Honestly it was much better than I expected": "The person on the right"}  # "Okay." is too short to ask
+    first = tr["So how was your first week at the new job?"]
+    assert (first.clip.start_s, first.clip.end_s) == (0.0, 23.0) and first.annotations["speaker"] == "p0"
+    assert first.annotations["jaw_activity"]["p0"] > 1.5 * first.annotations["jaw_activity"]["p1"]
+    (es,) = [d for d in result.drafts if d.task == "ES"]
+    assert es.answers == ["Happy"] and (es.clip.start_s, es.clip.end_s) == (0.5, 3.0)
+    assert es.annotations["listener"] == "p1" and es.annotations["listener_expression"]["region"] == "right"
+    assert "Happy" not in es.distractors and es.provenance.group == "Rt5hxY5Svr2"
+    # A listener whose face is rarely found gives no ES question.
+    faces = json.loads((evidence / "Rt5hxY5Svr2.faces.json").read_text())
+    faces["segments"][1]["right"]["frames_with_face"] = 1
+    (evidence / "Rt5hxY5Svr2.faces.json").write_text(json.dumps(faces))
+    assert not [d for d in adapter("realtalk", root, evidence_dir=str(evidence)).parse().drafts if d.task == "ES"]
+    shutil.rmtree(root / "emoca")
+    missing = adapter("realtalk", root, evidence_dir=str(evidence)).parse()
+    assert [q.reason for q in missing.quarantined] == ["no speaker evidence"] and not missing.drafts
+
+
+def test_reply_judgements_run_only_with_a_configured_llm_and_are_stored(tmp_path: Path):
+    from humansense.annotators.stage import speech_evidence
+
+    root = annotation_root("efaqa")
+    job = next(j for j in adapter("efaqa").speech_jobs() if j.id == "5e6f7a8b9c0d1e2f3a4b5c6d7e8f9a0b")
+    memory = root / "translations.en.jsonl"
+    counts = speech_evidence([job], tmp_path / "a", AnnotatorsConfig(), tmp_path / "cache", memory)
+    assert counts["llm_account"] == {}  # "auto" with the packaged model: not asked
+    assert json.loads((tmp_path / "a" / f"{job.id}.speech.json").read_text())["judgements"] == {}
+    with FakeLLM({"appropriate": "no"}) as fake:
+        cfg = AnnotatorsConfig(llm=LlmConfig(base_url=fake.url, model="fake", timeout_s=5))
+        speech_evidence([job], tmp_path / "b", cfg, tmp_path / "cache", memory)
+        assert len(fake.requests) == len(job.extra_texts)
+        assert "Supporter:" in fake.requests[0]["messages"][1]["content"]
+    speech = json.loads((tmp_path / "b" / f"{job.id}.speech.json").read_text())
+    assert speech["judgements"] == {t: "no" for t in job.extra_texts} and speech["judged_by"] == "fake"
+    assert [t["speaker"] for t in speech["turns"]] == [0, 1, 0, 1, 0]  # asker and supporter alternate
+
+
+def test_rapport_reviews_replace_the_llm_and_name_bad_lines(tmp_path: Path):
+    from humansense.annotators.rapport import load_reviews, rapport_label
+
+    reviews = load_reviews(annotation_root("skindeep") / "rapport.reviewed.jsonl")
+    assert {v: rapport_label(r.data) for v, r in reviews.items()} == {"Ab3dEf9hIjK": "Harmonious",
+                                                                      "Qw3Er5Ty7Ui": "With challenges"}
+    bad = tmp_path / "r.jsonl"
+    bad.write_text('{"video_id": "a", "score": {"interaction_frequency": 9, "atmosphere": "pleasant", '
+                   '"viewpoint_conflict": "none", "rationale": "x"}}\n')
+    with pytest.raises(ValueError, match="r.jsonl, line 1: not a rapport review"):
+        load_reviews(bad)
