@@ -36,17 +36,23 @@ def caption_evidence(videos: list[tuple[str, Path]], out_dir: Path, ocr: OcrConf
     return counts
 
 
+def asr_engine(cfg: AnnotatorsConfig):
+    from humansense.annotators.asr import make_engine
+
+    return make_engine(cfg.asr.engine, model=cfg.asr.model, language=cfg.asr.language, beam_size=cfg.asr.beam_size,
+                       word_timestamps=cfg.asr.word_timestamps)
+
+
 def transcript_and_rapport(videos: list[tuple[str, Path]], out_dir: Path, cfg: AnnotatorsConfig, cache_dir: Path,
                            window_s: float, min_words: int, reviews_file: Path | None = None) -> dict:
     """ASR over the first `window_s` seconds (`<id>.asr.json`), then the rapport score of each transcript long enough
     to judge (`<id>.rapport.json`): a reviewed score from `reviews_file` when there is one, else the LLM's. Returns
     counts and the LLM's token and cost account."""
-    from humansense.annotators.asr import make_engine, transcribe
+    from humansense.annotators.asr import transcribe
     from humansense.annotators.rapport import load_reviews, score_rapport
 
     cache = AnnotationCache(cache_dir)
-    asr = make_engine(cfg.asr.engine, model=cfg.asr.model, language=cfg.asr.language, beam_size=cfg.asr.beam_size,
-                      word_timestamps=cfg.asr.word_timestamps)
+    asr = asr_engine(cfg)
     transcripts = {}
     for video_id, media in videos:
         result = transcribe(media, asr, cache, start=None, end=window_s)
@@ -71,12 +77,11 @@ def conversation_evidence(videos: list[tuple[str, Path]], out_dir: Path, cfg: An
                           window_s: float | None) -> dict:
     """For two-person conversations (TR, ES): ASR segments with times (`<id>.asr.json`), then the faces over each
     segment, summarised for the left and the right person (`<id>.faces.json`)."""
-    from humansense.annotators.asr import make_engine, transcribe
+    from humansense.annotators.asr import transcribe
     from humansense.annotators.emotion import FerEngine, read_emotion, summarise
 
     cache = AnnotationCache(cache_dir)
-    asr = make_engine(cfg.asr.engine, model=cfg.asr.model, language=cfg.asr.language, beam_size=cfg.asr.beam_size,
-                      word_timestamps=cfg.asr.word_timestamps)
+    asr = asr_engine(cfg)
     fer = FerEngine()
     counts = {"videos": len(videos), "transcribed": 0, "segments": 0, "segments_with_faces": 0}
     for video_id, media in videos:

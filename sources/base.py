@@ -8,6 +8,7 @@ naming file and row; nothing is dropped silently.
 from __future__ import annotations
 
 import inspect
+import json
 from abc import ABC, abstractmethod
 from collections import Counter
 from collections.abc import Iterable
@@ -90,6 +91,15 @@ class SourceAdapter(ABC):
     def speech_jobs(self) -> list[SpeechJob]:
         """Texts to translate and speak (sources with the "speech" evidence kind)."""
         return []
+
+    def evidence_file(self, record_id: str, kind: str) -> Path | None:
+        """Where the build's annotate step left `kind` evidence for a record (`<evidence_dir>/<id>.<kind>.json`)."""
+        evidence_dir = getattr(self.config, "evidence_dir", None)
+        return Path(evidence_dir) / f"{record_id}.{kind}.json" if evidence_dir else None
+
+    def evidence(self, record_id: str, kind: str) -> dict | None:
+        path = self.evidence_file(record_id, kind)
+        return json.loads(path.read_text(encoding="utf-8")) if path is not None and path.exists() else None
 
     def translation_memory(self) -> Path | None:
         """A translation memory shipped with the source, if any (see `humansense.annotators.translate`)."""

@@ -23,7 +23,6 @@ dicts and numpy arrays, and refuses anything else.
 from __future__ import annotations
 
 import io
-import json
 import pickle
 from collections.abc import Iterable
 from pathlib import Path
@@ -109,10 +108,6 @@ class RealtalkAdapter(SourceAdapter):
     def emoca_file(self, video_id: str) -> Path:
         return self.root / self.config.emoca_dir / f"{video_id}.pkl"
 
-    def _evidence(self, video_id: str, kind: str) -> dict | None:
-        path = Path(self.config.evidence_dir or "") / f"{video_id}.{kind}.json"
-        return json.loads(path.read_text(encoding="utf-8")) if self.config.evidence_dir and path.exists() else None
-
     def annotation_files(self) -> list[Path]:
         emoca = [self.emoca_file(p.stem) for p in self._video_files() if self.emoca_file(p.stem).is_file()]
         evidence = sorted(Path(self.config.evidence_dir).glob("*.json")) if self.config.evidence_dir else []
@@ -131,7 +126,7 @@ class RealtalkAdapter(SourceAdapter):
 
     def drafts_for(self, record: Record) -> list[ItemDraft]:
         video_id = check_component(record.record_id, "video id")
-        asr = self._evidence(video_id, "asr")
+        asr = self.evidence(video_id, "asr")
         if not asr or asr.get("status") != "ok":
             raise RecordError("no transcript", f"video {video_id}: " + (asr or {}).get("reason", "ASR did not run"))
         emoca_path = self.emoca_file(video_id)
@@ -139,7 +134,7 @@ class RealtalkAdapter(SourceAdapter):
             raise RecordError("no speaker evidence", f"video {video_id}: {self.rel(emoca_path)} is missing (who "
                                                      "speaks is read from the per-person EMOCA jaw motion)")
         emoca = load_emoca(emoca_path)
-        faces = (self._evidence(video_id, "faces") or {}).get("segments", [])
+        faces = (self.evidence(video_id, "faces") or {}).get("segments", [])
         segments = []
         for k, seg in enumerate(asr["segments"]):
             fps = self.config.fps

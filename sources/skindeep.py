@@ -34,15 +34,6 @@ class SkindeepAdapter(SourceAdapter):
     def info_files(self) -> list[Path]:
         return sorted(self.root.glob("*.info.json"))
 
-    def evidence_file(self, video_id: str, kind: str = "ocr") -> Path | None:
-        if not self.config.evidence_dir:
-            return None
-        return Path(self.config.evidence_dir) / f"{video_id}.{kind}.json"
-
-    def _evidence(self, video_id: str, kind: str) -> dict | None:
-        path = self.evidence_file(video_id, kind)
-        return json.loads(path.read_text(encoding="utf-8")) if path is not None and path.exists() else None
-
     def annotation_files(self) -> list[Path]:
         evidence = sorted(Path(self.config.evidence_dir).glob("*.json")) if self.config.evidence_dir else []
         return self.info_files() + evidence
@@ -115,7 +106,7 @@ class SkindeepAdapter(SourceAdapter):
 
     def _rapport_draft(self, record: Record, video_id: str, common: dict) -> list[ItemDraft]:
         """RR: the transcript scored by the LLM (both made by the build's annotate step, read here as evidence)."""
-        asr, score = self._evidence(video_id, "asr"), self._evidence(video_id, "rapport")
+        asr, score = self.evidence(video_id, "asr"), self.evidence(video_id, "rapport")
         where = dict(file=record.file, row=record.row, record_id=video_id, task="RR")
         text = (" ".join(s["text"] for s in asr.get("segments", [])) if asr and asr.get("status") == "ok" else "")
         if len(text.split()) < self.config.rr_min_words:
@@ -138,9 +129,8 @@ class SkindeepAdapter(SourceAdapter):
                            **{**common, "annotations": annotations})]
 
     def _captions(self, video_id: str) -> list[dict]:
-        path = self.evidence_file(video_id)
-        if path is None or not path.exists():
+        ocr = self.evidence(video_id, "ocr")
+        if ocr is None:
             return []
-        ocr = json.loads(path.read_text(encoding="utf-8"))
         return [{"t": f["t"], "text": t["text"], "confidence": t["confidence"]}
                 for f in ocr.get("frames", []) for t in f["texts"] if t["confidence"] >= self.config.min_confidence]

@@ -7,7 +7,6 @@ that audio, with the source text, the translation and the spoken turns stored on
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
@@ -34,10 +33,9 @@ class SpokenTextAdapter(SourceAdapter):
 
     def speech_for(self, record_id: str) -> dict[str, Any]:
         """The spoken rendering of a record, or RecordError saying why there is none (untranslated, no TTS)."""
-        path = Path(self.config.evidence_dir) / f"{record_id}.speech.json" if self.config.evidence_dir else None
-        if path is None or not path.exists():
+        speech = self.evidence(record_id, "speech")
+        if speech is None:
             raise RecordError("not spoken", f"record {record_id}: no speech rendering (the annotate step did not run)")
-        speech = json.loads(path.read_text(encoding="utf-8"))
         if speech.get("status") != "ok":
             raise RecordError(speech.get("reason", "not spoken"), f"record {record_id}: {speech.get('detail', '')}")
         return speech
