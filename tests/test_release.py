@@ -15,7 +15,8 @@ import yaml
 
 from humansense.config import ReleaseConfig, SplitConfig
 from humansense.release.hub import PushRefused, plan_push, push_release
-from humansense.release.score import lenient_answer, load_items, read_predictions, score, strict_correct
+from humansense.release.score import (lenient_answer, load_items, load_questions, read_predictions, score,
+                                      score_questions, strict_credit)
 from humansense.release.shards import write_shards
 from humansense.release.splits import LeakageError, assign_splits, check_leakage, group_of, tiny_ids
 from humansense.release.writer import read_manifest
@@ -160,7 +161,7 @@ def test_scorer_strict_and_lenient_rules(sample_build, tmp_path: Path):
     items = load_items(release, ("eval",))
     single = next(i for i in items if i.kind == "single")
     wrong = next(o.letter for o in single.options if o.letter != single.answer)
-    assert strict_correct(single, f"{single.answer}. because") and not strict_correct(single, f"({single.answer})")
+    assert strict_credit(single, f"{single.answer}. because") == 1 and strict_credit(single, f"({single.answer})") == 0
     assert lenient_answer(single, f"I think the answer is ({single.answer}).") == single.answer
     text = next(o.text for o in single.options if o.letter == single.answer)
     assert lenient_answer(single, f"It shows {text.lower()}") == single.answer
@@ -185,8 +186,10 @@ def test_scorer_strict_and_lenient_rules(sample_build, tmp_path: Path):
         rec["questions"]["model_output"] = rec["questions"]["answer"]
     authors = tmp_path / "authors.json"
     authors.write_text(json.dumps(vqa))
-    perfect = score(items, read_predictions(authors, items))
-    assert perfect["summary"]["strict"]["Avg."] == 1.0 and all(r["missing"] == 0 for r in perfect["tasks"].values())
+    questions, read = load_questions(authors, release=None)  # the authors' file carries its answers
+    perfect = score_questions(questions)
+    assert read["model"] == "model_output" and len(questions) == len(items)
+    assert perfect["summary"]["strict"]["Avg."] == 1.0 and all(r["left_out"] == 0 for r in perfect["tasks"].values())
 
 
 def test_hub_dry_run_gate_and_one_commit_push(sample_build, monkeypatch, capsys):
