@@ -16,7 +16,7 @@ from __future__ import annotations
 import math
 import re
 from collections import defaultdict
-from contextlib import ExitStack, contextmanager
+from contextlib import contextmanager
 from collections.abc import Callable
 from pathlib import Path
 
@@ -156,18 +156,26 @@ def write_audit(table: pd.DataFrame, folder: Path) -> list[Path]:
 
 
 @contextmanager
-def text_only_llm(config, work: Path):
+def text_only_llm(config, cache_dir: Path):
     """(answerer, account) for the audit: None unless `augment.audit_with_llm`; the account fills as it runs."""
     if not config.augment.audit_with_llm:
         yield None, {}
         return
     from humansense.annotators.base import AnnotationCache
-    from humansense.annotators.llm import LlmClient, LocalLlmServer, blind_answerer
+    from humansense.annotators.llm import blind_answerer
+    from humansense.annotators.stage import llm_client
 
-    cache = AnnotationCache(config.annotators.cache_dir or work.parent / "annotations")
-    with ExitStack() as stack:
-        base_url = config.annotators.llm.base_url
-        if not base_url:
-            base_url = stack.enter_context(LocalLlmServer(cache.root / "models")).base_url
-        client = LlmClient(config.annotators.llm, cache, base_url=base_url)
+    with llm_client(config.annotators, AnnotationCache(cache_dir)) as client:
         yield blind_answerer(client), client.account
+
+
+def audit_stage(items_file: Path, config, folder: Path, cache_dir: Path) -> dict:
+    """The audit stage of a build: the blind answerers over the items, written to `folder`; raises BiasAuditError
+    (failing the build) when one beats chance, unless the user allowed a biased build."""
+    from humansense.io import read_jsonl
+
+    items = list(read_jsonl(items_file, Item))
+    with text_only_llm(config, cache_dir) as (answerer, account):
+        table = audit(items, config.augment, answerer)
+    files = write_audit(table, folder)
+    return {"files": [str(f) for f in files], "flagged": check(table, config.augment), "llm_account": account}

@@ -13,11 +13,14 @@ from __future__ import annotations
 
 import re
 from collections import defaultdict
+from collections.abc import Iterable, Iterator
+from itertools import chain
 from statistics import median
 
 from humansense.config import AugmentConfig
 from humansense.ids import seeded_rng, unit_interval
 from humansense.schema import LETTERS, ItemDraft, normalise_text
+from humansense.sources.pools import Pools
 from humansense.tasks import Kind, task
 
 
@@ -43,35 +46,45 @@ def length_ok(text: str, target: float, cfg: AugmentConfig) -> bool:
     return abs(len(text) - target) <= max(cfg.length_abs_chars, cfg.length_rel * target)
 
 
-def pick_wrong_options(draft: ItemDraft, wanted: int, seed: int, cfg: AugmentConfig) -> list[str]:
-    """Hard distractors first, then the pool; drop paraphrases of any answer; prefer lengths near the answer's."""
+def pick_wrong_options(draft: ItemDraft, wanted: int, seed: int, cfg: AugmentConfig,
+                       pools: Pools | None = None) -> list[str]:
+    """Hard distractors first, then the pool; drop paraphrases of any answer; prefer lengths near the answer's.
+
+    The pool (the draft's own `distractors`, then its shared pool) is walked in a seeded random order only until
+    enough fitting options are found, so a pool of thousands costs a handful of draws per item.
+    """
     rng = seeded_rng(seed, draft.id, "distractors")
     target = median(len(a) for a in draft.answers)
     seen: set[str] = set()
-
     answers = {normalise_text(a) for a in draft.answers}
 
-    def usable(candidates: list[str], word_check: bool) -> list[str]:
-        out = []
+    def usable(candidates: Iterable[str], word_check: bool) -> Iterator[str]:
         for c in candidates:
             key = normalise_text(c)
             if key in seen or key in answers or (
                     word_check and any(paraphrases(c, a, cfg.paraphrase_jaccard) for a in draft.answers)):
                 continue
             seen.add(key)
-            out.append(c)
-        return out
+            yield c
 
     # Hard distractors are built to share the answer's words (CM: the same events in another order), so only
     # exact equality disqualifies them; the word-set paraphrase test applies to the pool.
-    hard = usable(rng.sample(draft.hard_distractors, len(draft.hard_distractors)), word_check=False)
-    rest = usable(rng.sample(draft.distractors, len(draft.distractors)), word_check=True)
-    fitting = [c for c in hard if length_ok(c, target, cfg)] + [c for c in rest if length_ok(c, target, cfg)]
+    hard = list(usable(rng.sample(draft.hard_distractors, len(draft.hard_distractors)), word_check=False))
+    fitting = [c for c in hard if length_ok(c, target, cfg)]
+    pool: Iterable[str] = rng.sample(draft.distractors, len(draft.distractors))
+    if draft.distractor_pool:
+        pool = chain(pool, (pools or Pools()).draw(draft.distractor_pool, draft.provenance.record_id, rng))
+    usable_count = len(hard)
+    for c in usable(pool, word_check=True):
+        if len(fitting) >= wanted:
+            break
+        usable_count += 1
+        if length_ok(c, target, cfg):
+            fitting.append(c)
     if len(fitting) >= wanted:
         return fitting[:wanted]
-    if len(hard) + len(rest) < wanted:
-        raise OptionError("not enough distractors", f"{draft.id}: {len(hard) + len(rest)} usable wrong options, "
-                                                    f"need {wanted}")
+    if usable_count < wanted:
+        raise OptionError("not enough distractors", f"{draft.id}: {usable_count} usable wrong options, need {wanted}")
     raise OptionError("option lengths unbalanced",
                       f"{draft.id}: only {len(fitting)} of {wanted} wrong options are within the length rule of an "
                       f"answer of {target:g} characters")
@@ -124,11 +137,11 @@ def arrange(draft: ItemDraft, wrong: list[str], positions: tuple[int, ...], seed
     return [o if o is not None else next(free) for o in options], "".join(LETTERS[p] for p in positions)
 
 
-def wrong_options_for(draft: ItemDraft, seed: int, cfg: AugmentConfig) -> list[str]:
+def wrong_options_for(draft: ItemDraft, seed: int, cfg: AugmentConfig, pools: Pools | None = None) -> list[str]:
     spec = task(draft.task)
     if spec.kind is Kind.NUMERAL:  # the candidates are a window of counts, placed by `arrange`
         return []
-    return pick_wrong_options(draft, spec.options - len(draft.answers), seed, cfg)
+    return pick_wrong_options(draft, spec.options - len(draft.answers), seed, cfg, pools)
 
 
 def _numeral_window(draft: ItemDraft, position: int) -> list[str]:

@@ -8,6 +8,7 @@ tasks are cut once, and a rebuild where nothing changed finds every clip in plac
 from __future__ import annotations
 
 import json
+from collections.abc import Collection
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -33,22 +34,29 @@ class MediaPlan:
     quarantined: list[Quarantined]
 
 
-def plan_batches(draft_files: list[Path], work: Path, media: MediaConfig) -> MediaPlan:
+def missing_media(draft: ItemDraft) -> Quarantined:
+    return Quarantined(stage="media", source=draft.provenance.source, reason="missing media", task=draft.task,
+                       record_id=draft.provenance.record_id, file=draft.provenance.original_file,
+                       detail=f"{draft.provenance.original_file}: not found under the source root")
+
+
+def plan_batches(draft_files: list[Path], work: Path, media: MediaConfig,
+                 selected: Collection[str] | None = None) -> MediaPlan:
+    """Batches of the clips the `selected` drafts need (all drafts when None); each source file fingerprinted once."""
     fingerprints: dict[str, str | None] = {}
     clips: dict[str, ClipSpec] = {}
     clip_of: dict[str, str] = {}
     quarantined: list[Quarantined] = []
     for path in draft_files:
         for draft in read_jsonl(path, ItemDraft):
+            if selected is not None and draft.id not in selected:
+                continue
             src = draft.clip.source_path
             if src not in fingerprints:
                 p = Path(src)
                 fingerprints[src] = fingerprint(p) if p.exists() else None
             if fingerprints[src] is None:
-                quarantined.append(Quarantined(
-                    stage="media", source=draft.provenance.source, reason="missing media", task=draft.task,
-                    record_id=draft.provenance.record_id, file=draft.provenance.original_file,
-                    detail=f"{draft.provenance.original_file}: not found under the source root"))
+                quarantined.append(missing_media(draft))
                 continue
             key = clip_key(draft.clip, fingerprints[src], media)
             clips[key] = draft.clip

@@ -171,6 +171,12 @@ class SplitConfig(_Section):
     # With few records (the sample, a trial build) eval takes at most this share of a task, leaving a train split.
     eval_max_fraction: float = Field(default=0.5, gt=0, le=1)
     tiny_per_task: int = Field(default=30, ge=0)  # "HumanSense (tiny)": a seeded subset of eval
+    # No group (video, conversation, person) supplies more than this share of a task's eval questions (at least 1).
+    eval_max_group_share: float = Field(default=0.02, gt=0, le=1)
+    # Extra eval drafts cut beyond the target (this share + this many) to replace items refused after selection.
+    eval_reserve: float = Field(default=0.05, ge=0)
+    eval_reserve_min: int = Field(default=2, ge=0)
+    train_max_per_task: int | None = Field(default=2000, ge=0)  # None: every record not in eval
 
 
 class ReleaseConfig(_Section):

@@ -111,6 +111,7 @@ class ItemDraft(_Strict):
     answers: list[str] = Field(min_length=1)  # correct option texts (one, or several for multi; a digit for numeral)
     hard_distractors: list[str] = []  # taken first (e.g. the same events in the wrong order)
     distractors: list[str] = []  # the rest of the pool, sampled from
+    distractor_pool: str | None = None  # then a pool shared by a source's drafts, by name (`sources/pools.py`)
     template_vars: dict[str, str] = {}
     annotations: dict[str, Any] = {}  # the labels / annotator outputs the item was made from
     clip: ClipSpec

@@ -49,21 +49,26 @@ class TaskSpec(BaseModel):
     modality: Modality
     source: str  # the source adapter's name
     task_type: str  # the authors' `task_type` string
+    # The answers are classes from a small set (a label, a count, left/right): selection evens them out in eval.
+    answer_classes: bool = True
 
 
 TASKS: dict[str, TaskSpec] = {
     t.abbr: t
     for t in [
         TaskSpec(abbr="PA", name="Person Appearance", level=Level.L1, kind=Kind.MULTI, options=4, target=300,
-                 modality=Modality.VIDEO, source="celebvhq", task_type="Appearance_Recognition"),
+                 modality=Modality.VIDEO, source="celebvhq", task_type="Appearance_Recognition",
+                 answer_classes=False),
         TaskSpec(abbr="AR", name="Action Recognition", level=Level.L1, kind=Kind.MULTI, options=4, target=300,
-                 modality=Modality.VIDEO, source="ava", task_type="Action_Recognition"),
+                 modality=Modality.VIDEO, source="ava", task_type="Action_Recognition",
+                 answer_classes=False),
         TaskSpec(abbr="GR", name="Gesture Recognition", level=Level.L1, kind=Kind.SINGLE, options=4, target=300,
                  modality=Modality.VIDEO, source="jester", task_type="Gesture_Recognition"),
         TaskSpec(abbr="ER", name="Emotion Recognition", level=Level.L1, kind=Kind.SINGLE, options=4, target=300,
                  modality=Modality.VIDEO, source="celebvhq", task_type="Emotion_Recognition"),
         TaskSpec(abbr="CM", name="Complex Motion", level=Level.L2, kind=Kind.SINGLE, options=4, target=281,
-                 modality=Modality.VIDEO, source="activitynet", task_type="Complex_Motion"),
+                 modality=Modality.VIDEO, source="activitynet", task_type="Complex_Motion",
+                 answer_classes=False),
         # "Abnormal_Recognition" is skipped by the authors' scorer, so AC must not use it (MISSION.md).
         TaskSpec(abbr="AC", name="Abnormal Classification", level=Level.L2, kind=Kind.SINGLE, options=4, target=100,
                  modality=Modality.VIDEO, source="ucf_crime", task_type="Abnormal_Classification"),
@@ -84,7 +89,8 @@ TASKS: dict[str, TaskSpec] = {
         TaskSpec(abbr="ES", name="Emo Strategy", level=Level.L4, kind=Kind.SINGLE, options=4, target=300,
                  modality=Modality.VIDEO, source="realtalk", task_type="Emo_Strategy"),
         TaskSpec(abbr="PC", name="Psychological Chat", level=Level.L4, kind=Kind.SINGLE, options=4, target=291,
-                 modality=Modality.AUDIO, source="efaqa", task_type="Psychological_Chat"),
+                 modality=Modality.AUDIO, source="efaqa", task_type="Psychological_Chat",
+                 answer_classes=False),
     ]
 }
 

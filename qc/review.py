@@ -5,9 +5,14 @@ from __future__ import annotations
 from collections import Counter, defaultdict
 from itertools import combinations
 
+from pathlib import Path
+
 from pydantic import ValidationError
 
-from humansense.qc.store import STATUS_OF, ReviewStore, VerdictRow
+from humansense.config import QcConfig
+from humansense.io import read_jsonl, write_jsonl
+from humansense.qc.sampling import mark_sample
+from humansense.qc.store import REVIEWS_FILE, SAMPLE_FILE, STATUS_OF, ReviewStore, VerdictRow
 from humansense.schema import Item, Quarantined
 
 
@@ -79,3 +84,16 @@ def qc_report(items: list[Item], store: ReviewStore, min_pass_rate: float) -> di
     return {"passed": not problems and bool(sampled), "problems": problems, "min_pass_rate": min_pass_rate,
             "tasks": per_task, "agreement": _agreement(all_pairs),
             "summary": f"{sum(t['reviewed'] for t in per_task.values())} of {len(sampled)} reviewed"}
+
+
+def qc_stage(items_file: Path, cfg: QcConfig, seed: int, qc_dir: Path, out_file: Path,
+             quarantine_file: Path) -> dict:
+    """The QC stage of a build: mark the review sample (written for the app), report, apply the verdicts so far."""
+    items = mark_sample(list(read_jsonl(items_file, Item)), cfg, seed)
+    store = ReviewStore(qc_dir / REVIEWS_FILE)
+    write_jsonl(qc_dir / SAMPLE_FILE, [i for i in items if i.qc_status != "not_sampled"])  # what the app shows
+    report = qc_report(items, store, cfg.min_pass_rate)
+    items, rejected = apply_verdicts(items, store)
+    write_jsonl(out_file, items)
+    write_jsonl(quarantine_file, rejected)
+    return {"items": str(out_file), "quarantine": str(quarantine_file), "qc": report}

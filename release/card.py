@@ -58,6 +58,13 @@ def _markdown(df: pd.DataFrame) -> str:
     return "\n".join(lines)
 
 
+def _classes_md(classes: dict[str, dict[str, int]]) -> str:
+    if not classes:
+        return "(no class-answer tasks in eval)"
+    rows = [{"task": t, "answers": ", ".join(f"{c} {n}" for c, n in counts.items())} for t, counts in classes.items()]
+    return _markdown(pd.DataFrame(rows))
+
+
 def card_text(header: dict, items: list[Item], tiny: set[str], report: dict, audit: pd.DataFrame) -> str:
     counts = Counter((i.task, i.split) for i in items)
     tiny_counts = Counter(i.task for i in items if i.id in tiny)
@@ -80,6 +87,8 @@ def card_text(header: dict, items: list[Item], tiny: set[str], report: dict, aud
         "`eval` is the benchmark; `train` is for reinforcement learning and shares no source video, conversation or "
         "person with eval (checked in every build); `tiny` is a seeded subset of eval for human baselines.", "",
         _markdown(pd.DataFrame(rows)), "",
+        "Answer classes in eval (selection evens them out as far as each source allows):", "",
+        _classes_md(report.get("eval_answer_classes") or {}), "",
         "## Loading", "", "```python", "from datasets import load_dataset",
         "ds = load_dataset(\"<this repo or folder>\", \"all\")  # or a task: \"PA\", \"AR\", ...", "```", "",
         "The authors' evaluation format is in `data/HumanSense_VQA.json` and `data/HumanSense_AQA.json` (eval "

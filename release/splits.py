@@ -2,53 +2,22 @@
 subset of eval, 30 per task by default, as the paper's human baseline used).
 
 A group is the unit that must not straddle splits: a source video, a conversation or a person (each adapter sets
-`provenance.group`). Groups are visited in a seeded order and go to eval while any task they feed still needs eval
-questions; all other groups go to train. A task's eval share is capped by `eval_max_fraction` of what it has, so a
-small build still has a train split. `check_leakage` runs in every build and fails it on any overlap.
+`provenance.group`). The select stage (`release/select.py`) decides the splits before any clip is cut;
+`check_leakage` runs in every build, after augmentation, as the last guard and fails it on any overlap.
 """
 
 from __future__ import annotations
 
-import math
 from collections import defaultdict
 
 from humansense.config import SplitConfig
-from pathlib import Path
-
 from humansense.ids import unit_interval
-from humansense.io import read_jsonl
-from humansense.schema import Item, ItemDraft
+from humansense.release.select import group_of
+from humansense.schema import Item
 
 
 class LeakageError(Exception):
     pass
-
-
-def group_of(source: str, group: str | None, record_id: str) -> str:
-    return f"{source}:{group or record_id}"
-
-
-def assign_splits(drafts: list[ItemDraft], cfg: SplitConfig, seed: int) -> dict[str, str]:
-    """Draft id -> "eval" | "train"."""
-    members: dict[str, list[ItemDraft]] = defaultdict(list)
-    available: dict[str, int] = defaultdict(int)
-    for d in drafts:
-        members[group_of(d.provenance.source, d.provenance.group, d.provenance.record_id)].append(d)
-        available[d.task] += 1
-    want = {t: min(cfg.eval_targets.get(t, 0), math.ceil(n * cfg.eval_max_fraction)) for t, n in available.items()}
-    have: dict[str, int] = defaultdict(int)
-    split: dict[str, str] = {}
-    for group in sorted(members, key=lambda g: (unit_interval(seed, "split", g), g)):
-        to_eval = any(have[d.task] < want[d.task] for d in members[group])
-        for d in members[group]:
-            split[d.id] = "eval" if to_eval else "train"
-            have[d.task] += to_eval
-    return split
-
-
-def assign_splits_for(draft_files: list[Path], clip_of: dict[str, str], cfg: SplitConfig, seed: int) -> dict[str, str]:
-    """Splits for the drafts that have a clip (the others never become items)."""
-    return assign_splits([d for f in draft_files for d in read_jsonl(f, ItemDraft) if d.id in clip_of], cfg, seed)
 
 
 def tiny_ids(items: list[Item], cfg: SplitConfig, seed: int) -> set[str]:

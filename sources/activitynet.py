@@ -57,7 +57,7 @@ class ActivityNetAdapter(SourceAdapter):
                 continue
             records += [Record(file=path, row=n, record_id=vid, data=v)
                         for n, (vid, v) in enumerate(data.items(), start=1)]
-        # Other videos' event sequences are the pool of wrong options, so every record is read before any draft.
+        # Other videos' event sequences are the pool of wrong options (`pools()`, stored once, not per draft).
         self.sequences: dict[str, list[str]] = {}
         for r in records:
             try:
@@ -65,6 +65,12 @@ class ActivityNetAdapter(SourceAdapter):
             except RecordError:
                 pass
         yield from records
+
+    def pools(self) -> dict[str, list[tuple[str, str]]]:
+        """`events-K`: every video's first K events (K = 2..max_events) as one description, owned by that video."""
+        return {f"events-{k}": [(vid, describe(seq[:k])) for vid, seq in sorted(getattr(self, "sequences", {}).items())
+                                if len(seq) >= 2]
+                for k in range(self.config.min_events, self.config.max_events + 1)}
 
     def _events(self, record: Record) -> list[tuple[float, float, str]]:
         v = record.data
@@ -97,8 +103,6 @@ class ActivityNetAdapter(SourceAdapter):
         sentences = [s for _, _, s in window]
         answer = describe(sentences)
         wrong_orders = [describe(list(p)) for p in itertools.permutations(sentences) if list(p) != sentences]
-        others = [describe(seq[:k]) for other, seq in sorted(self.sequences.items())
-                  if other != vid and len(seq) >= 2]
         start, end = window[0][0], max(e for _, e, _ in window)
         media = find_video(self.root / self.config.videos_dir, vid)
         return [self.draft(
@@ -106,6 +110,6 @@ class ActivityNetAdapter(SourceAdapter):
             provenance=Provenance(source=self.name, record_id=vid, group=vid, original_file=self.rel(media), start_s=start,
                                   end_s=end, annotation_file=record.file.name, annotation_row=record.row),
             answers=[answer], hard_distractors=[d for d in wrong_orders if d != answer],
-            distractors=[d for d in others if d != answer],
+            distractors=[], distractor_pool=f"events-{k}",
             clip=ClipSpec(kind="span", source_path=str(media), start_s=start, end_s=end),
             annotations={"events": [{"start_s": s, "end_s": e, "sentence": t} for s, e, t in window]})]

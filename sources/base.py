@@ -101,6 +101,11 @@ class SourceAdapter(ABC):
         path = self.evidence_file(record_id, kind)
         return json.loads(path.read_text(encoding="utf-8")) if path is not None and path.exists() else None
 
+    def pools(self) -> dict[str, list[tuple[str, str]]]:
+        """Wrong-option pools shared by this source's drafts (name -> [(owner record id, text)]), written once
+        beside the drafts; call after `parse()`."""
+        return {}
+
     def translation_memory(self) -> Path | None:
         """A translation memory shipped with the source, if any (see `humansense.annotators.translate`)."""
         return None
@@ -155,9 +160,11 @@ class SourceAdapter(ABC):
 
     def draft(self, *, task: str, record_id: str, params: dict[str, Any] | None = None, provenance: Provenance,
               answers: list[str], distractors: list[str], clip: ClipSpec, hard_distractors: list[str] | None = None,
-              template_vars: dict[str, str] | None = None, annotations: dict[str, Any] | None = None) -> ItemDraft:
+              template_vars: dict[str, str] | None = None, annotations: dict[str, Any] | None = None,
+              distractor_pool: str | None = None) -> ItemDraft:
         return ItemDraft(id=item_id(self.name, record_id, task, params), task=task, provenance=provenance,
                          answers=answers, hard_distractors=hard_distractors or [], distractors=distractors,
+                         distractor_pool=f"{self.name}/{distractor_pool}" if distractor_pool else None,
                          template_vars=template_vars or {}, annotations=annotations or {}, clip=clip)
 
 

@@ -16,7 +16,9 @@ from __future__ import annotations
 
 import gzip
 import json
+import math
 import re
+from bisect import bisect_left
 from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import cached_property
@@ -182,11 +184,39 @@ class EfaqaAdapter(SpokenTextAdapter):
             context = context[:1] + context[-(self.config.max_turns - 1):]
         answer = turns[k][1]
         concern = conv.label.get("s1", "")
-        others = [t for rid, s1, t in self._replies if rid != record_id and s1 != concern and t != answer]
-        rng = seeded_rng(self.seed, "pc-distractors", record_id)
-        others = sorted(dict.fromkeys(others), key=lambda t: (abs(len(t) - len(answer)), rng.random()))
-        return record_id, conv, Plan(context=context, answer=answer, harmful=harmful,
-                                     candidates=others[:self.config.distractor_candidates])
+        others = self._nearest_replies(record_id, concern, answer, self.config.distractor_candidates,
+                                       seeded_rng(self.seed, "pc-distractors", record_id))
+        return record_id, conv, Plan(context=context, answer=answer, harmful=harmful, candidates=others)
+
+    @cached_property
+    def _replies_by_length(self) -> tuple[list[tuple[str, str, str]], list[int]]:
+        pool = sorted(self._replies, key=lambda r: (len(r[2]), r[2], r[0]))
+        return pool, [len(t) for _, _, t in pool]
+
+    def _nearest_replies(self, record_id: str, concern: str, answer: str, n: int, rng) -> list[str]:
+        """The `n` replies of other conversations about another concern closest in length to `answer` (ties in a
+        seeded order): walked outwards from the answer's length in the length-sorted pool, not by sorting it all."""
+        pool, lengths = self._replies_by_length
+        target = len(answer)
+        hi = bisect_left(lengths, target)
+        lo = hi - 1
+        found: dict[str, int] = {}
+        limit = None  # once n are found, only ties of the n-th distance are still taken
+        while lo >= 0 or hi < len(pool):
+            d_lo = target - lengths[lo] if lo >= 0 else math.inf
+            d_hi = lengths[hi] - target if hi < len(pool) else math.inf
+            if d_lo <= d_hi:
+                (rid, s1, text), distance, lo = pool[lo], d_lo, lo - 1
+            else:
+                (rid, s1, text), distance, hi = pool[hi], d_hi, hi + 1
+            if limit is not None and distance > limit:
+                break
+            if rid != record_id and s1 != concern and text != answer and text not in found:
+                found[text] = distance
+                if len(found) >= n and limit is None:
+                    limit = distance
+        tie_break = {t: rng.random() for t in sorted(found, key=lambda t: (found[t], t))}
+        return sorted(found, key=lambda t: (found[t], tie_break[t]))[:n]
 
     def speech_jobs(self) -> list[SpeechJob]:
         jobs = []

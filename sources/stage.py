@@ -10,6 +10,7 @@ from humansense.io import write_json, write_jsonl
 from humansense.media import sha256_file
 from humansense.schema import SCHEMA_VERSION
 from humansense.sources import adapter_class
+from humansense.sources.pools import write_pools
 
 
 def parse_key(name: str, config: SourceConfig, root: Path, seed: int) -> str:
@@ -26,6 +27,7 @@ def parse_source(name: str, config: SourceConfig, root: Path, seed: int, work: P
     out = work / "parsed" / name
     write_jsonl(out / "drafts.jsonl", result.drafts)
     write_jsonl(out / "quarantine.jsonl", result.quarantined)
+    write_pools(out, name, adapter.pools())
     summary = result.summary()
     del summary["quarantine"]  # kept in the file; the returned summary stays small
     summary.update(drafts=str(out / "drafts.jsonl"), quarantine=str(out / "quarantine.jsonl"),

@@ -11,14 +11,18 @@ import pytest
 
 from humansense.media import probe
 from humansense.release.score import load_items
-from humansense.schema import ITEM_ARROW_SCHEMA
+from humansense.io import read_jsonl
+from humansense.schema import ITEM_ARROW_SCHEMA, ItemDraft
 
 from conftest import only_sources, sample_config
 
 pytestmark = pytest.mark.slow
 ALL_TASKS = ["PA", "AR", "GR", "ER", "CM", "AC", "HC", "TR", "FR", "RR", "RG", "LD", "FG", "ES", "PC"]
-SAMPLE_COUNTS = {"PA": 5, "AR": 5, "GR": 5, "ER": 4, "CM": 4, "AC": 4, "HC": 3, "TR": 6, "FR": 2, "RR": 2, "RG": 4,
-                 "LD": 6, "FG": 7, "ES": 5, "PC": 4}
+# What selection keeps of the sample: eval is exactly half of each task (rounded up), items of a group never overlap
+# in time (TR/ES clips of one conversation do), and drafts of eval groups beyond the target are left out.
+SAMPLE_COUNTS = {"PA": 3, "AR": 3, "GR": 5, "ER": 2, "CM": 4, "AC": 4, "HC": 3, "TR": 2, "FR": 2, "RR": 2, "RG": 3,
+                 "LD": 5, "FG": 7, "ES": 3, "PC": 4}
+SAMPLE_CLIPS = 49  # cut for the selected drafts only (59 before selection came first)
 EXPECTED = {  # (task, source record) -> answer text, straight from the sample's annotation files
     ("ER", "aB3dE5fG7hI_0"): ["Happy"], ("ER", "aB3dE5fG7hI_1"): ["Sad"], ("ER", "_x9Kq2Lm0Zp_3"): ["Surprise"],
     ("ER", "aB3dE5fG7hI_3"): ["Anger"], ("GR", "34870"): ["Drumming Fingers"], ("GR", "1202"): ["Swiping Left"],
@@ -35,9 +39,12 @@ def test_build_makes_items_for_all_fifteen_tasks(sample_build):
         assert pq.read_schema(shard).equals(ITEM_ARROW_SCHEMA)
     assert {i.task for i in items} == set(ALL_TASKS)
     assert first["items_per_task"] == SAMPLE_COUNTS
-    by_record = {(i.task, i.provenance.record_id): i for i in items}
+    drafts = {(d.task, d.provenance.record_id): d for f in (out / "cache" / "work" / "parsed").glob("*/drafts.jsonl")
+              for d in read_jsonl(f, ItemDraft)}
     for key, answer in EXPECTED.items():
-        assert by_record[key].answer_texts() == answer, key
+        assert drafts[key].answers == answer, key
+    for item in items:  # whatever selection kept, its answer is its record's
+        assert sorted(item.answer_texts()) == sorted(drafts[(item.task, item.provenance.record_id)].answers)
     for item in items:
         info = probe(release / item.media.path)  # every item points at a clip ffprobe reads
         audio = item.task in ("FG", "PC")
@@ -59,7 +66,11 @@ def test_annotated_tasks_come_from_the_real_engines_with_their_evidence(sample_b
     out, _, _, _ = sample_build
     items = load_items(out / "release")
     tr = {i.annotations["utterance"].rstrip("."): i.answer_texts()[0] for i in items if i.task == "TR"}
-    assert tr == {
+    tr_drafts = {d.annotations["utterance"].rstrip("."): d.answers[0]
+                 for d in read_jsonl(out / "cache" / "work" / "parsed" / "realtalk" / "drafts.jsonl", ItemDraft)
+                 if d.task == "TR"}
+    assert len(tr) == 2 and tr.items() <= tr_drafts.items()  # one per conversation: their clips overlap in time
+    assert tr_drafts == {
         "So how was your first week at the new job?": "The person on the left",
         "Honestly it was much better than I expected": "The person on the right",
         "That is great news, I was worried about you": "The person on the left",
@@ -108,10 +119,10 @@ def test_bad_records_are_quarantined_with_reasons_and_the_build_goes_on(sample_b
 
 def test_second_build_reuses_every_cached_task(sample_build):
     out, first, second, items_first = sample_build
-    assert first["media_tasks"]["cached"] == 0 and first["media_tasks"]["clips_cut"] == 59
+    assert first["media_tasks"]["cached"] == 0 and first["media_tasks"]["clips_cut"] == SAMPLE_CLIPS
     assert second["media_tasks"]["total"] == first["media_tasks"]["total"] > 1
     assert second["media_tasks"]["cached"] == second["media_tasks"]["total"]  # nothing was cut again
-    assert second["media_tasks"]["clips_cut"] == 0 and second["media_tasks"]["clips_reused"] == 59
+    assert second["media_tasks"]["clips_cut"] == 0 and second["media_tasks"]["clips_reused"] == SAMPLE_CLIPS
     assert sorted((p.relative_to(out).as_posix(), p.read_bytes())
                   for p in (out / "release" / "data").glob("*/*.parquet")) == items_first  # the same bytes out
     assert not [p for p in out.iterdir() if p.name.startswith(".release")]  # no temp or old release left

@@ -18,7 +18,8 @@ from humansense.release.hub import PushRefused, plan_push, push_release
 from humansense.release.score import (lenient_answer, load_items, load_questions, read_predictions, score,
                                       score_questions, strict_credit)
 from humansense.release.shards import write_shards
-from humansense.release.splits import LeakageError, assign_splits, check_leakage, group_of, tiny_ids
+from humansense.release.select import candidate_of, group_of, select
+from humansense.release.splits import LeakageError, check_leakage, tiny_ids
 from humansense.release.writer import read_manifest
 from humansense.schema import ClipSpec, Item, ItemDraft, Media, Option, Provenance
 from humansense.tasks import QUESTION_PATTERN, TASKS
@@ -41,18 +42,18 @@ def gen_drafts(n_groups=300, seed=0):
     return drafts
 
 
-def test_groups_never_straddle_splits_and_eval_meets_its_targets():
+def test_groups_never_straddle_splits_and_eval_meets_its_targets_exactly():
     drafts = gen_drafts()
-    cfg = SplitConfig(eval_targets={"PA": 120, "ER": 120}, eval_max_fraction=0.5)
-    split = assign_splits(drafts, cfg, seed=3)
+    cfg = SplitConfig(eval_targets={"PA": 120, "ER": 120}, eval_max_fraction=0.5, eval_reserve=0, eval_reserve_min=0)
+    split = select([candidate_of(d) for d in drafts], cfg, seed=3).split
     by_group: dict[str, set[str]] = {}
     for d in drafts:
-        by_group.setdefault(d.provenance.group, set()).add(split[d.id])
-    assert all(len(s) == 1 for s in by_group.values())  # a source video is wholly in eval or wholly in train
-    counts = Counter((d.task, split[d.id]) for d in drafts)
-    assert 120 <= counts[("PA", "eval")] < 124 and counts[("PA", "train")] > 300
-    assert assign_splits(list(reversed(drafts)), cfg, seed=3) == split
-    assert assign_splits(drafts, cfg, seed=4) != split
+        by_group.setdefault(d.provenance.group, set()).add(split.get(d.id, "none"))
+    assert all(len(s - {"none"}) == 1 for s in by_group.values())  # a source video is wholly in eval or in train
+    counts = Counter((d.task, split.get(d.id)) for d in drafts)
+    assert counts[("PA", "eval")] == 120 and counts[("ER", "eval")] == 120 and counts[("PA", "train")] > 300
+    assert select([candidate_of(d) for d in reversed(drafts)], cfg, seed=3).split == split
+    assert select([candidate_of(d) for d in drafts], cfg, seed=4).split != split
 
 
 def item(i: int, split: str, group: str, task="GR") -> Item:

@@ -1,0 +1,76 @@
+"""The build folder's layout, in one place: every stage asks this module where its inputs and outputs live.
+
+    <out>/release/                the published folder (written to a temporary name, then renamed)
+    <out>/qc/                     the review sample and the verdict store
+    <out>/cache/prefect-keys/     Prefect's cache keys
+    <out>/cache/annotations/      annotator results by content hash
+    <out>/cache/clips/            cut clips by clip key, each with its probe or error
+    <out>/cache/sample/           the embedded sample, materialised
+    <out>/cache/work/parsed/<source>/   drafts, quarantine, option pools and summary of one source
+    <out>/cache/work/evidence/<source>/ the annotate stage's evidence files
+    <out>/cache/work/...          selection, media plan, items and audit of the latest build
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class BuildLayout:
+    out: Path
+
+    @classmethod
+    def at(cls, out: str | Path) -> BuildLayout:
+        return cls(Path(out).resolve())
+
+    @property
+    def cache(self) -> Path:
+        return self.out / "cache"
+
+    @property
+    def work(self) -> Path:
+        return self.cache / "work"
+
+    @property
+    def clips(self) -> Path:
+        return self.cache / "clips"
+
+    @property
+    def keys(self) -> Path:
+        return self.cache / "prefect-keys"
+
+    @property
+    def annotations(self) -> Path:
+        return self.cache / "annotations"
+
+    @property
+    def sample(self) -> Path:
+        return self.cache / "sample"
+
+    @property
+    def qc(self) -> Path:
+        return self.out / "qc"
+
+    @property
+    def release(self) -> Path:
+        return self.out / "release"
+
+    def parsed(self, source: str) -> Path:
+        return self.work / "parsed" / source
+
+    def evidence(self, source: str) -> Path:
+        return self.work / "evidence" / source
+
+    @property
+    def selection(self) -> Path:
+        return self.work / "selection.json"
+
+    @property
+    def items(self) -> Path:
+        return self.work / "items.jsonl"
+
+    @property
+    def audit(self) -> Path:
+        return self.work / "audit"

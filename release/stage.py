@@ -1,0 +1,46 @@
+"""The publish stage of a build: items, quarantine and the stages' accounts -> the release folder and its report."""
+
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+from pathlib import Path
+
+import pandas as pd
+
+from humansense.config import BuildConfig
+from humansense.io import read_jsonl
+from humansense.release.report import build_report
+from humansense.release.splits import check_leakage, tiny_ids
+from humansense.release.writer import write_release
+from humansense.schema import Item, Quarantined
+from humansense.tasks import TASKS
+
+
+def eval_answer_classes(items: list[Item]) -> dict[str, dict[str, int]]:
+    """Per task whose answers are classes: how often each answer class is correct in eval (the card shows it)."""
+    counts: dict[str, Counter] = defaultdict(Counter)
+    for i in items:
+        if i.split == "eval" and TASKS[i.task].answer_classes:
+            counts[i.task][" + ".join(i.answer_texts())] += 1
+    return {t: dict(sorted(counts[t].items())) for t in TASKS if t in counts}
+
+
+def publish(release_dir: Path, items_file: Path, quarantine_files: list[Path], clips_dir: Path, config: BuildConfig,
+            stages: dict) -> dict:
+    """Check leakage (the last guard), write the release atomically and return its report.
+
+    `stages` holds what earlier stages accounted for: sources, selection, media_tasks, audit, qc, annotations and
+    the sample sources."""
+    items = list(read_jsonl(items_file, Item))
+    check_leakage(items)  # raises on any overlap between eval and train
+    quarantined = [q for f in quarantine_files for q in read_jsonl(Path(f), Quarantined)]
+    audit = stages["audit"]
+    report = build_report(config, stages["sources"], items, quarantined, stages["media_tasks"],
+                          stages["sample_sources"], audit["flagged"])
+    report |= {"selection": stages["selection"], "eval_answer_classes": eval_answer_classes(items),
+               "qc": stages["qc"], "llm_account": audit["llm_account"], "annotations": stages["annotations"]}
+    audit_csv = next(Path(f) for f in audit["files"] if f.endswith(".csv"))
+    write_release(release_dir, items, clips_dir, quarantined, report, tiny=tiny_ids(items, config.split, config.seed),
+                  audit=pd.read_csv(audit_csv), extra_files={f"audit/{Path(f).name}": Path(f) for f in audit["files"]},
+                  cfg=config.release)
+    return report

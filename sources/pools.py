@@ -1,0 +1,57 @@
+"""Wrong-option pools stored once per source: a draft names its pool (`ItemDraft.distractor_pool`) instead of
+carrying a copy, so a draft's size does not grow with the source (CM draws from every other video's events).
+
+A pool is a list of (owner record id, text); a draft never draws an entry its own record owns.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from random import Random
+
+from humansense.io import write_text_atomic
+
+POOLS_FILE = "pools.json"
+
+
+class Pools:
+    def __init__(self, pools: dict[str, list[tuple[str, str]]] | None = None):
+        self.pools = pools or {}
+
+    @classmethod
+    def beside(cls, draft_files: Iterable[Path]) -> Pools:
+        """The pools written next to each source's drafts file, named `<source>/<pool>`."""
+        pools: dict[str, list[tuple[str, str]]] = {}
+        for f in draft_files:
+            path = Path(f).parent / POOLS_FILE
+            if path.exists():
+                data = json.loads(path.read_text(encoding="utf-8"))
+                pools |= {f"{data['source']}/{name}": [tuple(e) for e in entries]
+                          for name, entries in data["pools"].items()}
+        return cls(pools)
+
+    def draw(self, name: str, owner: str, rng: Random) -> Iterator[str]:
+        """The pool's texts in a seeded random order, drawn lazily (a draft usually needs a handful of thousands)."""
+        try:
+            entries = self.pools[name]
+        except KeyError:
+            raise KeyError(f"unknown option pool {name!r}") from None
+        for index in lazy_permutation(len(entries), rng):
+            who, text = entries[index]
+            if who != owner:
+                yield text
+
+
+def lazy_permutation(n: int, rng: Random) -> Iterator[int]:
+    """0..n-1 in a uniformly random order, each step O(1) (Fisher-Yates over a sparse map of swapped places)."""
+    moved: dict[int, int] = {}
+    for i in range(n):
+        j = rng.randrange(i, n)
+        yield moved.get(j, j)
+        moved[j] = moved.get(i, i)
+
+
+def write_pools(folder: Path, source: str, pools: dict[str, list[tuple[str, str]]]) -> Path:
+    return write_text_atomic(folder / POOLS_FILE, json.dumps({"source": source, "pools": pools}, ensure_ascii=False))

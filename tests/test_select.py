@@ -1,0 +1,146 @@
+"""The select stage at real sizes: exact eval counts, group shares, no overlapping spans, even answer classes, train
+caps, a reserve that replaces refused items; and option pools stored once, not copied into every draft."""
+
+from __future__ import annotations
+
+import json
+import random
+from collections import Counter, defaultdict
+from pathlib import Path
+
+import pytest
+
+from humansense.config import AugmentConfig, SplitConfig
+from humansense.release.select import Candidate, class_quotas, keep_best_ranked, select
+from humansense.sources.pools import Pools, lazy_permutation
+
+
+def generated(n_groups: int = 1500, seed: int = 0) -> list[Candidate]:
+    """FG-like and GR-like tasks with skewed classes (two thirds "not a fraud"), several spans per group, some
+    overlapping; UCF-like AC where half the groups are normal."""
+    rng = random.Random(seed)
+    out = []
+    for g in range(n_groups):
+        for k in range(rng.randint(1, 6)):
+            start = rng.choice([0.0, 5.0, 10.0, 12.0, 30.0])  # 10 and 12 overlap (spans last 5 s)
+            fg = "not a fraud" if rng.random() < 0.67 else rng.choice(["police", "loan", "service", "boss"])
+            gr = rng.choices(["thumb up", "stop sign", "swiping left", "no gesture"], [10, 3, 2, 1])[0]
+            for task, answer in (("FG", fg), ("GR", gr)):
+                out.append(Candidate(id=f"{task}-{g}-{k}", task=task, group=f"src:g{g}", answer=answer,
+                                     file=f"g{g}.mp4", start_s=start, end_s=start + 5.0))
+    return out
+
+
+@pytest.fixture(scope="module")
+def chosen():
+    cands = generated()
+    cfg = SplitConfig(eval_targets={"FG": 300, "GR": 300}, eval_max_group_share=0.01, eval_reserve=0.05,
+                      eval_reserve_min=2, train_max_per_task=1000)
+    return cands, cfg, select(cands, cfg, seed=7)
+
+
+def test_eval_has_exactly_the_target_plus_its_ranked_reserve(chosen):
+    cands, cfg, sel = chosen
+    eval_by_task = Counter(c.task for c in cands if sel.split.get(c.id) == "eval")
+    assert sel.targets == {"FG": 300, "GR": 300}
+    assert eval_by_task == {"FG": 300 + 15 + 2, "GR": 300 + 15 + 2}
+    for task in ("FG", "GR"):
+        ranks = sorted(sel.rank[c.id] for c in cands if c.task == task and sel.split.get(c.id) == "eval")
+        assert ranks == list(range(317))
+    # After refusals, the best-ranked survivors make exactly the target.
+    ids = defaultdict(list)
+    for c in cands:
+        if sel.split.get(c.id) == "eval" and sel.rank[c.id] % 20 != 0:  # 16 of 317 refused later
+            ids[c.task].append(c.id)
+    kept = keep_best_ranked(ids, sel)
+    assert Counter(i.split("-")[0] for i in kept) == {"FG": 300, "GR": 300}
+
+
+def test_no_group_dominates_and_groups_never_straddle(chosen):
+    cands, cfg, sel = chosen
+    per_group = Counter((c.group, c.task) for c in cands if sel.split.get(c.id) == "eval")
+    assert max(per_group.values()) <= 3  # 1% of 300
+    splits_of = defaultdict(set)
+    for c in cands:
+        if c.id in sel.split:
+            splits_of[c.group].add(sel.split[c.id])
+    assert all(len(s) == 1 for s in splits_of.values())
+    assert Counter(c.task for c in cands if sel.split.get(c.id) == "train") == {"FG": 1000, "GR": 1000}
+
+
+def test_spans_of_one_group_never_overlap(chosen):
+    cands, _, sel = chosen
+    taken = defaultdict(list)
+    for c in cands:
+        if c.id in sel.split:
+            taken[(c.task, sel.split[c.id], c.group, c.file)].append((c.start_s, c.end_s))
+    for spans in taken.values():
+        spans.sort()
+        assert all(a[1] <= b[0] for a, b in zip(spans, spans[1:]))
+
+
+def test_answer_classes_are_even_in_eval(chosen):
+    cands, _, sel = chosen
+    core = [c for c in cands if sel.split.get(c.id) == "eval" and sel.rank[c.id] < 300]
+    fg = Counter(c.answer for c in core if c.task == "FG")
+    gr = Counter(c.answer for c in core if c.task == "GR")
+    assert max(fg.values()) - min(fg.values()) <= 1 and len(fg) == 5  # 60 each although 67% are "not a fraud"
+    assert max(gr.values()) - min(gr.values()) <= 1 and len(gr) == 4
+
+
+def test_class_quotas_give_small_classes_all_they_have():
+    assert class_quotas(Counter({"a": 1000, "b": 30, "c": 5}), 300, 1, "FG") == {"a": 265, "b": 30, "c": 5}
+    assert sum(class_quotas(Counter({"a": 3, "b": 3, "c": 3}), 7, 1, "FG").values()) == 7
+    assert class_quotas(Counter({"a": 2}), 10, 1, "FG") == {"a": 2}
+
+
+def test_selection_is_reproducible_and_order_free(chosen):
+    cands, cfg, sel = chosen
+    again = select(list(reversed(cands)), cfg, seed=7)
+    assert again.split == sel.split and again.rank == sel.rank
+
+
+def test_small_builds_keep_a_train_split():
+    cands = [Candidate(id=f"GR-{g}", task="GR", group=f"g{g}", answer="x", file="f", start_s=None, end_s=None)
+             for g in range(5)]
+    sel = select(cands, SplitConfig(), seed=1)
+    assert Counter(sel.split.values()) == {"eval": 3, "train": 2}
+
+
+def test_lazy_permutation_is_a_permutation():
+    rng = random.Random(3)
+    assert sorted(lazy_permutation(1000, rng)) == list(range(1000))
+
+
+def test_cm_drafts_reference_their_pool_instead_of_copying_it(tmp_path: Path):
+    from humansense.augment.options import pick_wrong_options
+    from humansense.config import ActivityNetConfig
+    from humansense.sources.activitynet import ActivityNetAdapter
+    from humansense.sources.stage import parse_source
+
+    def tree(n: int) -> Path:
+        root = tmp_path / f"anet{n}"
+        (root / "videos").mkdir(parents=True)
+        rng = random.Random(n)
+        words = ["man", "woman", "dog", "ball", "kitchen", "lake", "bike", "guitar", "street", "cake"]
+        data = {f"v_{k:06d}": {"duration": 60.0, "timestamps": [[0, 10], [12, 30], [33, 55]],
+                               "sentences": [f"A {rng.choice(words)} {rng.choice(words)} scene {k} part {e}."
+                                             for e in range(3)]} for k in range(n)}
+        (root / "val_1.json").write_text(json.dumps(data))
+        return root
+
+    sizes = {}
+    for n in (100, 1000):
+        summary = parse_source("activitynet", ActivityNetConfig(), tree(n), 1, tmp_path / f"work{n}")
+        drafts = Path(summary["drafts"]).read_text().splitlines()
+        sizes[n] = max(len(line) for line in drafts)
+        pools = Pools.beside([Path(summary["drafts"])])
+        assert len(pools.pools["activitynet/events-3"]) == n  # stored once per source
+    assert sizes[1000] <= sizes[100] * 1.1  # a draft's size does not grow with the source
+    from humansense.schema import ItemDraft
+
+    draft = ItemDraft.model_validate_json(drafts[0])
+    assert draft.distractor_pool == "activitynet/events-3" and draft.distractors == []
+    wrong = pick_wrong_options(draft, 3, seed=1, cfg=AugmentConfig(), pools=pools)
+    own = [text for who, text in pools.pools["activitynet/events-3"] if who == draft.provenance.record_id]
+    assert len(wrong) == 3 and own and own[0] not in wrong  # never the draft's own video's events
