@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Literal
@@ -13,7 +14,9 @@ from humansense.annotators.base import AnnotationCache, NoAnnotation
 from humansense.annotators.ocr import PaddleOcrEngine, read_captions
 from humansense.config import AnnotatorsConfig, OcrConfig
 from humansense.annotators.translate import Translated, load_memory, memory_key, translate_all
-from humansense.io import write_text_atomic
+from humansense.ids import unit_interval
+from humansense.io import write_json, write_text_atomic
+from humansense.sources.base import ANNOTATED_FILE
 from humansense.schema import SpeechJob
 
 
@@ -206,19 +209,91 @@ def _speak_job(job: SpeechJob, translated: dict[str, Translated | NoAnnotation],
             "judgements": judgements, "judged_by": client.cfg.model if client is not None else None}
 
 
-def gather_evidence(adapter, out_dir: Path, cfg: AnnotatorsConfig, cache_dir: Path) -> dict:
-    """Run the annotators a source asks for (`adapter.evidence_kinds`); each writes `<id>.<kind>.json` into
-    `out_dir`, which the adapter then reads as evidence."""
+def gather_evidence(adapter, out_dir: Path, cfg: AnnotatorsConfig, cache_dir: Path,
+                    only: set[str] | None = None) -> dict:
+    """Run the annotators a source asks for (`adapter.evidence_kinds`) over its records (those in `only`, when
+    given); each writes `<id>.<kind>.json` into `out_dir`, which the adapter then reads as evidence."""
     kinds, source_config, out = adapter.evidence_kinds, adapter.config, {}
+    videos = [v for v in adapter.videos() if only is None or v[0] in only] if set(kinds) - {"speech"} else []
     if "captions" in kinds:
-        out["captions"] = caption_evidence(adapter.videos(), out_dir, cfg.ocr, cache_dir,
-                                           source_config.caption_window_s)
+        out["captions"] = caption_evidence(videos, out_dir, cfg.ocr, cache_dir, source_config.caption_window_s)
     if "transcripts" in kinds:
         reviews = adapter.root / source_config.rapport_reviews if source_config.rapport_reviews else None
-        out["transcripts"] = transcript_and_rapport(adapter.videos(), out_dir, cfg, cache_dir, source_config.clip_s,
+        out["transcripts"] = transcript_and_rapport(videos, out_dir, cfg, cache_dir, source_config.clip_s,
                                                     source_config.rr_min_words, reviews)
     if "conversation" in kinds:
-        out["conversation"] = conversation_evidence(adapter.videos(), out_dir, cfg, cache_dir, source_config.window_s)
+        out["conversation"] = conversation_evidence(videos, out_dir, cfg, cache_dir, source_config.window_s)
     if "speech" in kinds:
-        out["speech"] = speech_evidence(adapter.speech_jobs(), out_dir, cfg, cache_dir, adapter.translation_memory())
+        jobs = [j for j in adapter.speech_jobs() if only is None or j.id in only]
+        out["speech"] = speech_evidence(jobs, out_dir, cfg, cache_dir, adapter.translation_memory())
     return out
+
+
+def annotation_units(adapter) -> list[str]:
+    """The record ids the annotate stage works through: videos, or texts to speak."""
+    if adapter.evidence_kinds == ("speech",):
+        return [j.id for j in adapter.speech_jobs()]
+    return [video_id for video_id, _ in adapter.videos()]
+
+
+def _added(total: dict, more: dict) -> dict:
+    """Counts of two rounds added up (nested dicts key by key; other values: the latest)."""
+    out = dict(total)
+    for k, v in more.items():
+        if isinstance(v, dict):
+            out[k] = _added(total.get(k, {}), v)
+        elif isinstance(v, (int, float)) and not isinstance(v, bool) and isinstance(total.get(k), (int, float)):
+            out[k] = total[k] + v
+        else:
+            out[k] = v
+    return out
+
+
+def annotate_needed(adapter, out_dir: Path, cfg: AnnotatorsConfig, cache_dir: Path, need: dict[str, int] | None,
+                    seed: int, count_drafts) -> dict:
+    """Annotate a source's records in a seeded order, in rounds, until its drafts meet `need` (task -> drafts),
+    never all records unless they are all needed; `need=None` annotates every record.
+
+    After each round `count_drafts()` parses what is annotated so far; the next round is sized from the yield so
+    far (drafts per record), with a fifth more for luck. `out_dir/annotated.json` lists the records processed, so
+    the parse skips the others (counted as not annotated, not quarantined)."""
+    units = sorted(annotation_units(adapter), key=lambda u: (unit_interval(seed, "annotate", adapter.name, u), u))
+    manifest = out_dir / ANNOTATED_FILE
+    if need is None:
+        totals = gather_evidence(adapter, out_dir, cfg, cache_dir)
+        write_json(manifest, {"ids": sorted(units), "not_reached": []})
+        return totals | {"records": len(units), "annotated": len(units), "rounds": 1}
+    done: list[str] = []
+    totals: dict = {}
+    batch, rounds, counts = max(1, max(need.values(), default=1)), 0, {}
+    while len(done) < len(units):
+        chosen = units[len(done):len(done) + batch]
+        totals = _added(totals, gather_evidence(adapter, out_dir, cfg, cache_dir, only=set(chosen)))
+        done += chosen
+        rounds += 1
+        write_json(manifest, {"ids": sorted(done), "not_reached": sorted(units[len(done):])})
+        counts = count_drafts()
+        short = {t: n - counts.get(t, 0) for t, n in need.items() if counts.get(t, 0) < n}
+        if not short:
+            break
+        per_record = {t: max(counts.get(t, 0) / len(done), 1 / len(done)) for t in short}
+        batch = max(1, math.ceil(max(short[t] / per_record[t] for t in short) * 1.2))
+    return totals | {"records": len(units), "annotated": len(done), "rounds": rounds, "drafts": counts,
+                     "need": need}
+
+
+def annotate_source(name: str, source_config, root: Path, evidence: Path, config, cache_dir: Path) -> dict:
+    """The annotate stage for one source made from annotations: only as many records as selection will need."""
+    from collections import Counter
+
+    from humansense.release.select import annotation_needs
+    from humansense.sources import adapter_class
+
+    adapter = adapter_class(name)(source_config, root, config.seed)
+    with_evidence = source_config.model_copy(update={"evidence_dir": str(evidence)})
+
+    def count_drafts() -> dict[str, int]:
+        return dict(Counter(d.task for d in adapter_class(name)(with_evidence, root, config.seed).parse().drafts))
+
+    need = annotation_needs(adapter.tasks, config.split)
+    return annotate_needed(adapter, evidence, config.annotators, cache_dir, need, config.seed, count_drafts)

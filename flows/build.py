@@ -1,7 +1,7 @@
 """The `build-humansense` flow, one task (or task family) per stage, in the data's order:
 
-    annotate (sources made from annotations) -> parse (per source) -> select -> plan media -> cut (per batch)
-    -> augment -> audit -> QC sample -> publish [-> push]
+    annotate (sources made from annotations: only the records needed) -> parse (per source) -> select
+    -> plan media -> cut (per batch) -> augment -> audit -> QC sample -> publish [-> push]
 
 Wiring only: each task calls one stage function from its stage folder and passes file paths, not item lists. The
 parse and cut tasks carry explicit cache keys (annotation checksums, adapter code, config, seed; clip batch
@@ -20,7 +20,7 @@ from prefect.task_runners import ThreadPoolTaskRunner
 from rich.progress import Progress
 
 from humansense import sample
-from humansense.annotators.stage import gather_evidence
+from humansense.annotators.stage import annotate_source
 from humansense.augment.audit import audit_stage
 from humansense.augment.build import augment_stage
 from humansense.clips import batch_done, cut_batch, plan_batches
@@ -54,8 +54,7 @@ def prepare_sample(dest: str, names: list[str]) -> dict[str, str]:
 
 @task(name="annotate-source")
 def annotate_source_task(name: str, source_config, root: str, evidence: str, config: BuildConfig, cache: str) -> dict:
-    adapter = adapter_class(name)(source_config, Path(root), config.seed)
-    return gather_evidence(adapter, Path(evidence), config.annotators, Path(cache))
+    return annotate_source(name, source_config, Path(root), Path(evidence), config, Path(cache))
 
 
 @task(name="parse-source", persist_result=True)

@@ -177,6 +177,11 @@ class SplitConfig(_Section):
     eval_reserve: float = Field(default=0.05, ge=0)
     eval_reserve_min: int = Field(default=2, ge=0)
     train_max_per_task: int | None = Field(default=2000, ge=0)  # None: every record not in eval
+    # Sources made from annotations (RealTalk, Skin Deep, fraud texts, EFAQA) are annotated in a seeded order only
+    # until their drafts cover eval's target plus this many train items, with this margin for later refusals.
+    annotate_train_per_task: int = Field(default=300, ge=0)
+    annotate_margin: float = Field(default=0.25, ge=0)
+    annotate_all: bool = False  # annotate every record whatever the targets
 
 
 class ReleaseConfig(_Section):

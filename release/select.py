@@ -214,6 +214,14 @@ def keep_best_ranked(ids_by_task: dict[str, list[str]], sel: Selection) -> set[s
     return keep
 
 
+def annotation_needs(tasks: Iterable[str], cfg: SplitConfig) -> dict[str, int] | None:
+    """Drafts an annotated source must yield per task: eval's target and the train items, plus the margin."""
+    if cfg.annotate_all:
+        return None
+    return {t: math.ceil((cfg.eval_targets.get(t, 0) + cfg.annotate_train_per_task) * (1 + cfg.annotate_margin))
+            for t in tasks}
+
+
 def select_stage(draft_files: list[Path], cfg: SplitConfig, seed: int, selection_file: Path,
                  quarantine_file: Path) -> dict:
     """The select stage of a build: drafts whose media exist -> `selection_file`; missing media quarantined."""

@@ -23,6 +23,13 @@ from humansense.ids import UnsafeIdError, digest, item_id
 from humansense.schema import ClipSpec, ItemDraft, Provenance, Quarantined, SpeechJob, normalise_text
 
 
+ANNOTATED_FILE = "annotated.json"  # in an evidence folder: the records the annotate stage processed, and not
+
+
+class NotAnnotated(Exception):
+    """A record the annotate stage left alone because the release did not need it: counted, not quarantined."""
+
+
 class RecordError(Exception):
     """A bad source record. `reason` is a short stable category; the message says what exactly is wrong."""
 
@@ -45,6 +52,7 @@ class Record:
 class ParseResult:
     source: str
     records_read: int = 0
+    not_annotated: int = 0  # records the annotate stage did not reach (selection needed fewer)
     drafts: list[ItemDraft] = field(default_factory=list)
     quarantined: list[Quarantined] = field(default_factory=list)
 
@@ -52,6 +60,7 @@ class ParseResult:
         return {
             "source": self.source,
             "records_read": self.records_read,
+            "not_annotated": self.not_annotated,
             "candidates_per_task": dict(sorted(Counter(d.task for d in self.drafts).items())),
             "quarantined": len(self.quarantined),
             "quarantined_by_reason": dict(sorted(Counter(q.reason for q in self.quarantined).items())),
@@ -71,6 +80,20 @@ class SourceAdapter(ABC):
         self.root = Path(root)
         self.seed = seed
         self.result = ParseResult(source=self.name)
+        self.not_reached = self._not_reached()
+
+    def _not_reached(self) -> set[str]:
+        """Record ids the annotate stage did not reach because selection needed fewer (bad records are never
+        annotation units, so they still meet their quarantine reason)."""
+        path = self.annotated_file()
+        if path is None or not path.is_file():
+            return set()
+        return set(json.loads(path.read_text(encoding="utf-8")).get("not_reached", []))
+
+    def annotated_file(self) -> Path | None:
+        evidence_dir = getattr(self.config, "evidence_dir", None)
+        return Path(evidence_dir) / ANNOTATED_FILE if evidence_dir else None
+
 
     @abstractmethod
     def annotation_files(self) -> list[Path]:
@@ -98,6 +121,9 @@ class SourceAdapter(ABC):
         return Path(evidence_dir) / f"{record_id}.{kind}.json" if evidence_dir else None
 
     def evidence(self, record_id: str, kind: str) -> dict | None:
+        """The evidence of a record, None if there is none, NotAnnotated if the annotate stage did not reach it."""
+        if record_id in self.not_reached:
+            raise NotAnnotated(record_id)
         path = self.evidence_file(record_id, kind)
         return json.loads(path.read_text(encoding="utf-8")) if path is not None and path.exists() else None
 
@@ -131,6 +157,8 @@ class SourceAdapter(ABC):
             taken += 1
             try:
                 self.result.drafts.extend(self.drafts_for(record))
+            except NotAnnotated:
+                self.result.not_annotated += 1
             except RecordError as e:
                 self.quarantine(e.reason, str(e), file=record.file, row=record.row,
                                 record_id=record.record_id)

@@ -16,12 +16,12 @@ from __future__ import annotations
 
 import gzip
 import json
-import math
 import re
-from bisect import bisect_left
+from bisect import bisect_left, bisect_right
 from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import cached_property
+from itertools import chain
 from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, ValidationError
@@ -194,29 +194,29 @@ class EfaqaAdapter(SpokenTextAdapter):
         return pool, [len(t) for _, _, t in pool]
 
     def _nearest_replies(self, record_id: str, concern: str, answer: str, n: int, rng) -> list[str]:
-        """The `n` replies of other conversations about another concern closest in length to `answer` (ties in a
-        seeded order): walked outwards from the answer's length in the length-sorted pool, not by sorting it all."""
+        """The `n` replies of other conversations about another concern closest in length to `answer`.
+
+        The pool is sorted by length once; lengths are visited outwards from the answer's, and within one length
+        (thousands of replies share one in a real corpus) the walk starts at a seeded place, so each conversation
+        costs about `n` steps, not a pass over the pool."""
         pool, lengths = self._replies_by_length
-        target = len(answer)
-        hi = bisect_left(lengths, target)
-        lo = hi - 1
-        found: dict[str, int] = {}
-        limit = None  # once n are found, only ties of the n-th distance are still taken
-        while lo >= 0 or hi < len(pool):
-            d_lo = target - lengths[lo] if lo >= 0 else math.inf
-            d_hi = lengths[hi] - target if hi < len(pool) else math.inf
-            if d_lo <= d_hi:
-                (rid, s1, text), distance, lo = pool[lo], d_lo, lo - 1
-            else:
-                (rid, s1, text), distance, hi = pool[hi], d_hi, hi + 1
-            if limit is not None and distance > limit:
-                break
-            if rid != record_id and s1 != concern and text != answer and text not in found:
-                found[text] = distance
-                if len(found) >= n and limit is None:
-                    limit = distance
-        tie_break = {t: rng.random() for t in sorted(found, key=lambda t: (found[t], t))}
-        return sorted(found, key=lambda t: (found[t], tie_break[t]))[:n]
+        target, found, seen = len(answer), [], set()
+        widest = max(target - lengths[0], lengths[-1] - target) if pool else -1
+        for distance in range(widest + 1):
+            sides = [target] if distance == 0 else rng.sample([target - distance, target + distance], 2)
+            for length in sides:
+                lo, hi = bisect_left(lengths, length), bisect_right(lengths, length)
+                if lo == hi:
+                    continue
+                start = rng.randrange(lo, hi)
+                for i in chain(range(start, hi), range(lo, start)):
+                    rid, s1, text = pool[i]
+                    if rid != record_id and s1 != concern and text != answer and text not in seen:
+                        seen.add(text)
+                        found.append(text)
+                        if len(found) == n:
+                            return found
+        return found
 
     def speech_jobs(self) -> list[SpeechJob]:
         jobs = []

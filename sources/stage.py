@@ -17,6 +17,9 @@ def parse_key(name: str, config: SourceConfig, root: Path, seed: int) -> str:
     """What decides a source's drafts: its annotation files' bytes, the adapter's code, its config and the seed."""
     adapter = adapter_class(name)(config, root, seed)
     files = {f.name: (sha256_file(f) if f.is_file() else None) for f in adapter.annotation_files()}
+    manifest = adapter.annotated_file()  # which records the annotate stage reached
+    if manifest is not None and manifest.is_file():
+        files[manifest.name] = sha256_file(manifest)
     return digest(name, files, adapter.code_version(), config.model_dump(mode="json", exclude={"root"}), seed,
                   SCHEMA_VERSION, length=32)
 

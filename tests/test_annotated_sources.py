@@ -285,3 +285,32 @@ def test_rapport_reviews_replace_the_llm_and_name_bad_lines(tmp_path: Path):
                    '"viewpoint_conflict": "none", "rationale": "x"}}\n')
     with pytest.raises(ValueError, match="r.jsonl, line 1: not a rapport review"):
         load_reviews(bad)
+
+
+def test_annotate_stops_once_selection_has_what_it_needs(tmp_path: Path):
+    """The fraud texts are spoken in a seeded order, in rounds, only until FG's drafts cover its need; the records
+    not reached are counted as not annotated, not quarantined, and a later parse skips them."""
+    from humansense.annotators.stage import annotate_source, annotation_units
+    from humansense.config import BuildConfig, SplitConfig
+
+    root = annotation_root("telecom_fraud")
+    config = BuildConfig(split=SplitConfig(eval_targets={"FG": 2}, annotate_train_per_task=1, annotate_margin=0))
+    source_config = config.sources.telecom_fraud
+    evidence = tmp_path / "evidence"
+    counts = annotate_source("telecom_fraud", source_config, root, evidence, config, tmp_path / "cache")
+    units = annotation_units(adapter("telecom_fraud", root))
+    assert counts["need"] == {"FG": 3} and counts["drafts"]["FG"] >= 3
+    assert counts["annotated"] < counts["records"] == len(units) >= 7  # never all of them
+    assert counts["speech"]["jobs"] == counts["annotated"] == len(list(evidence.glob("*.speech.json")))
+    manifest = json.loads((evidence / "annotated.json").read_text())
+    assert len(manifest["ids"]) == counts["annotated"]
+    assert len(manifest["not_reached"]) == len(units) - counts["annotated"]
+    result = adapter("telecom_fraud", root, evidence_dir=str(evidence)).parse()
+    assert len(result.drafts) == counts["drafts"]["FG"]
+    assert result.not_annotated == len(units) - counts["annotated"]
+    assert "not spoken" not in {q.reason for q in result.quarantined}  # skipped, not blamed
+    assert {q.reason for q in result.quarantined} == {q.reason for q in adapter("telecom_fraud", root).parse()
+                                                      .quarantined} - {"not spoken"}  # bad rows keep their reason
+    again = annotate_source("telecom_fraud", source_config, root, tmp_path / "again", config, tmp_path / "cache")
+    assert json.loads((tmp_path / "again" / "annotated.json").read_text()) == manifest  # the same seeded records
+    assert again["speech"]["misses"] == 0 and again["speech"]["hits"] >= again["annotated"]  # all from the cache

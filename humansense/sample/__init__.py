@@ -95,13 +95,14 @@ def _conversation(entry: dict, dest: Path) -> None:
         w.setnchannels(1), w.setsampwidth(2), w.setframerate(rate), w.writeframes(audio.tobytes())
     face = data.astronaut()[:448, 32:480]  # 448 x 448 around the face
     canvas = np.concatenate([face, face[:, ::-1]], axis=1)
-    Image.fromarray(canvas).resize((640, 320)).save(work / "faces.png")
+    width = entry.get("width", 640)  # the full-size generator (bench/) renders smaller, compressed copies
+    Image.fromarray(canvas).resize((width, width // 2)).save(work / "faces.png")
     duration = len(audio) / rate
     tmp = dest.with_name(f".{dest.stem}.tmp{dest.suffix}")
+    codecs = entry.get("codecs", ["-c:v", "mpeg4", "-q:v", "5", "-c:a", "pcm_s16le"])
     subprocess.run(["ffmpeg", "-nostdin", "-loglevel", "error", "-y", "-loop", "1", "-framerate", str(fps), "-i",
                     str(work / "faces.png"), "-i", str(work / "talk.wav"), "-t", f"{duration:.3f}", "-r", str(fps),
-                    "-c:v", "mpeg4", "-q:v", "5", "-c:a", "pcm_s16le", "-shortest", str(tmp)],
-                   check=True, timeout=SYNTH_TIMEOUT_S, capture_output=True)
+                    *codecs, "-shortest", str(tmp)], check=True, timeout=SYNTH_TIMEOUT_S, capture_output=True)
     tmp.replace(dest)
     # EMOCA: per frame and person a 6-value FLAME pose (global rotation, jaw rotation); the speaker's jaw opens and
     # closes at syllable rate, the listener's stays nearly still.
