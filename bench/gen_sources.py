@@ -1,0 +1,399 @@
+"""A full-size source tree: every source in its published format (../shared/FORMATS.md) at the real record counts,
+seeded, with cheap media, for the scale benchmarks (`bench/scale.py`) and the integrity checks at real sizes.
+
+    .venv/bin/python bench/gen_sources.py --out /data/hs-full                 # the real sizes
+    .venv/bin/python bench/gen_sources.py --out /data/hs-full2 --scale 2      # every source doubled
+    .venv/bin/python bench/gen_sources.py --out /tmp/tiny --scale 0.002       # CI: a handful per source
+
+Writes `<out>/<source>/...` and `<out>/sources.toml` (a config that reads them all). Counts at --scale 1:
+CelebV-HQ 35,666 clips; AVA v2.2 val 64 movies (mmaction2's 15-minute cuts, keyframes at 1 Hz, 1-4 persons
+each, 1-3 actions per person); Jester validation 14,787; ActivityNet Captions val_1 4,917; UCF-Crime's 290
+annotated test videos (140 anomalous, 150 normal); TAO validation 988 videos; RealTalk 692 conversations; The Skin
+Deep 400 downloaded videos; SEUMLD 60 subjects x 30 segments (our manifest); the five fraud CSVs (11,838 rows,
+BOM, GBK, CRLF, 11 never-closed quotes); EFAQA 20,000 conversations.
+
+Media are made cheaply: a few base files per source rendered by ffmpeg at low resolution and frame rate (with
+espeak-ng speech and the astronaut faces where the annotators need them), then one distinct file per record: a
+base's bytes plus a record-specific trailer that decoders ignore (an MP4 `free` box, an AVI `JUNK` chunk, a JPEG
+comment), so every file has its own content hash, as real downloads do. Texts from the Chinese sources come with a
+translation memory (`translations.en.jsonl`), since the packaged LLM cannot translate Chinese.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import json
+import os
+import random
+import struct
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+FF = ["ffmpeg", "-nostdin", "-loglevel", "error", "-y"]
+WORDS = ["man", "woman", "girl", "boy", "dog", "ball", "kitchen", "lake", "bike", "guitar", "street", "cake",
+         "camera", "table", "rope", "horse", "field", "water", "crowd", "stage", "car", "window", "door", "beach"]
+VERBS = ["walks", "jumps", "waves", "talks", "runs", "sits down", "picks up a cup", "throws a ball", "plays",
+         "dances", "laughs", "points", "climbs", "cooks", "reads", "sings"]
+HANZI = "我你他她们的是在有这个人说好想要知道时候觉得因为所以但是没有自己什么怎么工作学习家里朋友感情压力银行卡账户转账"
+
+
+# Media ------------------------------------------------------------------------------------------------------------
+
+def render(dest: Path, seconds: float, *, size: str = "96x54", fps: int = 5, audio: bool = False,
+           pattern: str = "testsrc2", hue: int = 0) -> Path:
+    """A low-resolution lavfi video (optionally with a tone), MP4 with its index first."""
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    args = FF + ["-f", "lavfi", "-i", f"{pattern}=size={size}:rate={fps},hue=h={hue}"]
+    if audio:
+        args += ["-f", "lavfi", "-i", f"sine=frequency={220 + hue}:sample_rate=16000"]
+    args += ["-t", f"{seconds:.2f}", "-c:v", "libx264", "-preset", "ultrafast", "-g", str(fps * 2),
+             "-pix_fmt", "yuv420p", "-threads", "1"]
+    if audio:
+        args += ["-c:a", "aac", "-b:a", "24k", "-shortest"]
+    subprocess.run(args + ["-movflags", "+faststart", str(dest)], check=True, timeout=600)
+    return dest
+
+
+def distinct_copy(base: Path, dest: Path, tag: str) -> None:
+    """`base`'s bytes plus a trailer naming `tag`, in a form its decoders skip."""
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    body, label = base.read_bytes(), tag.encode()
+    if base.suffix == ".jpg":  # a COM segment right after SOI
+        data = body[:2] + b"\xff\xfe" + struct.pack(">H", len(label) + 2) + label + body[2:]
+    elif base.suffix == ".avi":  # a JUNK chunk after the RIFF list
+        data = body + b"JUNK" + struct.pack("<I", len(label) + len(label) % 2) + label + b"\0" * (len(label) % 2)
+    else:  # ISO BMFF: a top-level free box
+        data = body + struct.pack(">I", len(label) + 8) + b"free" + label
+    dest.write_bytes(data)
+
+
+def frame_folder(dest: Path, templates: list[Path], count: int, tag: str, pattern: str = "{:05d}.jpg",
+                 start: int = 1) -> None:
+    """A folder of `count` numbered JPEGs: the first and last distinct copies, the rest hard links to templates."""
+    dest.mkdir(parents=True, exist_ok=True)
+    for k in range(count):
+        target = dest / pattern.format(start + k)
+        template = templates[k % len(templates)]
+        if k in (0, count - 1):
+            distinct_copy(template, target, f"{tag}/{k}")
+        elif not target.exists():
+            os.link(template, target)
+
+
+def jpeg_templates(folder: Path, n: int, size: str = "176x100") -> list[Path]:
+    folder.mkdir(parents=True, exist_ok=True)
+    subprocess.run(FF + ["-f", "lavfi", "-i", f"testsrc2=size={size}:rate=12", "-frames:v", str(n),
+                         str(folder / "t%03d.jpg")], check=True, timeout=120)
+    return sorted(folder.glob("t*.jpg"))
+
+
+def hanzi(rng: random.Random, lo: int, hi: int) -> str:
+    return "".join(rng.choice(HANZI) for _ in range(rng.randint(lo, hi)))
+
+
+def english_for(text: str) -> str:
+    """A stand-in translation for a generated Chinese text (the memory's target): plain words, length alike."""
+    rng = random.Random(text)
+    words = [rng.choice(WORDS + ["money", "bank", "account", "please", "today", "call", "help", "feel", "work"])
+             for _ in range(max(3, len(text) // 3))]
+    return " ".join(words).capitalize() + "."
+
+
+# Sources ----------------------------------------------------------------------------------------------------------
+
+APPEARANCE = ("blurry male young chubby pale_skin rosy_cheeks oval_face receding_hairline bald bangs black_hair "
+              "blonde_hair gray_hair brown_hair straight_hair wavy_hair long_hair arched_eyebrows bushy_eyebrows "
+              "bags_under_eyes eyeglasses sunglasses narrow_eyes big_nose pointy_nose high_cheekbones big_lips "
+              "double_chin no_beard 5_o_clock_shadow goatee mustache sideburns heavy_makeup wearing_earrings "
+              "wearing_hat wearing_lipstick wearing_necklace wearing_necktie wearing_mask").split()
+ACTIONS = ("blow chew close_eyes cough cry drink eat frown gaze glare head_wagging kiss laugh listen_to_music "
+           "look_around make_a_face nod play_instrument read shake_head shout sigh sing sleep smile smoke sneer "
+           "sneeze sniff talk turn weep whisper wink yawn").split()
+
+
+def celebvhq(root: Path, n_clips: int, rng: random.Random) -> None:
+    bases = [render(root / ".base" / f"b{k}.mp4", 24, size="128x128", hue=k * 40) for k in range(4)]
+    clips, videos = {}, max(1, n_clips // 3)
+    for v in range(videos):
+        ytb = "".join(rng.choice("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-") for _ in range(11))
+        distinct_copy(bases[v % len(bases)], root / "raw" / f"{ytb}.mp4", ytb)
+        for k in range(3 if v < videos - 1 else n_clips - 3 * (videos - 1)):
+            start = rng.uniform(0, 16)
+            emotion = rng.choices(["neutral", "happy", "sadness", "anger", "surprise", "disgust", "fear",
+                                   "contempt"], [40, 25, 8, 6, 8, 5, 4, 4])[0]
+            top, left = rng.uniform(0, 0.3), rng.uniform(0, 0.3)
+            clips[f"{ytb}_{k}"] = {
+                "ytb_id": ytb, "duration": {"start_sec": round(start, 2), "end_sec": round(start + rng.uniform(3, 7), 2)},
+                "bbox": {"top": top, "bottom": top + 0.6, "left": left, "right": left + 0.6},
+                "attributes": {"appearance": [int(rng.random() < 0.25) for _ in APPEARANCE],
+                               "action": [int(rng.random() < 0.1) for _ in ACTIONS],
+                               "emotion": {"sep_flag": False, "labels": emotion}},
+                "version": "v0.1"}
+    (root / "celebvhq_info.json").write_text(json.dumps(
+        {"meta_info": {"appearance_mapping": list(APPEARANCE), "action_mapping": list(ACTIONS)}, "clips": clips}))
+
+
+AVA_ACTIONS = ("bend/bow (at the waist); crawl; crouch/kneel; dance; fall down; get up; jump/leap; lie/sleep; martial art; run/jog; sit; stand; swim; walk; answer phone; brush teeth; carry/hold (an object); catch (an object); chop; climb (e.g., a mountain); clink glass; close (e.g., a door, a box); cook; cut; dig; dress/put on clothing; drink; drive (e.g., a car, a truck); eat; enter; exit; extract; fishing; hit (an object); kick (an object); lift/pick up; listen (e.g., to music); open (e.g., a window, a car door); paint; play board game; play musical instrument; play with pets; point to (an object); press; pull (an object); push (an object); put down; read; ride (e.g., a bike, a car, a horse); row boat; sail boat; shoot; shovel; smoke; stir; take a photo; text on/look at a cellphone; throw; touch (an object); turn (e.g., a screwdriver); watch (e.g., TV); work on a computer; write; fight/hit (a person); give/serve (an object) to (a person); grab (a person); hand clap; hand shake; hand wave; hug (a person); kick (a person); kiss (a person); lift (a person); listen to (a person); play with kids; push (another person); sing to (e.g., self, a person, a group); take (an object) from (a person); talk to (e.g., self, a person, a group); watch (a person)").split("; ")
+
+
+def ava(root: Path, movies: int, rng: random.Random) -> None:
+    kinds = ["PERSON_MOVEMENT"] * 14 + ["OBJECT_MANIPULATION"] * 49 + ["PERSON_INTERACTION"] * 17
+    (root / "ava_action_list_v2.2.pbtxt").write_text("".join(
+        f'label {{\n  name: "{n}"\n  label_id: {i}\n  label_type: {kinds[i - 1]}\n}}\n'
+        for i, n in enumerate(AVA_ACTIONS, start=1)))
+    bases = [render(root / ".base" / f"m{k}.mp4", 900, size="128x72", fps=2, hue=k * 60) for k in range(2)]
+    rows, excluded = [], []
+    pose = [11, 12, 12, 12, 14, 14, 11, 8, 10, 1, 3]  # stand/sit/walk dominate, as in the real files
+    for m in range(movies):
+        vid = "".join(rng.choice("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-") for _ in range(11))
+        distinct_copy(bases[m % len(bases)], root / "trainval" / f"{vid}.mp4", vid)
+        people = {p: (rng.uniform(0, 0.5), rng.uniform(0, 0.3)) for p in range(rng.randint(2, 6))}
+        for t in range(902, 1799):
+            if rng.random() < 0.01:
+                excluded.append(f"{vid},{t:04d}")
+                continue
+            for p in rng.sample(sorted(people), rng.randint(1, min(4, len(people)))):
+                x, y = people[p]
+                actions = {rng.choice(pose)} | {rng.randint(15, 80) for _ in range(rng.randint(0, 2))}
+                for a in sorted(actions):
+                    rows.append(f"{vid},{t:04d},{x:.3f},{y:.3f},{x + 0.4:.3f},{y + 0.6:.3f},{a},{p}")
+    (root / "ava_val_v2.2.csv").write_text("\n".join(rows) + "\n")
+    (root / "ava_val_excluded_timestamps_v2.2.csv").write_text("\n".join(excluded) + "\n")
+
+
+def jester(root: Path, n: int, rng: random.Random) -> None:
+    labels = (ROOT / "humansense" / "sample" / "jester" / "jester-v1-labels.csv").read_text().split("\n")
+    labels = [x.strip() for x in labels if x.strip()]
+    (root / "jester-v1-labels.csv").write_text("\n".join(labels) + "\n")
+    templates = jpeg_templates(root / ".base", 12)
+    ids = rng.sample(range(1, 148093), n)
+    (root / "jester-v1-validation.csv").write_text("".join(f"{i};{rng.choice(labels)}\n" for i in ids))
+    for i in ids:
+        frame_folder(root / "20bn-jester-v1" / str(i), templates, 12, f"jester/{i}")
+
+
+def activitynet(root: Path, n: int, rng: random.Random) -> None:
+    bases = {d: render(root / ".base" / f"d{d}.mp4", d, size="96x54", fps=2, audio=True, hue=d) for d in (60, 120, 180)}
+    data = {}
+    for k in range(n):
+        vid = "v_" + "".join(rng.choice("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789")
+                             for _ in range(11))
+        duration = rng.uniform(30, 175)
+        events, t = [], rng.uniform(0, 4)
+        while len(events) < 6 and t < duration - 5:
+            d = rng.uniform(4, 40)
+            events.append(([round(t, 2), round(min(t + d, duration), 2)],
+                           f"  The {rng.choice(WORDS)} {rng.choice(VERBS)} near the {rng.choice(WORDS)}."))
+            t += d * rng.uniform(0.5, 1.0)
+        data[vid] = {"duration": round(duration, 2), "timestamps": [e[0] for e in events],
+                     "sentences": [e[1] for e in events]}
+        base = next(b for d, b in sorted(bases.items()) if d >= duration)
+        distinct_copy(base, root / "videos" / f"{vid}.mp4", vid)
+    (root / "val_1.json").write_text(json.dumps(data))
+
+
+UCF_TEST = {"Abuse": 2, "Arrest": 5, "Arson": 9, "Assault": 3, "Burglary": 13, "Explosion": 21, "Fighting": 5,
+            "RoadAccidents": 23, "Robbery": 5, "Shooting": 23, "Shoplifting": 21, "Stealing": 5, "Vandalism": 5}
+
+
+def ucf_crime(root: Path, scale: float, rng: random.Random) -> None:
+    base = render(root / ".base" / "b.mp4", 120, size="96x54", fps=5, hue=90)
+    lines = []
+    counts = {c: max(1, round(n * scale)) for c, n in UCF_TEST.items()} | {"Normal": max(1, round(150 * scale))}
+    for cls, count in counts.items():
+        for k in range(1, count + 1):
+            if cls == "Normal":
+                name, folder = f"Normal_Videos_{k * 3:03d}_x264.mp4", "Testing_Normal_Videos_Anomaly"
+                fields = "-1  -1  -1  -1"
+            else:
+                name, folder = f"{cls}{k:03d}_x264.mp4", f"Anomaly-Videos-Part-{1 + k % 4}/{cls}"
+                s = rng.randint(30, 1500)
+                fields = f"{s}  {s + rng.randint(60, 900)}  -1  -1"
+            lines.append(f"{name}  {cls}  {fields}  ")
+            distinct_copy(base, root / folder / name, name)
+    (root / "Temporal_Anomaly_Annotation_for_Testing_Videos.txt").write_text("\n".join(lines) + "\n")
+
+
+def tao(root: Path, n: int, rng: random.Random) -> None:
+    templates = jpeg_templates(root / ".base", 15, size="128x72")
+    videos, images, tracks, annotations = [], [], [], []
+    categories = [{"id": 805, "name": "person", "synset": "person.n.01", "synonyms": ["person"], "def": "a human",
+                   "frequency": "f", "image_count": 1, "instance_count": 1},
+                  {"id": 95, "name": "car", "synset": "car.n.01", "synonyms": ["car"], "def": "a car",
+                   "frequency": "f", "image_count": 1, "instance_count": 1}]
+    for v in range(1, n + 1):
+        name = f"val/{rng.choice(['YFCC100M', 'Charades', 'HACS', 'LaSOT'])}/v_{v:08x}{rng.getrandbits(64):016x}"
+        videos.append({"id": v, "name": name, "width": 640, "height": 480, "neg_category_ids": [],
+                       "not_exhaustive_category_ids": [805] if rng.random() < 0.1 else [],
+                       "metadata": {"dataset": name.split("/")[1]}})
+        frames = rng.randint(60, 150)  # native-rate frames; annotated once a second (every 30th)
+        frame_folder(root / "frames" / name, templates, frames, name, pattern="frame{:04d}.jpg", start=0)
+        people = rng.choices(range(0, 8), [6, 30, 25, 15, 10, 6, 5, 3])[0]
+        for p in range(people):
+            tracks.append({"id": len(tracks) + 1, "category_id": 805, "video_id": v})
+        for f in range(0, frames, 30):
+            image_id = len(images) + 1
+            images.append({"id": image_id, "video_id": v, "file_name": f"{name}/frame{f:04d}.jpg", "frame_index": f,
+                           "width": 640, "height": 480, "license": 0, "video": name})
+            for t in tracks[len(tracks) - people:]:
+                annotations.append({"id": len(annotations) + 1, "image_id": image_id, "track_id": t["id"],
+                                    "category_id": 805, "bbox": [10, 10, 50, 120], "area": 6000.0, "iscrowd": 0,
+                                    "video_id": v})
+    (root / "validation.json").write_text(json.dumps({"info": {}, "licenses": ["Unknown"], "videos": videos,
+                                                      "images": images, "tracks": tracks,
+                                                      "annotations": annotations, "categories": categories}))
+
+
+def seumld(root: Path, subjects: int, rng: random.Random) -> None:
+    base = render(root / ".base" / "b.mp4", 620, size="96x54", fps=5, audio=True, hue=200)
+    rows = ["clip_id,subject_id,video,start_s,end_s,label,transcript"]
+    for s in range(1, subjects + 1):
+        video = f"videos/subject{s:03d}.mp4"
+        distinct_copy(base, root / video, video)
+        for q in range(30):
+            start = q * 20 + rng.uniform(0, 3)
+            rows.append(f"s{s:03d}_q{q:02d},s{s:03d},{video},{start:.2f},{start + rng.uniform(8, 16):.2f},"
+                        f"{rng.choice(['truth', 'lie'])},")
+    (root / "seumld_manifest.csv").write_text("\n".join(rows) + "\n")
+
+
+FRAUD = [("0", 7838), ("冒充公检法及政府机关类", 1000), ("贷款、代办信用卡类", 1000), ("冒充客服服务", 1000),
+         ("冒充领导、熟人类", 1000)]
+
+
+def telecom_fraud(root: Path, scale: float, rng: random.Random) -> None:
+    root.mkdir(parents=True, exist_ok=True)
+    memory = []
+    for k, (label, count) in enumerate(FRAUD):
+        rows = ["content,label"]
+        for r in range(max(2, round(count * scale))):
+            text = hanzi(rng, 12, 120) + rng.choice(["XXX", "PHONE", "DIGIT", ""])
+            if k == 0 and r < max(1, round(11 * scale)):  # label00's never-closed quotes
+                rows.append(f'"{text},{label}')
+                continue
+            rows.append(f'"{text}，""引用""",{label}' if r % 50 == 0 else f"{text},{label}")
+            memory.append({"source": text if r % 50 else f'{text}，"引用"', "target": english_for(text)})
+        body = "\r\n".join(rows) + "\r\n"
+        path = root / f"label0{k}-last.csv"
+        path.write_bytes(body.encode("gbk") if k == 4 else b"\xef\xbb\xbf" + body.encode("utf-8"))
+    (root / "translations.en.jsonl").write_text("".join(json.dumps(m, ensure_ascii=False) + "\n" for m in memory))
+
+
+def efaqa(root: Path, n: int, rng: random.Random) -> None:
+    root.mkdir(parents=True, exist_ok=True)
+    memory = {}
+    with gzip.open(root / "efaqa-corpus-zh.utf8.gz", "wt", encoding="utf-8") as f:
+        for k in range(n):
+            chats = []
+            for turn in range(rng.randint(3, 12)):
+                owner = turn % 2 == 1
+                value = hanzi(rng, 4, 60)
+                memory[value] = english_for(value)
+                chat = {"time": "10:00:00", "sender": "owner" if owner else "audience", "type": "textMessage",
+                        "value": value}
+                if not owner:
+                    chat["label"] = {"question": False, "knowledge": False, "negative": rng.random() < 0.05}
+                chats.append(chat)
+            title = "女 " + hanzi(rng, 6, 20)
+            memory[title] = english_for(title)
+            f.write(json.dumps({"md5": f"{rng.getrandbits(128):032x}", "date": "2020-03-02 11:01:08", "owner": "匿名",
+                                "title": title, "label": {"s1": f"1.{rng.randint(1, 19)}", "s2": "2.7", "s3": "3.6"},
+                                "chats": chats}, ensure_ascii=False) + "\n")
+    (root / "translations.en.jsonl").write_text("".join(json.dumps({"source": s, "target": t}, ensure_ascii=False)
+                                                        + "\n" for s, t in memory.items()))
+
+
+def conversations(root: Path, n: int, seconds: float, rng: random.Random, *, kind: str) -> None:
+    """RealTalk (`videos/<id>.avi` + `emoca/<id>.pkl`) or The Skin Deep (`<id>.mp4` + `<id>.info.json`): a few
+    base conversations spoken by two espeak-ng voices over the astronaut faces, copied distinctly per record."""
+    sys.path.insert(0, str(ROOT))
+    from humansense.sample import _conversation  # the embedded sample's renderer: faces, speech, EMOCA
+
+    lines = ["So how was your week at work", "It was better than I expected honestly",
+             "Do you remember the lake last summer", "Of course we went swimming every morning",
+             "I still have the photos from that trip", "We should go back there again next year"]
+    bases = []
+    for b in range(3):
+        turns, t = [], 0.0
+        while t < seconds:
+            person = len(turns) % 2
+            text = lines[(len(turns) + b) % len(lines)]
+            turns.append(["p0" if person == 0 else "p1", "en-us" if person == 0 else "en-gb", text])
+            t += 2.6 + 0.8
+        entry = {"fps": 25, "turns": turns, "emoca": f"emoca/base{b}.pkl", "width": 256,
+                 "codecs": ["-c:v", "libx264", "-preset", "ultrafast", "-tune", "stillimage", "-pix_fmt", "yuv420p",
+                            "-c:a", "libmp3lame", "-b:a", "32k", "-ac", "1"]}
+        dest = root / ".base" / "videos" / f"base{b}.avi"
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        _conversation(entry, dest)
+        bases.append((dest, root / ".base" / "emoca" / f"base{b}.pkl"))
+    relations = [("Married", "6 years"), ("Best Friends", "12 years"), ("Siblings", "20 years"),
+                 ("Dating", "2 months"), ("Cousins", "15 years")]
+    for k in range(n):
+        vid = "".join(rng.choice("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789") for _ in range(11))
+        video, emoca = bases[k % len(bases)]
+        if kind == "realtalk":
+            distinct_copy(video, root / "videos" / f"{vid}.avi", vid)
+            (root / "emoca").mkdir(parents=True, exist_ok=True)
+            os.link(emoca, root / "emoca" / f"{vid}.pkl")
+        else:
+            mp4 = root / ".base" / f"{video.stem}.mp4"
+            if not mp4.exists():
+                subprocess.run(FF + ["-i", str(video), "-c:v", "copy", "-c:a", "aac", "-b:a", "32k",
+                                     "-movflags", "+faststart", str(mp4)], check=True, timeout=600)
+            distinct_copy(mp4, root / f"{vid}.mp4", vid)
+            relation, length = relations[rng.randrange(len(relations))]
+            (root / f"{vid}.info.json").write_text(json.dumps({
+                "id": vid, "title": f"{{THE AND}} {relation} {length} - What We Never Say", "channel": "The Skin Deep",
+                "description": f"{relation} for {length}.", "duration": seconds, "upload_date": "20190214",
+                "webpage_url": f"https://www.youtube.com/watch?v={vid}", "_type": "video"}))
+
+
+# Driver -----------------------------------------------------------------------------------------------------------
+
+def generate(out: Path, scale: float, seed: int, conversation_s: float = 600.0) -> dict[str, Path]:
+    def size(n: int) -> int:
+        return max(2, round(n * scale))
+
+    plan = {
+        "celebvhq": lambda r, g: celebvhq(r, size(35666), g),
+        "ava": lambda r, g: ava(r, size(64), g),
+        "jester": lambda r, g: jester(r, size(14787), g),
+        "activitynet": lambda r, g: activitynet(r, size(4917), g),
+        "ucf_crime": lambda r, g: ucf_crime(r, scale, g),
+        "tao": lambda r, g: tao(r, size(988), g),
+        "seumld": lambda r, g: seumld(r, size(60), g),
+        "telecom_fraud": lambda r, g: telecom_fraud(r, scale, g),
+        "efaqa": lambda r, g: efaqa(r, size(20000), g),
+        "realtalk": lambda r, g: conversations(r, size(692), conversation_s, g, kind="realtalk"),
+        "skindeep": lambda r, g: conversations(r, size(400), min(conversation_s, 160.0), g, kind="skindeep"),
+    }
+    roots = {}
+    for name, make in plan.items():
+        root = out / name
+        root.mkdir(parents=True, exist_ok=True)
+        make(root, random.Random(f"{seed}-{name}"))
+        roots[name] = root
+    lines = [f"seed = {seed}"]
+    for name, root in roots.items():
+        lines += [f"[sources.{name}]", f'root = "{root}"'] + (['layout = "cut_900_1800"'] if name == "ava" else [])
+    (out / "sources.toml").write_text("\n".join(lines) + "\n")
+    return roots
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--out", type=Path, required=True)
+    ap.add_argument("--scale", type=float, default=1.0)
+    ap.add_argument("--seed", type=int, default=2026)
+    ap.add_argument("--conversation-s", type=float, default=600.0, help="length of RealTalk conversations")
+    args = ap.parse_args()
+    roots = generate(args.out, args.scale, args.seed, args.conversation_s)
+    print(json.dumps({k: str(v) for k, v in roots.items()}, indent=1))
+
+
+if __name__ == "__main__":
+    main()
