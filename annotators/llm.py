@@ -180,6 +180,23 @@ class LlmClient:
         with ThreadPoolExecutor(self.cfg.max_concurrency) as pool:
             return list(pool.map(lambda p: self.structured(p, schema, system), prompts))
 
+    def structured_many(self, prompts: dict[str, str], schema: type[BaseModel],
+                        system: str | None = None) -> dict[str, LlmResult | NoAnnotation]:
+        """Many calls of one kind, as the build makes them: through the Batch API when `batch` is configured
+        (cached answers are not sent again), else concurrently (at most `max_concurrency` at once, within the
+        rate limits)."""
+        if not prompts:
+            return {}
+        if self.cfg.batch:
+            path = self.cache.root / "batches" / f"{digest(sorted(prompts.items()), schema.__name__, length=16)}.jsonl"
+            path.parent.mkdir(parents=True, exist_ok=True)
+            if self.write_batch(prompts, schema, path, system).stat().st_size:
+                return self.collect_batch(self.submit_batch(path), prompts, schema, system,
+                                          poll_s=self.cfg.batch_poll_s)
+            return self.collect_cached(prompts, schema, system)
+        ids = list(prompts)
+        return dict(zip(ids, self.map_structured([prompts[i] for i in ids], schema, system)))
+
     # -- the Batch API -------------------------------------------------------------------------------------------
 
     def write_batch(self, prompts: dict[str, str], schema: type[BaseModel], path: Path,
@@ -200,6 +217,11 @@ class LlmClient:
         batch = self.client.batches.create(input_file_id=upload.id, endpoint="/v1/chat/completions",
                                            completion_window="24h")
         return batch.id
+
+    def collect_cached(self, prompts: dict[str, str], schema: type[BaseModel], system: str | None = None) -> dict:
+        """Answers that are all in the cache (nothing left to send)."""
+        return {i: LlmResult.model_validate(self.cache.get("llm", self._cache_key(self._messages(p, system), schema)))
+                for i, p in prompts.items()}
 
     def collect_batch(self, batch_id: str, prompts: dict[str, str], schema: type[BaseModel],
                       system: str | None = None, poll_s: float = 30.0, timeout_s: float = 86_400) -> dict:
@@ -329,15 +351,29 @@ class Translation(BaseModel):
     translation: str
 
 
+def translation_prompt(text: str, target_language: str = "English",
+                       source_language: str = "Chinese") -> tuple[str, str]:
+    """(prompt, system) asking for a faithful translation that keeps placeholders."""
+    system = (f"You translate {source_language} into natural, faithful {target_language}. Keep names, numbers and "
+              f"placeholders such as XXX, NAME, PHONE unchanged. Answer with the translation only.")
+    return f"Translate into {target_language}:\n{text}", system
+
+
 def translate(client: LlmClient, text: str, target_language: str = "English",
               source_language: str = "Chinese") -> LlmResult | NoAnnotation:
     """Translate a source text (the fraud and counselling corpora are Chinese) for speech synthesis; the caller
     keeps the original on the item beside the translation."""
-    if not text.strip():
-        return NoAnnotation(kind="llm", engine="openai", reason="empty text", detail="nothing to translate")
-    system = (f"You translate {source_language} into natural, faithful {target_language}. Keep names, numbers and "
-              f"placeholders such as XXX, NAME, PHONE unchanged. Answer with the translation only.")
-    return client.structured(f"Translate into {target_language}:\n{text}", Translation, system=system)
+    return translate_many(client, [text], target_language, source_language)[text]
+
+
+def translate_many(client: LlmClient, texts: list[str], target_language: str = "English",
+                   source_language: str = "Chinese") -> dict[str, LlmResult | NoAnnotation]:
+    """`translate` for many texts at once (concurrently, or through the Batch API when configured)."""
+    out = {t: NoAnnotation(kind="llm", engine="openai", reason="empty text", detail="nothing to translate")
+           for t in texts if not t.strip()}
+    system = translation_prompt("", target_language, source_language)[1]
+    prompts = {t: translation_prompt(t, target_language, source_language)[0] for t in texts if t.strip()}
+    return out | client.structured_many(prompts, Translation, system=system)
 
 
 class BlindAnswer(BaseModel):

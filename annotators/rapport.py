@@ -28,7 +28,13 @@ class RapportScore(BaseModel):
 
 
 def score_rapport(client: LlmClient, transcript: str) -> LlmResult | NoAnnotation:
-    return client.structured(f"Transcript:\n{transcript}\n\nRate the rapport.", RapportScore, system=SYSTEM)
+    return score_rapports(client, {"one": transcript})["one"]
+
+
+def score_rapports(client: LlmClient, transcripts: dict[str, str]) -> dict[str, LlmResult | NoAnnotation]:
+    """Rapport scores of many transcripts (id -> text), concurrently or through the Batch API."""
+    prompts = {i: f"Transcript:\n{text}\n\nRate the rapport." for i, text in transcripts.items()}
+    return client.structured_many(prompts, RapportScore, system=SYSTEM)
 
 
 def rapport_label(score: dict) -> str | None:

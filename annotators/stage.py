@@ -14,7 +14,7 @@ from humansense.annotators.base import AnnotationCache, NoAnnotation
 from humansense.annotators.ocr import PaddleOcrEngine, read_captions
 from humansense.config import AnnotatorsConfig, OcrConfig
 from humansense.annotators.translate import Translated, load_memory, memory_key, translate_all
-from humansense.ids import unit_interval
+from humansense.ids import digest, unit_interval
 from humansense.io import write_json, write_text_atomic
 from humansense.sources.base import ANNOTATED_FILE
 from humansense.schema import SpeechJob
@@ -52,7 +52,7 @@ def transcript_and_rapport(videos: list[tuple[str, Path]], out_dir: Path, cfg: A
     to judge (`<id>.rapport.json`): a reviewed score from `reviews_file` when there is one, else the LLM's. Returns
     counts and the LLM's token and cost account."""
     from humansense.annotators.asr import transcribe
-    from humansense.annotators.rapport import load_reviews, score_rapport
+    from humansense.annotators.rapport import load_reviews, score_rapports
 
     cache = AnnotationCache(cache_dir)
     asr = asr_engine(cfg)
@@ -70,8 +70,8 @@ def transcript_and_rapport(videos: list[tuple[str, Path]], out_dir: Path, cfg: A
     if not transcripts:
         return counts
     with llm_client(cfg, cache) as client:
-        for video_id, text in transcripts.items():
-            write_text_atomic(out_dir / f"{video_id}.rapport.json", score_rapport(client, text).model_dump_json())
+        for video_id, score in score_rapports(client, transcripts).items():
+            write_text_atomic(out_dir / f"{video_id}.rapport.json", score.model_dump_json())
         counts["llm_account"] = client.account
     return counts
 
@@ -113,13 +113,32 @@ class ReplyJudgement(BaseModel):
     appropriate: Literal["yes", "no"]
 
 
-def judge_reply(client, context: list[str], reply: str):
+JUDGE_SYSTEM = "You review replies in emotional-support conversations. Answer yes or no."
+
+
+def judge_prompt(context: list[str], reply: str) -> str:
     """Would `reply` be an appropriate next response of a supporter after `context`? (PC's distractor check.)"""
     lines = "\n".join(context)
-    return client.structured(
-        f"Conversation between a person seeking help and a supporter:\n{lines}\n\nCandidate next reply from the "
-        f"supporter: {reply}\n\nIs this reply an appropriate, caring and relevant next response?", ReplyJudgement,
-        system="You review replies in emotional-support conversations. Answer yes or no.")
+    return (f"Conversation between a person seeking help and a supporter:\n{lines}\n\nCandidate next reply from the "
+            f"supporter: {reply}\n\nIs this reply an appropriate, caring and relevant next response?")
+
+
+def judge_replies(client, jobs: list[SpeechJob], translated: dict) -> dict[str, dict[str, str | None]]:
+    """Per job, each extra text's verdict ("yes"/"no", None if the LLM gave none), all asked at once."""
+    prompts, where = {}, {}
+    for job in jobs:
+        texts = [t for _, t in job.turns] + job.extra_texts
+        if not all(isinstance(translated[t], Translated) for t in texts):
+            continue  # not spoken, so not judged
+        context = [f"{'Person' if s == 0 else 'Supporter'}: {translated[t].text}" for s, t in job.turns]
+        for k, text in enumerate(job.extra_texts):
+            prompts[f"{job.id}/{k}"] = judge_prompt(context, translated[text].text)
+            where[f"{job.id}/{k}"] = (job.id, text)
+    verdicts: dict[str, dict[str, str | None]] = {}
+    for key, result in client.structured_many(prompts, ReplyJudgement, system=JUDGE_SYSTEM).items():
+        job_id, text = where[key]
+        verdicts.setdefault(job_id, {})[text] = result.data["appropriate"] if result.status == "ok" else None
+    return verdicts
 
 
 @contextmanager
@@ -154,7 +173,7 @@ def speech_evidence(jobs: list[SpeechJob], out_dir: Path, cfg: AnnotatorsConfig,
                     memory_file: Path | None) -> dict:
     """Translate each job's texts (memory, then LLM), speak its turns with two voices into `<id>.speech.json`; a job
     with any untranslated turn gets a NoAnnotation naming the texts instead."""
-    from humansense.annotators.llm import translate
+    from humansense.annotators.llm import translate_many
     from humansense.annotators.tts import PiperEngine
 
     cache = AnnotationCache(cache_dir)
@@ -165,13 +184,17 @@ def speech_evidence(jobs: list[SpeechJob], out_dir: Path, cfg: AnnotatorsConfig,
         client = None
         if any(memory_key(p) not in memory for p in pieces) or any(_judged(j, cfg) for j in jobs):
             client = stack.enter_context(llm_client(cfg, cache))
-        translated = translate_all(pieces, memory, (lambda t: translate(client, t)) if client else None,
+        translated = translate_all(pieces, memory, (lambda ts: translate_many(client, ts)) if client else None,
                                    cfg.llm.model)
         engine = PiperEngine(cfg.tts.voice, cfg.tts.length_scale)
+        joined = {t: _joined(t, translated) for job in jobs for t in [text for _, text in job.turns] + job.extra_texts}
+        judged = [job for job in jobs if _judged(job, cfg)]
+        verdicts = judge_replies(client, judged, joined) if judged else {}
         for job in jobs:
             texts = [text for _, text in job.turns] + job.extra_texts
-            result = _speak_job(job, {t: _joined(t, translated) for t in texts}, engine, cache,
-                                client if _judged(job, cfg) else None)
+            result = _speak_job(job, {t: joined[t] for t in texts}, engine, cache,
+                                verdicts.get(job.id, {}) if _judged(job, cfg) else None,
+                                client.cfg.model if client is not None else None)
             write_text_atomic(out_dir / f"{job.id}.speech.json", json.dumps(result, ensure_ascii=False))
             counts["spoken" if result["status"] == "ok" else "untranslated"] += 1
         counts["from_memory"] = sum(isinstance(t, Translated) and t.by == "memory" for t in translated.values())
@@ -182,7 +205,7 @@ def speech_evidence(jobs: list[SpeechJob], out_dir: Path, cfg: AnnotatorsConfig,
 
 
 def _speak_job(job: SpeechJob, translated: dict[str, Translated | NoAnnotation], engine, cache: AnnotationCache,
-               client) -> dict:
+               judgements: dict[str, str | None] | None, judge_model: str | None) -> dict:
     from humansense.annotators.tts import phone_call_turns, speak_dialogue
 
     texts = [text for _, text in job.turns] + job.extra_texts
@@ -197,16 +220,10 @@ def _speak_job(job: SpeechJob, translated: dict[str, Translated | NoAnnotation],
     speech = speak_dialogue(english, engine, cache, phone_band=job.phone_band)
     if speech.status != "ok":
         return {"status": "none", "reason": speech.reason, "detail": speech.detail}
-    judgements = {}
-    if client is not None:
-        context = [f"{'Person' if s == 0 else 'Supporter'}: {translated[t].text}" for s, t in job.turns]
-        for text in job.extra_texts:
-            verdict = judge_reply(client, context, translated[text].text)
-            judgements[text] = verdict.data["appropriate"] if verdict.status == "ok" else None
     return {"status": "ok", "wav": speech.path, "duration_s": speech.duration_s, "voice": speech.voice,
             "phone_band": speech.phone_band, "turns": [t.model_dump() for t in speech.turns],
             "translations": {t: translated[t].model_dump() for t in texts},
-            "judgements": judgements, "judged_by": client.cfg.model if client is not None else None}
+            "judgements": judgements or {}, "judged_by": judge_model if judgements is not None else None}
 
 
 def gather_evidence(adapter, out_dir: Path, cfg: AnnotatorsConfig, cache_dir: Path,
@@ -284,8 +301,6 @@ def annotate_needed(adapter, out_dir: Path, cfg: AnnotatorsConfig, cache_dir: Pa
 
 def annotate_source(name: str, source_config, root: Path, evidence: Path, config, cache_dir: Path) -> dict:
     """The annotate stage for one source made from annotations: only as many records as selection will need."""
-    from collections import Counter
-
     from humansense.release.select import annotation_needs
     from humansense.sources import adapter_class
 
@@ -293,7 +308,32 @@ def annotate_source(name: str, source_config, root: Path, evidence: Path, config
     with_evidence = source_config.model_copy(update={"evidence_dir": str(evidence)})
 
     def count_drafts() -> dict[str, int]:
-        return dict(Counter(d.task for d in adapter_class(name)(with_evidence, root, config.seed).parse().drafts))
+        return dict(adapter_class(name)(with_evidence, root, config.seed).parse(sink=lambda draft: None).candidates)
 
     need = annotation_needs(adapter.tasks, config.split)
     return annotate_needed(adapter, evidence, config.annotators, cache_dir, need, config.seed, count_drafts)
+
+
+def annotate_key(name: str, source_config, root: Path, config) -> str:
+    """What decides a source's evidence: its media (fingerprints) or texts (checksums), the hand-kept files beside
+    them, the annotators' settings and code, what selection needs and the seed. A rebuild with the same key reuses
+    the evidence without decoding a frame (the annotators' own cache would hit too, but only after hashing media)."""
+    import inspect
+    import sys
+
+    from humansense.media import fingerprint, sha256_file
+    from humansense.release.select import annotation_needs
+    from humansense.sources import adapter_class
+
+    adapter = adapter_class(name)(source_config, root, config.seed)
+    if adapter.evidence_kinds == ("speech",):
+        inputs = {f.name: sha256_file(f) for f in adapter.source_files() if f.is_file()}
+    else:
+        inputs = {video_id: fingerprint(path) for video_id, path in adapter.videos()}
+    extras = [adapter.translation_memory(), root / getattr(source_config, "rapport_reviews", None) if getattr(
+        source_config, "rapport_reviews", None) else None]
+    inputs |= {f"extra:{p.name}": sha256_file(p) for p in extras if p is not None and p.is_file()}
+    return digest(name, inputs, source_config.model_dump(mode="json", exclude={"root", "evidence_dir"}),
+                  config.annotators.model_dump(mode="json", exclude={"cache_dir"}),
+                  annotation_needs(adapter.tasks, config.split), config.seed, adapter.code_version(),
+                  inspect.getsource(sys.modules[__name__]), length=32)

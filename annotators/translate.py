@@ -56,19 +56,24 @@ def check_translation(source: str, text: str) -> str | None:
 
 
 def translate_all(texts: list[str], memory: dict[str, str],
-                  machine: Callable[[str], object] | None, model: str = "llm") -> dict[str, Translated | NoAnnotation]:
-    """Every distinct text, from the memory first, then `machine` (an LLM `translate` call), checked."""
+                  machine: Callable[[list[str]], dict[str, object]] | None,
+                  model: str = "llm") -> dict[str, Translated | NoAnnotation]:
+    """Every distinct text, from the memory first, then `machine` (texts -> LLM results, e.g. `translate_many`:
+    all of them at once, so they go out concurrently or as one batch), checked."""
     out: dict[str, Translated | NoAnnotation] = {}
+    unknown = []
     for text in dict.fromkeys(texts):
         known = memory.get(memory_key(text))
         if known:
             out[text] = Translated(source=text, text=known, by="memory")
-            continue
-        if machine is None:
+        elif machine is None:
             out[text] = NoAnnotation(kind="translation", engine="none", reason="untranslated",
                                      detail="not in the translation memory and no LLM configured")
-            continue
-        result = machine(text)
+        else:
+            unknown.append(text)
+    results = machine(unknown) if unknown else {}
+    for text in unknown:
+        result = results[text]
         if getattr(result, "status", "none") != "ok":
             out[text] = NoAnnotation(kind="translation", engine=model, reason="untranslated",
                                      detail=f"{result.reason}: {result.detail}"[:300], raw=result.raw)
@@ -78,4 +83,4 @@ def translate_all(texts: list[str], memory: dict[str, str],
         out[text] = (Translated(source=text, text=candidate, by=f"llm:{model}") if problem is None else
                      NoAnnotation(kind="translation", engine=model, reason="untranslated", detail=problem,
                                   raw=candidate[:500]))
-    return out
+    return {t: out[t] for t in dict.fromkeys(texts)}

@@ -43,13 +43,14 @@ HANZI = "我你他她们的是在有这个人说好想要知道时候觉得因�
 # Media ------------------------------------------------------------------------------------------------------------
 
 def render(dest: Path, seconds: float, *, size: str = "96x54", fps: int = 5, audio: bool = False,
-           pattern: str = "testsrc2", hue: int = 0) -> Path:
-    """A low-resolution lavfi video (optionally with a tone), MP4 with its index first."""
+           pattern: str = "smptebars", hue: int = 0) -> Path:
+    """A low-resolution lavfi video (optionally with a tone), MP4 with its index first; still bars at a high CRF
+    keep a full-size tree to a few GB."""
     dest.parent.mkdir(parents=True, exist_ok=True)
     args = FF + ["-f", "lavfi", "-i", f"{pattern}=size={size}:rate={fps},hue=h={hue}"]
     if audio:
         args += ["-f", "lavfi", "-i", f"sine=frequency={220 + hue}:sample_rate=16000"]
-    args += ["-t", f"{seconds:.2f}", "-c:v", "libx264", "-preset", "ultrafast", "-g", str(fps * 2),
+    args += ["-t", f"{seconds:.2f}", "-c:v", "libx264", "-preset", "veryfast", "-crf", "40", "-g", str(fps * 2),
              "-pix_fmt", "yuv420p", "-threads", "1"]
     if audio:
         args += ["-c:a", "aac", "-b:a", "24k", "-shortest"]
@@ -176,7 +177,7 @@ def jester(root: Path, n: int, rng: random.Random) -> None:
 
 
 def activitynet(root: Path, n: int, rng: random.Random) -> None:
-    bases = {d: render(root / ".base" / f"d{d}.mp4", d, size="96x54", fps=2, audio=True, hue=d) for d in (60, 120, 180)}
+    bases = {d: render(root / ".base" / f"d{d}.mp4", d, size="96x54", fps=2, hue=d) for d in (60, 120, 180)}
     data = {}
     for k in range(n):
         vid = "v_" + "".join(rng.choice("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789")

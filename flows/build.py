@@ -20,7 +20,7 @@ from prefect.task_runners import ThreadPoolTaskRunner
 from rich.progress import Progress
 
 from humansense import sample
-from humansense.annotators.stage import annotate_source
+from humansense.annotators.stage import annotate_key, annotate_source
 from humansense.augment.audit import audit_stage
 from humansense.augment.build import augment_stage
 from humansense.clips import batch_done, cut_batch, plan_batches
@@ -33,6 +33,7 @@ from humansense.release.hub import push_release
 from humansense.release.select import select_stage
 from humansense.release.stage import publish
 from humansense.sources import adapter_class
+from humansense.sources.base import ANNOTATED_FILE
 from humansense.sources.stage import parse_key, parse_source
 
 
@@ -40,6 +41,11 @@ from humansense.sources.stage import parse_key, parse_source
 def _parse_cache_key(context, params) -> str:
     key = parse_key(params["name"], params["config"], Path(params["root"]), params["seed"])
     return f"parse-{params['name']}-{digest(key, params['work'])}"
+
+
+def _annotate_cache_key(context, params) -> str:
+    key = annotate_key(params["name"], params["source_config"], Path(params["root"]), params["config"])
+    return f"annotate-{params['name']}-{digest(key, params['evidence'])}"
 
 
 def _batch_cache_key(context, params) -> str:
@@ -52,7 +58,7 @@ def prepare_sample(dest: str, names: list[str]) -> dict[str, str]:
     return {k: str(v) for k, v in sample.materialize(Path(dest), names).items()}
 
 
-@task(name="annotate-source")
+@task(name="annotate-source", persist_result=True)
 def annotate_source_task(name: str, source_config, root: str, evidence: str, config: BuildConfig, cache: str) -> dict:
     return annotate_source(name, source_config, Path(root), Path(evidence), config, Path(cache))
 
@@ -152,16 +158,23 @@ def build_humansense(out: str = "build", config_file: str | None = None, seed: i
 
     parse = parse_source_task.with_options(cache_policy=CacheKeyFnPolicy(cache_key_fn=_parse_cache_key)
                                            .configure(key_storage=str(at.keys)))
+    annotate = annotate_source_task.with_options(cache_policy=CacheKeyFnPolicy(cache_key_fn=_annotate_cache_key)
+                                                 .configure(key_storage=str(at.keys)))
     parse_futures, annotated = {}, {}
     for name, source_config in enabled.items():
         if adapter_class(name).evidence_kinds:  # items made from annotations: run the annotators first
-            annotated[name] = annotate_source_task(name, source_config, roots[name], str(at.evidence(name)), config,
-                                                   str(config.annotators.cache_dir or at.annotations))
+            present = (at.evidence(name) / ANNOTATED_FILE).exists()  # lost evidence is made again, not trusted
+            annotated[name] = annotate.with_options(refresh_cache=not present).submit(
+                name, source_config, roots[name], str(at.evidence(name)), config,
+                str(config.annotators.cache_dir or at.annotations))
             source_config = source_config.model_copy(update={"evidence_dir": str(at.evidence(name))})
         done = (at.parsed(name) / "drafts.jsonl").exists()  # lost outputs are recomputed, not trusted
         parse_futures[name] = parse.with_options(refresh_cache=not done).submit(
-            name, source_config, roots[name], config.seed, str(at.work))
+            name, source_config, roots[name], config.seed, str(at.work),
+            wait_for=[annotated[name]] if name in annotated else None)  # annotate stages of sources run side by side
     parsed = {name: f.result() for name, f in parse_futures.items()}
+    annotation_tasks = {"total": len(annotated), "cached": sum(f.state.name == "Cached" for f in annotated.values())}
+    annotated = {name: f.result() for name, f in annotated.items()}
     draft_files = [s["drafts"] for s in parsed.values()]
 
     selected = select_task(draft_files, config, str(at.selection), str(at.work / "select_quarantine.jsonl"))
@@ -176,7 +189,8 @@ def build_humansense(out: str = "build", config_file: str | None = None, seed: i
         selected["quarantine"], plan["quarantine"], augmented["quarantine"], reviewed["quarantine"]]
     selection = {k: v for k, v in selected.items() if k not in {"selection", "quarantine"}}
     stages = {"sources": parsed, "selection": selection, "media_tasks": media_tasks, "audit": audited,
-              "qc": reviewed["qc"], "annotations": annotated, "sample_sources": sample_names}
+              "qc": reviewed["qc"], "annotations": annotated, "annotation_tasks": annotation_tasks,
+              "sample_sources": sample_names}
     report = publish_release_task(str(at.release), reviewed["items"], quarantine_files, str(at.clips), config, stages)
     if push:
         report["push"] = push_release_task(str(at.release), repo_id)

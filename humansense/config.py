@@ -239,6 +239,8 @@ class LlmConfig(_Section):
     timeout_s: float = 60.0
     max_tokens: int = 256
     temperature: float = 0.0
+    batch: bool = False  # send the build's LLM calls through the Batch API (servers with /v1/batches; up to 24 h)
+    batch_poll_s: float = Field(default=30.0, gt=0)
     price_input_per_1m: float = 0.0  # USD per million tokens, for the build report's cost account
     price_output_per_1m: float = 0.0
 

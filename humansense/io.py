@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import os
+import threading
+from contextlib import contextmanager
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import TypeVar
@@ -29,6 +31,19 @@ def write_json(path: Path, data: object) -> Path:
 def write_jsonl(path: Path, records: Iterable[BaseModel]) -> Path:
     lines = [r.model_dump_json(exclude_none=False) for r in records]
     return write_text_atomic(path, "".join(line + "\n" for line in lines))
+
+
+@contextmanager
+def jsonl_writer(path: Path) -> Iterator[Callable[[BaseModel], None]]:
+    """Write records one by one into a temporary file, renamed into place only when all were written."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
+    try:
+        with tmp.open("w", encoding="utf-8") as f:
+            yield lambda record: f.write(record.model_dump_json(exclude_none=False) + "\n")
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 def read_jsonl(path: Path, model: type[M]) -> Iterator[M]:

@@ -7,9 +7,11 @@ half-written clip that a later build would take for a finished one.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
+import re
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
@@ -77,6 +79,11 @@ class ProbeResult:
 def run_ffmpeg_bytes(args: list[str], timeout_s: float, what: str, stdin: bytes | None = None) -> bytes:
     """Run ffmpeg or ffprobe and return its stdout; a time-out, a missing binary or a failure becomes MediaError
     (the stderr tail says why), so one bad file never stops a build."""
+    return run_ffmpeg_both(args, timeout_s, what, stdin)[0]
+
+
+def run_ffmpeg_both(args: list[str], timeout_s: float, what: str, stdin: bytes | None = None) -> tuple[bytes, bytes]:
+    """`run_ffmpeg_bytes`, keeping stderr too (ffmpeg reports there what it wrote)."""
     try:
         run = subprocess.run(args, input=stdin, capture_output=True, timeout=timeout_s)
     except subprocess.TimeoutExpired:
@@ -85,7 +92,7 @@ def run_ffmpeg_bytes(args: list[str], timeout_s: float, what: str, stdin: bytes 
         raise MediaError("ffmpeg missing", f"{args[0]} is not installed (apt-get install ffmpeg)") from None
     if run.returncode != 0:
         raise MediaError("unreadable media", f"{what}: {run.stderr.decode(errors='replace').strip()[-300:]}")
-    return run.stdout
+    return run.stdout, run.stderr
 
 
 def _rate(text: str | None) -> float | None:
@@ -93,6 +100,20 @@ def _rate(text: str | None) -> float | None:
         return None
     num, _, den = text.partition("/")
     return float(num) / float(den or 1) if float(den or 1) else None
+
+
+def probe_source(path: Path, timeout_s: float = 60.0) -> ProbeResult:
+    """`probe` of a source file, once per process for each (path, size, mtime): a source feeding many clips (an AVA
+    movie, a RealTalk conversation) is probed once, not once per clip."""
+    stat = Path(path).stat() if Path(path).exists() else None
+    if stat is None:
+        return probe(path, timeout_s)
+    return _probe_once(str(path), stat.st_size, stat.st_mtime_ns, timeout_s)
+
+
+@functools.lru_cache(maxsize=4096)
+def _probe_once(path: str, size: int, mtime_ns: int, timeout_s: float) -> ProbeResult:
+    return probe(Path(path), timeout_s)
 
 
 def probe(path: Path, timeout_s: float = 60.0) -> ProbeResult:
@@ -119,7 +140,7 @@ def probe(path: Path, timeout_s: float = 60.0) -> ProbeResult:
 
 
 def _cut_audio(spec: ClipSpec, src: Path, tmp: Path, out_path: Path, timeout_s: float) -> ProbeResult:
-    info = probe(src, timeout_s)
+    info = probe_source(src, timeout_s)
     if not info.has_audio:
         raise MediaError("no audio stream", f"{src} has no audio stream")
     if spec.start_s >= info.duration_s:
@@ -132,16 +153,39 @@ def _cut_audio(spec: ClipSpec, src: Path, tmp: Path, out_path: Path, timeout_s: 
 
 
 def _encode(cmd, src: Path, tmp: Path, out_path: Path, timeout_s: float, stream: str) -> ProbeResult:
-    """Run an ffmpeg-python command writing `tmp`, check the result has `stream`, then rename it into place."""
+    """Run an ffmpeg-python command writing `tmp`, check the result has `stream`, then rename it into place.
+
+    One process per clip: what the clip is (frames, duration, size, rate, streams) is read from ffmpeg's own
+    progress report and output header, not from a second ffprobe."""
     try:
-        run_ffmpeg_bytes(cmd.overwrite_output().compile(), timeout_s, f"cutting {src}")
-        result = probe(tmp, timeout_s)
+        args = cmd.overwrite_output().global_args("-progress", "pipe:1", "-nostats").compile()
+        args = [a if a != "error" or args[k - 1] != "-loglevel" else "info" for k, a in enumerate(args)]
+        result = _encoded(run_ffmpeg_both(args, timeout_s, f"cutting {src}"))
         if not (result.has_audio if stream == "audio" else result.has_video) or result.duration_s <= 0:
             raise MediaError("unreadable media", f"{src}: the cut clip has no {stream}")
         os.replace(tmp, out_path)
         return result
     finally:
         tmp.unlink(missing_ok=True)
+
+
+_OUTPUT_VIDEO = re.compile(r"Stream #0:\d+.*?: Video: .*?, (\d+)x(\d+)[ ,].*?, (\d+(?:\.\d+)?) fps")
+
+
+def _encoded(outputs: tuple[bytes, bytes]) -> ProbeResult:
+    """The clip as ffmpeg reported writing it: `-progress` lines (frames, last timestamp) and the Output header."""
+    progress = dict(line.split("=", 1) for line in outputs[0].decode(errors="replace").splitlines() if "=" in line)
+    header = outputs[1].decode(errors="replace").partition("\nOutput #0")[2]
+    video = _OUTPUT_VIDEO.search(header)
+    frames = int(progress.get("frame", "0") or 0)
+    out_time = int(progress.get("out_time_us", "0") or 0) / 1e6
+    fps = float(video.group(3)) if video else None
+    # A CFR video lasts frames / fps (its last frame included); audio ends at its last timestamp.
+    duration = max(frames / fps if video and fps else 0.0, out_time)
+    return ProbeResult(duration_s=round(duration, 6), width=int(video.group(1)) if video else None,
+                       height=int(video.group(2)) if video else None, fps=fps,
+                       frame_count=frames if video else None, has_video=video is not None and frames > 0,
+                       has_audio=": Audio: " in header)
 
 
 def _crop_filter(stream, spec: ClipSpec):
@@ -165,7 +209,7 @@ def cut_clip(spec: ClipSpec, out_path: Path, *, max_height: int = 480, crf: int 
         return _cut_audio(spec, src, tmp, out_path, timeout_s)
     audio = None
     if spec.kind == "span":
-        info = probe(src, timeout_s)
+        info = probe_source(src, timeout_s)
         if spec.start_s >= info.duration_s:
             raise MediaError("span outside media", f"{src}: starts at {spec.start_s:g} s, media lasts {info.duration_s:g} s")
         end = min(spec.end_s, info.duration_s)

@@ -38,7 +38,8 @@ def publish(release_dir: Path, items_file: Path, quarantine_files: list[Path], c
     report = build_report(config, stages["sources"], items, quarantined, stages["media_tasks"],
                           stages["sample_sources"], audit["flagged"])
     report |= {"selection": stages["selection"], "eval_answer_classes": eval_answer_classes(items),
-               "qc": stages["qc"], "llm_account": audit["llm_account"], "annotations": stages["annotations"]}
+               "qc": stages["qc"], "llm_account": audit["llm_account"], "annotations": stages["annotations"],
+               "annotation_tasks": stages["annotation_tasks"]}
     audit_csv = next(Path(f) for f in audit["files"] if f.endswith(".csv"))
     write_release(release_dir, items, clips_dir, quarantined, report, tiny=tiny_ids(items, config.split, config.seed),
                   audit=pd.read_csv(audit_csv), extra_files={f"audit/{Path(f).name}": Path(f) for f in audit["files"]},

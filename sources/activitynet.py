@@ -68,9 +68,10 @@ class ActivityNetAdapter(SourceAdapter):
 
     def pools(self) -> dict[str, list[tuple[str, str]]]:
         """`events-K`: every video's first K events (K = 2..max_events) as one description, owned by that video."""
-        return {f"events-{k}": [(vid, describe(seq[:k])) for vid, seq in sorted(getattr(self, "sequences", {}).items())
-                                if len(seq) >= 2]
-                for k in range(self.config.min_events, self.config.max_events + 1)}
+        return super().pools() | {
+            f"events-{k}": [(vid, describe(seq[:k])) for vid, seq in sorted(getattr(self, "sequences", {}).items())
+                            if len(seq) >= 2]
+            for k in range(self.config.min_events, self.config.max_events + 1)}
 
     def _events(self, record: Record) -> list[tuple[float, float, str]]:
         v = record.data

@@ -11,7 +11,7 @@ import inspect
 import json
 from abc import ABC, abstractmethod
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
@@ -24,6 +24,9 @@ from humansense.schema import ClipSpec, ItemDraft, Provenance, Quarantined, Spee
 
 
 ANNOTATED_FILE = "annotated.json"  # in an evidence folder: the records the annotate stage processed, and not
+
+
+INLINE_DISTRACTORS = 8  # longer distractor lists are stored once per source and named by the draft
 
 
 class NotAnnotated(Exception):
@@ -53,15 +56,16 @@ class ParseResult:
     source: str
     records_read: int = 0
     not_annotated: int = 0  # records the annotate stage did not reach (selection needed fewer)
-    drafts: list[ItemDraft] = field(default_factory=list)
+    drafts: list[ItemDraft] = field(default_factory=list)  # kept only when parse() has no sink
     quarantined: list[Quarantined] = field(default_factory=list)
+    candidates: Counter = field(default_factory=Counter)  # drafts per task
 
     def summary(self) -> dict[str, Any]:
         return {
             "source": self.source,
             "records_read": self.records_read,
             "not_annotated": self.not_annotated,
-            "candidates_per_task": dict(sorted(Counter(d.task for d in self.drafts).items())),
+            "candidates_per_task": dict(sorted(self.candidates.items())),
             "quarantined": len(self.quarantined),
             "quarantined_by_reason": dict(sorted(Counter(q.reason for q in self.quarantined).items())),
             "quarantine": [q.model_dump(exclude_none=True) for q in self.quarantined],
@@ -81,6 +85,7 @@ class SourceAdapter(ABC):
         self.seed = seed
         self.result = ParseResult(source=self.name)
         self.not_reached = self._not_reached()
+        self._interned: dict[str, list[tuple[str, str]]] = {}
 
     def _not_reached(self) -> set[str]:
         """Record ids the annotate stage did not reach because selection needed fewer (bad records are never
@@ -129,8 +134,15 @@ class SourceAdapter(ABC):
 
     def pools(self) -> dict[str, list[tuple[str, str]]]:
         """Wrong-option pools shared by this source's drafts (name -> [(owner record id, text)]), written once
-        beside the drafts; call after `parse()`."""
-        return {}
+        beside the drafts; call after `parse()`. Long distractor lists given to `draft()` are interned here."""
+        return dict(self._interned)
+
+    def wrong_options(self, draft: ItemDraft) -> list[str]:
+        """A draft's whole pool of wrong options: its own list, then its shared pool (less its own record's)."""
+        if not draft.distractor_pool:
+            return list(draft.distractors)
+        name = draft.distractor_pool.removeprefix(f"{self.name}/")
+        return list(draft.distractors) + [t for who, t in self.pools()[name] if who != draft.provenance.record_id]
 
     def translation_memory(self) -> Path | None:
         """A translation memory shipped with the source, if any (see `humansense.annotators.translate`)."""
@@ -141,7 +153,9 @@ class SourceAdapter(ABC):
         """A digest of the adapter's module source: editing the parser invalidates its cached output."""
         return digest(inspect.getsource(inspect.getmodule(cls)), inspect.getsource(inspect.getmodule(SourceAdapter)))
 
-    def parse(self) -> ParseResult:
+    def parse(self, sink: Callable[[ItemDraft], None] | None = None) -> ParseResult:
+        """Parse every record; each draft goes to `sink` as it is made (streamed to disk by the build), or is kept
+        in `result.drafts` when there is no sink."""
         for f in self.annotation_files():
             if not f.is_file():
                 self.quarantine("missing annotation file", f"{f} does not exist", file=f)
@@ -156,7 +170,12 @@ class SourceAdapter(ABC):
             self.result.records_read += 1
             taken += 1
             try:
-                self.result.drafts.extend(self.drafts_for(record))
+                for made in self.drafts_for(record):
+                    self.result.candidates[made.task] += 1
+                    if sink is None:
+                        self.result.drafts.append(made)
+                    else:
+                        sink(made)
             except NotAnnotated:
                 self.result.not_annotated += 1
             except RecordError as e:
@@ -190,6 +209,12 @@ class SourceAdapter(ABC):
               answers: list[str], distractors: list[str], clip: ClipSpec, hard_distractors: list[str] | None = None,
               template_vars: dict[str, str] | None = None, annotations: dict[str, Any] | None = None,
               distractor_pool: str | None = None) -> ItemDraft:
+        if distractor_pool is None and len(distractors) > INLINE_DISTRACTORS:
+            # A vocabulary less the answers (80 AVA actions, 40 appearance attributes...): stored once per distinct
+            # list in the source's pools, so 100,000 drafts do not each carry a copy.
+            distractor_pool = f"v-{digest(distractors, length=12)}"
+            self._interned.setdefault(distractor_pool, [("", d) for d in distractors])
+            distractors = []
         return ItemDraft(id=item_id(self.name, record_id, task, params), task=task, provenance=provenance,
                          answers=answers, hard_distractors=hard_distractors or [], distractors=distractors,
                          distractor_pool=f"{self.name}/{distractor_pool}" if distractor_pool else None,

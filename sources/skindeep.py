@@ -46,11 +46,11 @@ class SkindeepAdapter(SourceAdapter):
     def _media(self, video_id: str) -> Path:
         return find_video(self.root, video_id, VIDEO_EXTENSIONS)
 
-    def parse(self):
+    def parse(self, sink=None):
         if not self.info_files():
             self.quarantine("missing annotation file", f"no <id>.info.json in {self.root}", file=self.root)
             return self.result
-        return super().parse()
+        return super().parse(sink)
 
     def records(self) -> Iterable[Record]:
         for n, path in enumerate(self.info_files(), start=1):

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from humansense.config import SourceConfig
 from humansense.ids import digest
-from humansense.io import write_json, write_jsonl
+from humansense.io import jsonl_writer, write_json, write_jsonl
 from humansense.media import sha256_file
 from humansense.schema import SCHEMA_VERSION
 from humansense.sources import adapter_class
@@ -26,9 +26,9 @@ def parse_key(name: str, config: SourceConfig, root: Path, seed: int) -> str:
 
 def parse_source(name: str, config: SourceConfig, root: Path, seed: int, work: Path) -> dict:
     adapter = adapter_class(name)(config, root, seed)
-    result = adapter.parse()
     out = work / "parsed" / name
-    write_jsonl(out / "drafts.jsonl", result.drafts)
+    with jsonl_writer(out / "drafts.jsonl") as write:  # streamed: memory does not grow with the source
+        result = adapter.parse(sink=write)
     write_jsonl(out / "quarantine.jsonl", result.quarantined)
     write_pools(out, name, adapter.pools())
     summary = result.summary()

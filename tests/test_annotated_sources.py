@@ -116,7 +116,7 @@ def test_fraud_call_is_spoken_by_two_voices_in_the_phone_band(tmp_path: Path):
 # Translation ---------------------------------------------------------------------------------------------------
 
 def test_machine_translations_that_echo_chinese_are_refused_and_memory_comes_first(tmp_path: Path):
-    from humansense.annotators.llm import LlmClient, translate
+    from humansense.annotators.llm import LlmClient, translate_many
     from humansense.annotators.base import AnnotationCache
 
     assert check_translation("你好", "你好<|im_end|>") is not None
@@ -124,7 +124,7 @@ def test_machine_translations_that_echo_chinese_are_refused_and_memory_comes_fir
     assert "characters for" in check_translation("你好", "word " * 40)
     with FakeLLM({"translation": "您好，我是客服"}) as echo:  # what the packaged 270M model does
         client = LlmClient(LlmConfig(base_url=echo.url, model="fake", timeout_s=2), AnnotationCache(tmp_path))
-        out = translate_all(["您好，我是客服", "已知"], {"已知": "Known."}, lambda t: translate(client, t), "fake")
+        out = translate_all(["您好，我是客服", "已知"], {"已知": "Known."}, lambda ts: translate_many(client, ts), "fake")
         assert out["已知"].text == "Known." and out["已知"].by == "memory"
         assert out["您好，我是客服"].reason == "untranslated" and "Chinese" in out["您好，我是客服"].detail
         assert len(echo.requests) == 1  # the memory hit never reached the LLM

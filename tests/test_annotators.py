@@ -186,6 +186,28 @@ def test_batch_api_path_writes_submits_and_collects(tmp_path):
         assert {k: r.data for k, r in results.items()} == {"item-1": answer, "item-2": answer}
 
 
+def test_the_builds_llm_calls_go_out_together_or_as_one_batch(tmp_path):
+    """The build asks its LLM questions many at once (`structured_many`): concurrently, or, with `batch = true`,
+    as one Batch API job holding only the uncached prompts; a rebuild sends nothing."""
+    from humansense.annotators.rapport import RapportScore as Score, score_rapports
+
+    answer = {"interaction_frequency": 4, "atmosphere": "pleasant", "viewpoint_conflict": "none", "rationale": "ok"}
+    transcripts = {f"video-{k}": f"transcript number {k}" for k in range(5)}
+    with FakeLLM(answer) as fake:
+        concurrent = score_rapports(llm_client(fake.url, tmp_path / "a", max_concurrency=3), transcripts)
+        assert {k: r.data for k, r in concurrent.items()} == {k: answer for k in transcripts}
+        assert len(fake.requests) == 5 and not fake.batches
+        batched = llm_client(fake.url, tmp_path / "b", batch=True, batch_poll_s=0.01)
+        score_rapports(llm_client(fake.url, tmp_path / "b"), {"video-0": "transcript number 0"})  # cached before
+        assert len(fake.requests) == 6
+        first = score_rapports(batched, transcripts)
+        assert Score.model_validate(first["video-3"].data) and len(fake.batches) == 1 and {k: r.data for k, r in first.items()} == {k: answer for k in transcripts}
+        sent = [json.loads(x)["custom_id"] for x in next(iter(fake.files.values())).decode().splitlines()]
+        assert sorted(sent) == [f"video-{k}" for k in range(1, 5)]
+        again = score_rapports(batched, transcripts)  # everything cached: no second batch
+        assert len(fake.batches) == 1 and {k: r.data for k, r in again.items()} == {k: answer for k in transcripts}
+
+
 class RapportScore(BaseModel):  # enums keep a tiny base model's constrained answer short
     interaction_frequency: int = Field(ge=1, le=5)
     atmosphere: Literal["pleasant", "neutral", "tense"]

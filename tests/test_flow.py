@@ -122,6 +122,8 @@ def test_second_build_reuses_every_cached_task(sample_build):
     assert first["media_tasks"]["cached"] == 0 and first["media_tasks"]["clips_cut"] == SAMPLE_CLIPS
     assert second["media_tasks"]["total"] == first["media_tasks"]["total"] > 1
     assert second["media_tasks"]["cached"] == second["media_tasks"]["total"]  # nothing was cut again
+    assert first["annotation_tasks"] == {"total": 4, "cached": 0}
+    assert second["annotation_tasks"] == {"total": 4, "cached": 4}  # no media decoded again to annotate
     assert second["media_tasks"]["clips_cut"] == 0 and second["media_tasks"]["clips_reused"] == SAMPLE_CLIPS
     assert sorted((p.relative_to(out).as_posix(), p.read_bytes())
                   for p in (out / "release" / "data").glob("*/*.parquet")) == items_first  # the same bytes out

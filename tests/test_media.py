@@ -20,8 +20,9 @@ def test_span_with_square_crop_starts_at_zero_with_audio(sample_roots, tmp_path:
     assert info.duration_s == pytest.approx(4.0, abs=0.1)
     assert info.width == info.height == 192  # max(0.4*320, 0.8*240) = 192, square
     assert info.has_audio and info.fps == pytest.approx(25.0)
-    again = probe(tmp_path / "c.mp4")
-    assert again == info
+    again = probe(tmp_path / "c.mp4")  # what ffmpeg reported writing is what ffprobe reads back
+    assert again.duration_s == pytest.approx(info.duration_s, abs=1024 / 44100)  # within one AAC frame of padding
+    assert again.__dict__ | {"duration_s": 0} == info.__dict__ | {"duration_s": 0}
 
 
 def test_frames_become_a_clip_at_the_dataset_rate(sample_roots, tmp_path: Path):

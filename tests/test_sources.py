@@ -18,8 +18,12 @@ SEED = 2026
 
 
 def parse(name: str, root: Path | None = None, **options):
+    """The adapter's result, each draft's shared pool resolved into its `distractors` (to check what it holds)."""
     config = getattr(SourcesConfig(), name).model_copy(update=options)
-    return adapter_class(name)(config, root or annotation_root(name), SEED).parse()
+    adapter = adapter_class(name)(config, root or annotation_root(name), SEED)
+    result = adapter.parse()
+    result.drafts = [d.model_copy(update={"distractors": adapter.wrong_options(d)}) for d in result.drafts]
+    return result
 
 
 def drafts_by(result, task: str) -> dict:
