@@ -16,12 +16,12 @@ from humansense.augment.templates import load_templates
 from humansense.clips import media_for
 from humansense.config import AugmentConfig
 from humansense.ids import seeded_rng
-from humansense.io import read_jsonl, write_jsonl
+from humansense.io import read_jsonl, write_json, write_jsonl
 from humansense.media import MediaError
 from humansense.release.select import Selection, keep_best_ranked
 from humansense.schema import LETTERS, Item, ItemDraft, Media, Option, Quarantined, normalise_text
 from humansense.sources.pools import Pools
-from humansense.tasks import QUESTION_PATTERN, TASKS, task
+from humansense.tasks import QUESTION_PATTERN, TASKS, Kind, task
 
 
 @dataclass(frozen=True)
@@ -56,9 +56,11 @@ def make_item(ready: Ready, positions: tuple[int, ...], seed: int, split: str = 
 
 def augment_drafts(pairs: list[tuple[ItemDraft, Media, str]], seed: int, cfg: AugmentConfig,
                    splits: dict[str, str] | None = None, pools: Pools | None = None,
-                   selection: Selection | None = None) -> tuple[list[Item], list[Quarantined]]:
+                   selection: Selection | None = None,
+                   pinned: dict[str, tuple[int, ...]] | None = None) -> tuple[list[Item], list[Quarantined]]:
     """(draft, media, clip key) triples -> items, balanced per task and split; refused drafts quarantined. With a
-    selection, eval keeps each task's `target` best-ranked survivors (the unused reserve is left out)."""
+    selection, eval keeps each task's `target` best-ranked survivors (the unused reserve is left out); `pinned`
+    answer positions (the ledger of the previous build) are kept."""
     quarantined: list[Quarantined] = []
     ready: list[Ready] = []
     seen: dict[tuple, str] = {}
@@ -82,14 +84,15 @@ def augment_drafts(pairs: list[tuple[ItemDraft, Media, str]], seed: int, cfg: Au
         ready = [r for r in ready if splits.get(r.draft.id) == "train" or r.draft.id in keep]
     # Letters are balanced over the drafts that will certainly become items, so refusals cannot unbalance them.
     splits = splits or {}
-    positions = balanced_positions([r.draft for r in ready], splits, seed)
+    positions = balanced_positions([r.draft for r in ready], splits, seed, pinned)
     items = [make_item(r, positions[r.draft.id], seed, splits.get(r.draft.id, "unassigned")) for r in ready]
     items.sort(key=lambda i: (list(TASKS).index(i.task), i.id))
     return items, quarantined
 
 
 def build_items(draft_files: list[Path], clip_of: dict[str, str], clips_dir: Path, seed: int,
-                cfg: AugmentConfig, selection: Selection | None = None) -> tuple[list[Item], list[Quarantined]]:
+                cfg: AugmentConfig, selection: Selection | None = None,
+                pinned: dict[str, tuple[int, ...]] | None = None) -> tuple[list[Item], list[Quarantined]]:
     """Read the selected drafts, attach their cut clips, and augment (balanced per task and split); failed clips
     quarantined. Without a selection every draft with a clip is used (unassigned split)."""
     pairs, quarantined = [], []
@@ -102,15 +105,51 @@ def build_items(draft_files: list[Path], clip_of: dict[str, str], clips_dir: Pat
                 pairs.append((draft, media_for(draft, key, clips_dir), key))
             except MediaError as e:
                 quarantined.append(Quarantined(stage="media", reason=e.reason, detail=e.detail, **_where(draft)))
-    items, refused = augment_drafts(pairs, seed, cfg, pools=Pools.beside(draft_files), selection=selection)
+    items, refused = augment_drafts(pairs, seed, cfg, pools=Pools.beside(draft_files), selection=selection,
+                                    pinned=pinned)
     return items, quarantined + refused
 
 
+def positions_of(item: Item) -> tuple[int, ...]:
+    """Where an item's answers sit among its options (for a count: the truth's place among the candidates)."""
+    if item.kind is Kind.NUMERAL:
+        return (next(k for k, o in enumerate(item.options) if o.text == item.answer),)
+    return tuple(LETTERS.index(letter) for letter in item.answer)
+
+
+def read_ledger(path: Path, seed: int) -> dict[str, tuple[int, ...]]:
+    """The answer positions of the previous build with this seed (none for another seed or no previous build)."""
+    if not path.is_file():
+        return {}
+    data = json.loads(path.read_text(encoding="utf-8"))
+    return {k: tuple(v) for k, v in data["positions"].items()} if data.get("seed") == seed else {}
+
+
+def letter_balance(items: list[Item]) -> dict[str, int]:
+    """Per "task/split" of the lettered tasks: the gap between the most and the least used answer letter (0 or 1 on
+    a fresh build). Counts (HC) are answered with a digit, so they have no letters to balance here."""
+    counts: dict[str, list[int]] = {}
+    for i in items:
+        if i.kind is Kind.NUMERAL:
+            continue
+        row = counts.setdefault(f"{i.task}/{i.split}", [0] * max(len(i.options), 1))
+        for p in positions_of(i):
+            row[p] += 1
+    return {k: max(v) - min(v) for k, v in sorted(counts.items())}
+
+
 def augment_stage(draft_files: list[Path], clip_of: Path, clips_dir: Path, selection: Path, seed: int,
-                  cfg: AugmentConfig, items_file: Path, quarantine_file: Path) -> dict:
+                  cfg: AugmentConfig, items_file: Path, quarantine_file: Path, ledger: Path) -> dict:
     """The augment stage of a build: selected drafts with their clips -> `items_file` (+ its quarantine)."""
     chosen = Selection.from_json(json.loads(selection.read_text()))
-    items, quarantined = build_items(draft_files, json.loads(clip_of.read_text()), clips_dir, seed, cfg, chosen)
+    pinned = read_ledger(ledger, seed)
+    items, quarantined = build_items(draft_files, json.loads(clip_of.read_text()), clips_dir, seed, cfg, chosen,
+                                     pinned)
     write_jsonl(items_file, items)
     write_jsonl(quarantine_file, quarantined)
-    return {"items": str(items_file), "quarantine": str(quarantine_file), "count": len(items)}
+    # The ledger keeps every answer place ever given (with this seed), so a record that leaves and comes back, or
+    # that others' changes would have moved, keeps its letters and with them its QC verdict.
+    write_json(ledger, {"seed": seed, "positions": pinned | {i.id: positions_of(i) for i in items}})
+    kept = sum(1 for i in items if i.id in pinned)
+    return {"items": str(items_file), "quarantine": str(quarantine_file), "count": len(items),
+            "letters": {"pinned_by_ledger": kept, "new": len(items) - kept, "spread": letter_balance(items)}}

@@ -90,37 +90,54 @@ def pick_wrong_options(draft: ItemDraft, wanted: int, seed: int, cfg: AugmentCon
                       f"answer of {target:g} characters")
 
 
-def assign_answer_positions(drafts: list[ItemDraft], seed: int) -> dict[str, tuple[int, ...]]:
+def answer_slots(draft: ItemDraft) -> int:
+    """How many option places a draft's answers take (one for numeral tasks: the truth's place among the counts)."""
+    return 1 if task(draft.task).kind is Kind.NUMERAL else len(draft.answers)
+
+
+def assign_answer_positions(drafts: list[ItemDraft], seed: int,
+                            pinned: dict[str, tuple[int, ...]] | None = None) -> dict[str, tuple[int, ...]]:
     """Answer positions for one task's drafts of one split, so that each letter is correct equally often.
 
-    Items are visited in a seeded order; each takes the positions used least so far (ties broken by its own seeded
-    generator). This keeps every letter's count within one of every other's, for one answer per item and for several
-    (adding one to the k smallest of counts that differ by at most one keeps them so).
+    A draft pinned by the ledger (`pinned`: its positions in the previous build) keeps them, so adding or removing
+    other records never moves its letters; the others are visited in a seeded order and each takes the positions
+    used least so far (ties broken by its own seeded generator). On a fresh build this keeps every letter's count
+    within one of every other's, for one answer per item and for several (adding one to the k smallest of counts
+    that differ by at most one keeps them so); after changes, new items fill the least-used letters first.
     """
     if not drafts:
         return {}
-    spec = task(drafts[0].task)
-    slots = spec.options
+    slots = task(drafts[0].task).options
     counts = [0] * slots
     positions: dict[str, tuple[int, ...]] = {}
-    for d in sorted(drafts, key=lambda d: (unit_interval(seed, "balance", d.id), d.id)):
+    pinned = pinned or {}
+    fresh = []
+    for d in drafts:
+        kept = pinned.get(d.id)
+        if kept is not None and len(kept) == answer_slots(d) and all(0 <= p < slots for p in kept):
+            positions[d.id] = tuple(kept)
+            for i in kept:
+                counts[i] += 1
+        else:
+            fresh.append(d)
+    for d in sorted(fresh, key=lambda d: (unit_interval(seed, "balance", d.id), d.id)):
         rng = seeded_rng(seed, d.id, "positions")
-        k = 1 if spec.kind is Kind.NUMERAL else len(d.answers)
         order = sorted(range(slots), key=lambda i: (counts[i], rng.random()))
-        chosen = tuple(sorted(order[:k]))
+        chosen = tuple(sorted(order[:answer_slots(d)]))
         for i in chosen:
             counts[i] += 1
         positions[d.id] = chosen
     return positions
 
 
-def balanced_positions(drafts: list[ItemDraft], splits: dict[str, str], seed: int) -> dict[str, tuple[int, ...]]:
+def balanced_positions(drafts: list[ItemDraft], splits: dict[str, str], seed: int,
+                       pinned: dict[str, tuple[int, ...]] | None = None) -> dict[str, tuple[int, ...]]:
     groups: dict[tuple[str, str], list[ItemDraft]] = defaultdict(list)
     for d in drafts:
         groups[(d.task, splits.get(d.id, "unassigned"))].append(d)
     positions: dict[str, tuple[int, ...]] = {}
     for members in groups.values():
-        positions |= assign_answer_positions(members, seed)
+        positions |= assign_answer_positions(members, seed, pinned)
     return positions
 
 

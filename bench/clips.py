@@ -30,6 +30,7 @@ from humansense.schema import ClipSpec
 
 def sources(folder: Path, n: int, seconds: int = 60) -> list[Path]:
     out = []
+    folder.mkdir(parents=True, exist_ok=True)
     for k in range(n):
         path = folder / f"src{k}.mp4"
         subprocess.run(["ffmpeg", "-nostdin", "-loglevel", "error", "-y", "-f", "lavfi", "-i",
@@ -46,7 +47,8 @@ def spans(files: list[Path], per_file: int, seed: int = 1) -> list[ClipSpec]:
     for f in files:
         for _ in range(per_file):
             start = round(rng.uniform(0, 50), 2)
-            out.append(ClipSpec(kind="span", source_path=str(f), start_s=start, end_s=round(start + rng.uniform(3, 8), 2)))
+            end = round(start + rng.uniform(3, 8), 2)
+            out.append(ClipSpec(kind="span", source_path=str(f), start_s=start, end_s=end))
     return out
 
 
@@ -68,7 +70,8 @@ def run_floor(specs: list[ClipSpec], out: Path, media: MediaConfig, workers: int
     if workers == 1:
         subprocess.run(["bash", str(script)], check=True)
     else:  # the shell's own parallel loop
-        subprocess.run(f"xargs -P {workers} -I CMD bash -c CMD < {shlex.quote(str(script))}", shell=True, check=True)
+        loop = f"xargs -P {workers} -d '\\n' -I CMD bash -c CMD < {shlex.quote(str(script))}"
+        subprocess.run(loop, shell=True, check=True)
     return time.perf_counter() - start
 
 

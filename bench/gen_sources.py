@@ -127,7 +127,8 @@ def celebvhq(root: Path, n_clips: int, rng: random.Random) -> None:
                                    "contempt"], [40, 25, 8, 6, 8, 5, 4, 4])[0]
             top, left = rng.uniform(0, 0.3), rng.uniform(0, 0.3)
             clips[f"{ytb}_{k}"] = {
-                "ytb_id": ytb, "duration": {"start_sec": round(start, 2), "end_sec": round(start + rng.uniform(3, 7), 2)},
+                "ytb_id": ytb,
+                "duration": {"start_sec": round(start, 2), "end_sec": round(start + rng.uniform(3, 7), 2)},
                 "bbox": {"top": top, "bottom": top + 0.6, "left": left, "right": left + 0.6},
                 "attributes": {"appearance": [int(rng.random() < 0.25) for _ in APPEARANCE],
                                "action": [int(rng.random() < 0.1) for _ in ACTIONS],
@@ -137,14 +138,10 @@ def celebvhq(root: Path, n_clips: int, rng: random.Random) -> None:
         {"meta_info": {"appearance_mapping": list(APPEARANCE), "action_mapping": list(ACTIONS)}, "clips": clips}))
 
 
-AVA_ACTIONS = ("bend/bow (at the waist); crawl; crouch/kneel; dance; fall down; get up; jump/leap; lie/sleep; martial art; run/jog; sit; stand; swim; walk; answer phone; brush teeth; carry/hold (an object); catch (an object); chop; climb (e.g., a mountain); clink glass; close (e.g., a door, a box); cook; cut; dig; dress/put on clothing; drink; drive (e.g., a car, a truck); eat; enter; exit; extract; fishing; hit (an object); kick (an object); lift/pick up; listen (e.g., to music); open (e.g., a window, a car door); paint; play board game; play musical instrument; play with pets; point to (an object); press; pull (an object); push (an object); put down; read; ride (e.g., a bike, a car, a horse); row boat; sail boat; shoot; shovel; smoke; stir; take a photo; text on/look at a cellphone; throw; touch (an object); turn (e.g., a screwdriver); watch (e.g., TV); work on a computer; write; fight/hit (a person); give/serve (an object) to (a person); grab (a person); hand clap; hand shake; hand wave; hug (a person); kick (a person); kiss (a person); lift (a person); listen to (a person); play with kids; push (another person); sing to (e.g., self, a person, a group); take (an object) from (a person); talk to (e.g., self, a person, a group); watch (a person)").split("; ")
-
-
 def ava(root: Path, movies: int, rng: random.Random) -> None:
-    kinds = ["PERSON_MOVEMENT"] * 14 + ["OBJECT_MANIPULATION"] * 49 + ["PERSON_INTERACTION"] * 17
-    (root / "ava_action_list_v2.2.pbtxt").write_text("".join(
-        f'label {{\n  name: "{n}"\n  label_id: {i}\n  label_type: {kinds[i - 1]}\n}}\n'
-        for i, n in enumerate(AVA_ACTIONS, start=1)))
+    # The packaged sample's label map is the real one: all 80 actions with their ids and types.
+    (root / "ava_action_list_v2.2.pbtxt").write_text(
+        (ROOT / "humansense" / "sample" / "ava" / "ava_action_list_v2.2.pbtxt").read_text())
     bases = [render(root / ".base" / f"m{k}.mp4", 900, size="128x72", fps=2, hue=k * 60) for k in range(2)]
     rows, excluded = [], []
     pose = [11, 12, 12, 12, 14, 14, 11, 8, 10, 1, 3]  # stand/sit/walk dominate, as in the real files

@@ -92,9 +92,10 @@ def cut_clips_task(batch: str, clips_dir: str) -> dict:
 
 @task(name="augment")
 def augment_task(draft_files: list[str], clip_of: str, clips_dir: str, selection: str, config: BuildConfig,
-                 work: str) -> dict:
+                 work: str, ledger: str) -> dict:
     return augment_stage([Path(f) for f in draft_files], Path(clip_of), Path(clips_dir), Path(selection), config.seed,
-                         config.augment, Path(work) / "augmented.jsonl", Path(work) / "augment_quarantine.jsonl")
+                         config.augment, Path(work) / "augmented.jsonl", Path(work) / "augment_quarantine.jsonl",
+                         Path(ledger))
 
 
 @task(name="audit")
@@ -182,13 +183,15 @@ def build_humansense(out: str = "build", config_file: str | None = None, seed: i
     media_tasks = _cut_all(plan["batches"], at.clips)
     logger.info("media tasks: %d of %d cached", media_tasks["cached"], media_tasks["total"])
 
-    augmented = augment_task(draft_files, plan["clip_of"], str(at.clips), str(at.selection), config, str(at.work))
+    augmented = augment_task(draft_files, plan["clip_of"], str(at.clips), str(at.selection), config, str(at.work),
+                             str(at.ledger))
     audited = audit_task(augmented["items"], config, str(at.audit), str(config.annotators.cache_dir or at.annotations))
     reviewed = qc_task(augmented["items"], config, str(at.qc), str(at.work))
     quarantine_files = [s["quarantine"] for s in parsed.values()] + [
         selected["quarantine"], plan["quarantine"], augmented["quarantine"], reviewed["quarantine"]]
     selection = {k: v for k, v in selected.items() if k not in {"selection", "quarantine"}}
-    stages = {"sources": parsed, "selection": selection, "media_tasks": media_tasks, "audit": audited,
+    stages = {"sources": parsed, "selection": selection, "letters": augmented["letters"],
+              "media_tasks": media_tasks, "audit": audited,
               "qc": reviewed["qc"], "annotations": annotated, "annotation_tasks": annotation_tasks,
               "sample_sources": sample_names}
     report = publish_release_task(str(at.release), reviewed["items"], quarantine_files, str(at.clips), config, stages)

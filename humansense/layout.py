@@ -2,6 +2,7 @@
 
     <out>/release/                the published folder (written to a temporary name, then renamed)
     <out>/qc/                     the review sample and the verdict store
+    <out>/ledger/                 the answer places of earlier builds, so letters survive rebuilds
     <out>/cache/prefect-keys/     Prefect's cache keys
     <out>/cache/annotations/      annotator results by content hash
     <out>/cache/clips/            cut clips by clip key, each with its probe or error
@@ -70,6 +71,11 @@ class BuildLayout:
     @property
     def items(self) -> Path:
         return self.work / "items.jsonl"
+
+    @property
+    def ledger(self) -> Path:
+        """Answer places given so far (kept across rebuilds: unchanged items keep their letters)."""
+        return self.out / "ledger" / "answer_positions.json"
 
     @property
     def audit(self) -> Path:

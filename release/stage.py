@@ -37,7 +37,7 @@ def publish(release_dir: Path, items_file: Path, quarantine_files: list[Path], c
     audit = stages["audit"]
     report = build_report(config, stages["sources"], items, quarantined, stages["media_tasks"],
                           stages["sample_sources"], audit["flagged"])
-    report |= {"selection": stages["selection"], "eval_answer_classes": eval_answer_classes(items),
+    report |= {"selection": stages["selection"], "answer_letters": stages["letters"], "eval_answer_classes": eval_answer_classes(items),
                "qc": stages["qc"], "llm_account": audit["llm_account"], "annotations": stages["annotations"],
                "annotation_tasks": stages["annotation_tasks"]}
     audit_csv = next(Path(f) for f in audit["files"] if f.endswith(".csv"))

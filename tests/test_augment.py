@@ -66,6 +66,32 @@ def test_correct_letters_are_balanced_exactly(big):
         assert set(counts) == set("ABCD") and max(counts.values()) - min(counts.values()) <= 1, (abbr, counts)
 
 
+def test_letters_survive_records_added_and_removed_through_the_ledger():
+    """Between two builds 60 records leave and 112 arrive: every item present in both keeps its letters, options
+    and QC content hash; the new items fill the least-used letters, so the balance stays within the stated bound."""
+    from humansense.augment.build import letter_balance, positions_of
+    from humansense.qc.store import content_hash
+
+    pairs = generated(1500, 1000, 300, seed=3)
+    first, _ = augment_drafts(pairs, seed=11, cfg=CFG)
+    assert set(letter_balance(first).values()) <= {0, 1}  # a fresh build: within one
+    ledger = {i.id: positions_of(i) for i in first}
+    rng = random.Random(4)
+    removed = set(rng.sample(range(len(pairs)), 60))
+    added = generated(1560, 1040, 312, seed=99)
+    added = [p for p in added if int(p[0].id.split("-")[1]) >= {"GR": 1500, "PA": 1000, "HC": 300}[p[0].task]]
+    second, _ = augment_drafts([p for k, p in enumerate(pairs) if k not in removed] + added, seed=11, cfg=CFG,
+                               pinned=ledger)
+    before = {i.id: i for i in first}
+    common = [i for i in second if i.id in before]
+    assert len(common) == len(first) - 60 and len(second) == len(first) - 60 + len(added) == 2852
+    assert all(content_hash(i) == content_hash(before[i.id]) and i.answer == before[i.id].answer for i in common)
+    assert max(letter_balance(second).values()) <= 2  # the bound after changes; reported in build_report.json
+    unpinned, _ = augment_drafts([p for k, p in enumerate(pairs) if k not in removed] + added, seed=11, cfg=CFG)
+    moved = sum(i.answer != before[i.id].answer for i in unpinned if i.id in before)
+    assert moved > 100  # without the ledger, rebalancing moves the letters of many untouched items
+
+
 def test_wrong_options_are_within_the_length_rule(big):
     items, _ = big
     for item in items:

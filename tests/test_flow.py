@@ -124,6 +124,9 @@ def test_second_build_reuses_every_cached_task(sample_build):
     assert second["media_tasks"]["cached"] == second["media_tasks"]["total"]  # nothing was cut again
     assert first["annotation_tasks"] == {"total": 4, "cached": 0}
     assert second["annotation_tasks"] == {"total": 4, "cached": 4}  # no media decoded again to annotate
+    assert first["answer_letters"]["pinned_by_ledger"] == 0  # the ledger: answer places of the previous build
+    assert second["answer_letters"]["pinned_by_ledger"] == second["items"] and second["answer_letters"]["new"] == 0
+    assert set(first["answer_letters"]["spread"].values()) <= {0, 1}
     assert second["media_tasks"]["clips_cut"] == 0 and second["media_tasks"]["clips_reused"] == SAMPLE_CLIPS
     assert sorted((p.relative_to(out).as_posix(), p.read_bytes())
                   for p in (out / "release" / "data").glob("*/*.parquet")) == items_first  # the same bytes out
