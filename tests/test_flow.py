@@ -175,3 +175,27 @@ def test_bias_audit_with_a_text_only_llm_and_its_account_in_the_report(prefect_h
     assert report["llm_account"]["requests"] == report["items_per_task"]["GR"] == len(fake.requests)
     audit_rows = (tmp_path / "b" / "release" / "audit" / "bias_audit.csv").read_text()
     assert "GR,text-only LLM," in audit_rows
+
+
+def test_one_changed_record_cuts_only_its_own_clip_again(prefect_harness, sample_roots, tmp_path):
+    """A span edited in one UCF-Crime row: the rebuild cuts that one clip, reuses every other, and the item moves."""
+    import shutil
+
+    from humansense.flows.build import build_humansense
+
+    root = tmp_path / "ucf"
+    shutil.copytree(sample_roots["ucf_crime"], root)
+    config = sample_config({"ucf_crime": root}, tmp_path / "c.toml")
+    config.write_text(config.read_text() + only_sources("ucf_crime"))
+    first = build_humansense(out=str(tmp_path / "b"), config_file=str(config))
+    notes = root / "Temporal_Anomaly_Annotation_for_Testing_Videos.txt"
+    text = notes.read_text()
+    assert "Arrest003_x264.mp4  Arrest  120  360" in text
+    notes.write_text(text.replace("Arrest003_x264.mp4  Arrest  120  360", "Arrest003_x264.mp4  Arrest  150  360"))
+    second = build_humansense(out=str(tmp_path / "b"), config_file=str(config))
+    assert first["media_tasks"]["clips_cut"] == first["items"] > 1
+    before = first["media_tasks"]["clips_cut"] + first["media_tasks"]["clips_failed"]  # the corrupt video's failure
+    assert second["media_tasks"]["clips_cut"] == 1 and second["media_tasks"]["clips_reused"] == before - 1
+    assert second["items_per_task"] == first["items_per_task"]
+    arrest = next(i for i in load_items(tmp_path / "b" / "release") if i.provenance.record_id == "Arrest003_x264.mp4")
+    assert arrest.provenance.start_s == pytest.approx(150 / 30 - 2.0)  # the new span, with its 2 s of context
