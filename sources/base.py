@@ -221,6 +221,13 @@ class SourceAdapter(ABC):
                          template_vars=template_vars or {}, annotations=annotations or {}, clip=clip)
 
 
+def transcript_of(asr: dict | None, start: float, end: float) -> str:
+    """The build's ASR text of a span: the segments that overlap it (the authors' `asr_en` field)."""
+    if not asr or asr.get("status") != "ok":
+        return ""
+    return " ".join(s["text"].strip() for s in asr.get("segments", []) if s["end"] > start and s["start"] < end)
+
+
 def find_video(folder: Path, stem: str, extensions: tuple[str, ...] = (".mp4", ".mkv", ".webm")) -> Path:
     """The first `<stem><ext>` that exists in `folder`; else the first candidate, which the media stage reports missing."""
     for ext in extensions:

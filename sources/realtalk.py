@@ -33,7 +33,7 @@ import numpy as np
 from humansense.config import RealtalkConfig
 from humansense.ids import check_component, seeded_rng
 from humansense.schema import ClipSpec, ItemDraft, Provenance
-from humansense.sources.base import Record, RecordError, SourceAdapter, distractor_pool
+from humansense.sources.base import Record, RecordError, SourceAdapter, distractor_pool, transcript_of
 
 SIDES = {"p0": "left", "p1": "right"}
 PERSON = {"p0": "The person on the left", "p1": "The person on the right"}
@@ -143,7 +143,7 @@ class RealtalkAdapter(SourceAdapter):
                              "text": seg["text"].strip(), "jaw_activity": activity,
                              "speaker": speaker_of(activity, self.config.speaker_margin),
                              "faces": faces[k] if k < len(faces) else None})
-        common = dict(video_id=video_id, record=record, media=record.data)
+        common = dict(video_id=video_id, record=record, media=record.data, asr=asr)
         drafts = self._talking_person(segments, **common) + self._emo_strategy(segments, **common)
         if not drafts:
             attributed = sum(s["speaker"] is not None for s in segments)
@@ -161,7 +161,8 @@ class RealtalkAdapter(SourceAdapter):
         chosen = rng.sample(candidates, min(len(candidates), self.config.max_per_video))
         return sorted(chosen, key=lambda s: s["index"])
 
-    def _talking_person(self, segments: list[dict], video_id: str, record: Record, media: Path) -> list[ItemDraft]:
+    def _talking_person(self, segments: list[dict], video_id: str, record: Record, media: Path,
+                        asr: dict) -> list[ItemDraft]:
         said = [s["text"].lower() for s in segments]
         candidates = [s for s in segments if s["speaker"] and len(s["text"].split()) >= self.config.min_words
                       and said.count(s["text"].lower()) == 1]
@@ -177,7 +178,8 @@ class RealtalkAdapter(SourceAdapter):
                 annotations={"utterance": seg["text"], "segment": {"start": seg["start"], "end": seg["end"]},
                              "speaker": seg["speaker"], "speaker_side": SIDES[seg["speaker"]],
                              "jaw_activity": seg["jaw_activity"], "speaker_evidence": "EMOCA jaw opening (pose[3])",
-                             "utterance_in_clip_s": [round(seg["start"] - start, 3), round(seg["end"] - start, 3)]}))
+                             "utterance_in_clip_s": [round(seg["start"] - start, 3), round(seg["end"] - start, 3)],
+                             "asr_en": transcript_of(asr, start, end)}))
         return drafts
 
     def _listener_expression(self, reply: dict, listener: str) -> dict | None:
@@ -190,7 +192,8 @@ class RealtalkAdapter(SourceAdapter):
             return None
         return summary
 
-    def _emo_strategy(self, segments: list[dict], video_id: str, record: Record, media: Path) -> list[ItemDraft]:
+    def _emo_strategy(self, segments: list[dict], video_id: str, record: Record, media: Path,
+                      asr: dict) -> list[ItemDraft]:
         pairs = []
         for said, reply in zip(segments, segments[1:]):
             if said["speaker"] and reply["speaker"] and said["speaker"] != reply["speaker"]:
@@ -209,5 +212,6 @@ class RealtalkAdapter(SourceAdapter):
                 annotations={"speaker": pair["speaker"], "utterance": pair["text"], "listener": reply["speaker"],
                              "listener_side": SIDES[reply["speaker"]],
                              "reply": {"start": reply["start"], "end": reply["end"], "text": reply["text"]},
-                             "listener_expression": expression, "jaw_activity": pair["jaw_activity"]}))
+                             "listener_expression": expression, "jaw_activity": pair["jaw_activity"],
+                             "asr_en": transcript_of(asr, pair["start"], pair["end"])}))
         return drafts

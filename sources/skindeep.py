@@ -17,7 +17,7 @@ from pathlib import Path
 from humansense.config import SkindeepConfig
 from humansense.ids import check_component
 from humansense.schema import ClipSpec, ItemDraft, Provenance
-from humansense.sources.base import Record, SourceAdapter, distractor_pool, find_video
+from humansense.sources.base import Record, SourceAdapter, distractor_pool, find_video, transcript_of
 from humansense.annotators.rapport import rapport_label
 from humansense.sources.relations import FAMILIAR, RELATIONS, UNFAMILIAR, familiarity, read_relation
 
@@ -75,9 +75,11 @@ class SkindeepAdapter(SourceAdapter):
                     "source_of_evidence": "captions" if any(
                         reading.relation_text and reading.relation_text in c["text"].lower() or
                         reading.length_text and reading.length_text in c["text"] for c in captions) else "title"}
+        asr_en = transcript_of(self.evidence(video_id, "asr"), 0.0, end)  # the authors' --asr mode reads it
         common = dict(record_id=video_id, annotations={"evidence": evidence, "uploader": info.get("uploader"),
                                                        "upload_date": info.get("upload_date"),
-                                                       "license": info.get("license")},
+                                                       "license": info.get("license"),
+                                                       **({"asr_en": asr_en} if asr_en else {})},
                       provenance=Provenance(source=self.name, record_id=video_id, group=video_id,
                                             original_file=self.rel(media), start_s=0.0, end_s=end,
                                             annotation_file=record.file.name, annotation_row=record.row),

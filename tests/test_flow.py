@@ -117,6 +117,21 @@ def test_bad_records_are_quarantined_with_reasons_and_the_build_goes_on(sample_b
     assert all(q["detail"] for q in entries)
 
 
+def test_the_authors_asr_mode_finds_our_transcripts(sample_build):
+    """`asr_en` on every TR, FR, RR, RG, ES question: the build's own ASR of the clip's span."""
+    out = sample_build[0]
+    vqa = json.loads((out / "release" / "data" / "HumanSense_VQA.json").read_text())
+    conversational = [r["questions"] for r in vqa if r["questions"]["task_type"] in {
+        "Talkingperson_Recognition", "Familiarity_Recognition", "Rapport_Recognition", "Relation_Recognition",
+        "Emo_Strategy"}]
+    assert conversational and all("asr_en" in q for q in conversational)
+    tr = [q for q in conversational if q["task_type"] == "Talkingperson_Recognition"]
+    assert all(q["question"] and q["asr_en"] for q in tr)  # a TR clip holds its utterance and the context around
+    items = {i.id: i for i in load_items(out / "release") if i.task == "ES"}
+    assert all(i.annotations["asr_en"].rstrip(".").lower() == i.annotations["utterance"].rstrip(".").lower()
+               for i in items.values())  # an ES clip is the speaker's segment: its transcript is that segment
+
+
 def test_second_build_reuses_every_cached_task(sample_build):
     out, first, second, items_first = sample_build
     assert first["media_tasks"]["cached"] == 0 and first["media_tasks"]["clips_cut"] == SAMPLE_CLIPS
