@@ -86,7 +86,7 @@ class LlmClient:
         self.pool = threading.BoundedSemaphore(config.max_concurrency)
         self.lock = threading.Lock()
         self.account = {"requests": 0, "retries": 0, "prompt_tokens": 0, "completion_tokens": 0, "cost_usd": 0.0,
-                        "cache_hits": 0, "failures": 0, "schema_fallbacks": 0}
+                        "cache_hits": 0, "cached_failures": 0, "failures": 0, "schema_fallbacks": 0}
         self.json_schema_ok = True
 
     # -- helpers -------------------------------------------------------------------------------------------------
@@ -131,6 +131,10 @@ class LlmClient:
         if hit is not None:
             self._count(cache_hits=1)
             return LlmResult.model_validate(hit)
+        failed = self.cache.get("llm-failed", key)
+        if failed is not None:  # a deterministic failure of this very request: asking again gives the same answer
+            self._count(cached_failures=1)
+            return NoAnnotation.model_validate(failed)
         estimate = (len(prompt) + len(system or "")) // 3 + self.cfg.max_tokens
         raw, reason, detail = None, "unavailable", ""
         for attempt in range(self.cfg.max_retries + 1):
@@ -164,17 +168,32 @@ class LlmClient:
                 break
             p, c = self._record_usage(response.usage)
             raw = (response.choices[0].message.content or "") if response.choices else ""
+            cut_short = bool(response.choices) and response.choices[0].finish_reason == "length"
             try:
-                data = schema.model_validate_json(_json_part(raw))
-            except (ValidationError, ValueError) as e:
+                parsed = json.loads(_json_part(raw))
+            except ValueError as e:  # not JSON: a garbled or truncated body may be the wire's fault, unless cut short
                 reason, detail = "validation failed", str(e).splitlines()[0][:300]
+                if self.cfg.temperature == 0 and cut_short:
+                    break
+                continue
+            try:
+                data = schema.model_validate(parsed)
+            except ValidationError as e:
+                reason, detail = "validation failed", str(e).splitlines()[0][:300]
+                if self.cfg.temperature == 0:  # well-formed but wrong, by greedy decoding: a retry reads the same
+                    break
                 continue
             result = LlmResult(model=self.cfg.model, data=data.model_dump(mode="json"), raw=raw, prompt_tokens=p,
                                completion_tokens=c)
             self.cache.put("llm", key, result)
             return result
         self._count(failures=1)
-        return NoAnnotation(kind="llm", engine="openai", reason=reason, detail=detail, raw=raw)
+        failure = NoAnnotation(kind="llm", engine="openai", reason=reason, detail=detail, raw=raw)
+        if reason == "bad request" or (reason == "validation failed" and self.cfg.temperature == 0):
+            # Deterministic: cached as a failure, so a rebuild does not pay for it again; a changed prompt, model,
+            # schema or parameter is another key and is asked. Rate limits, time-outs and 5xx are never cached.
+            self.cache.put("llm-failed", key, failure)
+        return failure
 
     def map_structured(self, prompts: list[str], schema: type[BaseModel], system: str | None = None) -> list:
         with ThreadPoolExecutor(self.cfg.max_concurrency) as pool:

@@ -208,6 +208,27 @@ def test_the_builds_llm_calls_go_out_together_or_as_one_batch(tmp_path):
         assert len(fake.batches) == 1 and {k: r.data for k, r in again.items()} == {k: answer for k in transcripts}
 
 
+def test_deterministic_failures_are_cached_as_failures(tmp_path):
+    """At temperature 0 an answer that fails its schema is asked once, not five times, and a rebuild does not ask
+    again; a changed prompt is asked; a rate limit is retried and never cached."""
+    with FakeLLM({"interaction_frequency": 2, "atmosphere": "tense", "conflict": True}) as fake:
+        client = llm_client(fake.url, tmp_path, max_retries=4)
+        fake.script.extend(["invalid"] * 10)
+        bad = client.structured("A transcript.", Rapport)
+        assert bad.reason == "validation failed" and len(fake.requests) == 1  # no retry at temperature 0
+        again = llm_client(fake.url, tmp_path).structured("A transcript.", Rapport)  # the next build
+        assert again == bad and len(fake.requests) == 1
+        other = client.structured("Another transcript.", Rapport)
+        assert other.reason == "validation failed" and len(fake.requests) == 2
+        warm = llm_client(fake.url, tmp_path / "warm", temperature=0.7, max_retries=2)
+        fake.script.clear(), fake.script.extend(["invalid"] * 3)
+        assert warm.structured("A transcript.", Rapport).reason == "validation failed" and len(fake.requests) == 5
+        fake.script.clear(), fake.script.append("429")
+        fresh = llm_client(fake.url, tmp_path / "fresh", max_retries=2)
+        assert fresh.structured("Third transcript.", Rapport).status == "ok"  # retried after the 429
+        assert not list((tmp_path / "fresh").rglob("llm-failed*"))
+
+
 class RapportScore(BaseModel):  # enums keep a tiny base model's constrained answer short
     interaction_frequency: int = Field(ge=1, le=5)
     atmosphere: Literal["pleasant", "neutral", "tense"]
