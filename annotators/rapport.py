@@ -27,10 +27,6 @@ class RapportScore(BaseModel):
     rationale: str = Field(max_length=160)  # bounded: a small model would otherwise ramble until max_tokens
 
 
-def score_rapport(client: LlmClient, transcript: str) -> LlmResult | NoAnnotation:
-    return score_rapports(client, {"one": transcript})["one"]
-
-
 def score_rapports(client: LlmClient, transcripts: dict[str, str]) -> dict[str, LlmResult | NoAnnotation]:
     """Rapport scores of many transcripts (id -> text), concurrently or through the Batch API."""
     prompts = {i: f"Transcript:\n{text}\n\nRate the rapport." for i, text in transcripts.items()}

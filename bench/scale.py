@@ -24,7 +24,7 @@ from pathlib import Path
 
 
 def run_stages(tree: Path, work: Path) -> dict:
-    from humansense.clips import plan_batches
+    from humansense.clips import plan_media
     from humansense.config import load_config
     from humansense.release.select import select_stage
     from humansense.sources.stage import parse_key, parse_source
@@ -43,11 +43,10 @@ def run_stages(tree: Path, work: Path) -> dict:
     chosen = select_stage(draft_files, config.split, config.seed, work / "selection.json", work / "q.jsonl")
     times["select"] = time.perf_counter() - start
     start = time.perf_counter()
-    split = json.loads((work / "selection.json").read_text())["split"]
-    plan = plan_batches(draft_files, work, config.media, selected=split)
+    plan = plan_media(draft_files, work / "selection.json", work, config.media)
     times["plan media"] = time.perf_counter() - start
     return {"times": times, "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
-            "selected": chosen["selected"], "clips": len(set(plan.clip_of.values())),
+            "selected": chosen["selected"], "clips": len(set(json.loads(Path(plan["clip_of"]).read_text()).values())),
             "drafts_mb": sum(f.stat().st_size for f in draft_files) / 1e6}
 
 

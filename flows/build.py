@@ -23,10 +23,9 @@ from humansense import sample
 from humansense.annotators.stage import annotate_key, annotate_source
 from humansense.augment.audit import audit_stage
 from humansense.augment.build import augment_stage
-from humansense.clips import batch_done, cut_batch, plan_batches
+from humansense.clips import batch_done, cut_batch, plan_media
 from humansense.config import BuildConfig, load_config
 from humansense.ids import digest
-from humansense.io import write_json, write_jsonl
 from humansense.layout import BuildLayout
 from humansense.qc.review import qc_stage
 from humansense.release.hub import push_release
@@ -75,14 +74,7 @@ def select_task(draft_files: list[str], config: BuildConfig, selection: str, qua
 
 @task(name="plan-media")
 def plan_media_task(draft_files: list[str], selection: str, work: str, media) -> dict:
-    import json
-
-    chosen = json.loads(Path(selection).read_text())["split"]
-    plan = plan_batches([Path(p) for p in draft_files], Path(work), media, selected=chosen)
-    write_json(Path(work) / "clip_of.json", plan.clip_of)
-    write_jsonl(Path(work) / "media_quarantine.jsonl", plan.quarantined)
-    return {"batches": [str(b) for b in plan.batches], "clip_of": str(Path(work) / "clip_of.json"),
-            "quarantine": str(Path(work) / "media_quarantine.jsonl")}
+    return plan_media([Path(p) for p in draft_files], Path(selection), Path(work), media)
 
 
 @task(name="cut-clips", persist_result=True)

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from humansense.config import MediaConfig
 from humansense.ids import digest
-from humansense.io import read_jsonl, write_json
+from humansense.io import read_jsonl, write_json, write_jsonl
 from humansense.media import CUTTER_VERSION, MediaError, cut_clip, fingerprint, sha256_file
 from humansense.schema import ClipSpec, ItemDraft, Media, Quarantined
 from humansense.tasks import task
@@ -72,6 +72,16 @@ def plan_batches(draft_files: list[Path], work: Path, media: MediaConfig,
             write_json(batch, body)
         batches.append(batch)
     return MediaPlan(batches=batches, clip_of=clip_of, quarantined=quarantined)
+
+
+def plan_media(draft_files: list[Path], selection: Path, work: Path, media: MediaConfig) -> dict:
+    """The plan-media stage of a build: batches of the selected drafts' clips, with the draft -> clip map."""
+    chosen = json.loads(selection.read_text())["split"]
+    plan = plan_batches(draft_files, work, media, selected=chosen)
+    write_json(work / "clip_of.json", plan.clip_of)
+    write_jsonl(work / "media_quarantine.jsonl", plan.quarantined)
+    return {"batches": [str(b) for b in plan.batches], "clip_of": str(work / "clip_of.json"),
+            "quarantine": str(work / "media_quarantine.jsonl")}
 
 
 def clip_paths(clips_dir: Path, key: str, suffix: str = ".mp4") -> tuple[Path, Path]:

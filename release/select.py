@@ -22,7 +22,7 @@ from __future__ import annotations
 import math
 from collections import Counter, defaultdict
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 
 from pathlib import Path
 
@@ -67,8 +67,7 @@ class Selection:
     dropped: dict[str, int] = field(default_factory=dict)  # why candidates were not selected, by reason
 
     def to_json(self) -> dict:
-        return {"split": self.split, "rank": self.rank, "targets": self.targets, "selected": self.selected,
-                "dropped": self.dropped}
+        return asdict(self)
 
     @classmethod
     def from_json(cls, data: dict) -> Selection:
@@ -189,12 +188,9 @@ def select(candidates: Iterable[Candidate], cfg: SplitConfig, seed: int) -> Sele
             if c.id not in sel.split:
                 dropped[_why(c, eval_groups, in_train, cfg)] += 1
     sel.dropped = dict(sorted(dropped.items()))
-    sel.selected = {f"{t}/{s}": n for t, s, n in sorted((t, s, n) for (t, s), n in _per_task_split(members, sel))}
+    chosen = Counter(f"{c.task}/{sel.split[c.id]}" for g in members.values() for c in g if c.id in sel.split)
+    sel.selected = dict(sorted(chosen.items()))
     return sel
-
-
-def _per_task_split(members: dict[str, list[Candidate]], sel: Selection):
-    return Counter((c.task, sel.split[c.id]) for g in members.values() for c in g if c.id in sel.split).items()
 
 
 def _why(c: Candidate, eval_groups: set[str], in_train: Counter, cfg: SplitConfig) -> str:
