@@ -8,13 +8,13 @@ from pathlib import Path
 import numpy as np
 
 from humansense.annotators.base import NoAnnotation
-from humansense.media import MediaError, probe, run_ffmpeg_bytes
+from humansense.media import MediaError, probe_source, run_ffmpeg_bytes
 
 
 def sample_frames(path: Path, fps: float, start: float | None = None, end: float | None = None,
                   max_height: int = 720, timeout_s: float = 300.0) -> tuple[list[np.ndarray], float]:
     """RGB frames at `fps` from a span; returns (frames, the rate actually used)."""
-    info = probe(Path(path), timeout_s)
+    info = probe_source(Path(path), timeout_s)  # once per file: an annotator samples many spans of one video
     if not info.has_video or not info.width:
         raise MediaError("no video stream", f"{path} has no video stream")
     height = min(info.height, max_height) // 2 * 2
