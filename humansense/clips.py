@@ -16,7 +16,7 @@ from humansense.config import MediaConfig
 from humansense.ids import digest
 from humansense.io import read_jsonl, write_json, write_jsonl
 from humansense.media import CUTTER_VERSION, MediaError, cut_clip, fingerprint, sha256_file
-from humansense.schema import ClipSpec, ItemDraft, Media, Quarantined
+from humansense.schema import ClipSpec, ItemDraft, Media, Provenance, Quarantined
 from humansense.tasks import task
 
 
@@ -46,6 +46,7 @@ def plan_batches(draft_files: list[Path], work: Path, media: MediaConfig,
     fingerprints: dict[str, str | None] = {}
     clips: dict[str, ClipSpec] = {}
     clip_of: dict[str, str] = {}
+    owner: dict[str, Provenance] = {}  # clip key -> the record that first asked for it
     quarantined: list[Quarantined] = []
     for path in draft_files:
         for draft in read_jsonl(path, ItemDraft):
@@ -59,6 +60,17 @@ def plan_batches(draft_files: list[Path], work: Path, media: MediaConfig,
                 quarantined.append(missing_media(draft))
                 continue
             key = clip_key(draft.clip, fingerprints[src], media)
+            first = owner.setdefault(key, draft.provenance)
+            if first.group_key != draft.provenance.group_key:
+                # Byte-identical media under two records of different groups (a re-upload, a duplicate
+                # download): one clip cannot be in two groups, so the second is refused, naming both.
+                quarantined.append(Quarantined(
+                    stage="media", source=draft.provenance.source, reason="duplicate media", task=draft.task,
+                    record_id=draft.provenance.record_id, file=draft.provenance.original_file,
+                    detail=f"{draft.provenance.source} {draft.provenance.record_id} ({draft.provenance.original_file})"
+                           f" has the same media and span as {first.source} {first.record_id} "
+                           f"({first.original_file})"))
+                continue
             clips[key] = draft.clip
             clip_of[draft.id] = key
     # Batches group clips of the same source file (one decoder warm-up, one disk region), in a stable order.

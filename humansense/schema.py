@@ -37,6 +37,11 @@ class Provenance(_Strict):
     annotation_file: str | None = None
     annotation_row: int | None = None  # 1-based line (CSV/text) or record index (JSON)
 
+    @property
+    def group_key(self) -> str:
+        """The unit that must not straddle splits, named across sources ("<source>:<group or record>")."""
+        return f"{self.source}:{self.group or self.record_id}"
+
     @model_validator(mode="after")
     def _span(self) -> Provenance:
         if self.start_s is not None and self.end_s is not None and not (0 <= self.start_s < self.end_s):

@@ -47,13 +47,9 @@ class Candidate:
     end_s: float | None
 
 
-def group_of(source: str, group: str | None, record_id: str) -> str:
-    return f"{source}:{group or record_id}"
-
-
 def candidate_of(draft: ItemDraft) -> Candidate:
     p = draft.provenance
-    return Candidate(id=draft.id, task=draft.task, group=group_of(p.source, p.group, p.record_id),
+    return Candidate(id=draft.id, task=draft.task, group=p.group_key,
                      answer="|".join(sorted(normalise_text(a) for a in draft.answers)), file=p.original_file,
                      start_s=p.start_s, end_s=p.end_s)
 

@@ -12,7 +12,6 @@ from collections import defaultdict
 
 from humansense.config import SplitConfig
 from humansense.ids import unit_interval
-from humansense.release.select import group_of
 from humansense.schema import Item
 
 
@@ -33,19 +32,24 @@ def tiny_ids(items: list[Item], cfg: SplitConfig, seed: int) -> set[str]:
 
 
 def check_leakage(items: list[Item]) -> dict[str, int]:
-    """Raise LeakageError if any source group, clip or item id is in both eval and train; return split counts."""
-    seen: dict[str, dict[str, set[str]]] = {"eval": defaultdict(set), "train": defaultdict(set)}
+    """Raise LeakageError if any source group, clip or item id is in both eval and train (one line naming the
+    records and sources on each side); return split counts. The last guard: selection and the media plan keep
+    groups and duplicate media apart before this."""
+    seen: dict[str, dict[str, dict[str, list[str]]]] = {
+        "eval": defaultdict(lambda: defaultdict(list)), "train": defaultdict(lambda: defaultdict(list))}
     for i in items:
         if i.split not in seen:
             raise LeakageError(f"{i.id}: split {i.split!r} is neither eval nor train")
-        seen[i.split]["group"].add(group_of(i.provenance.source, i.provenance.group, i.provenance.record_id))
-        seen[i.split]["clip"].add(i.media.path)
-        seen[i.split]["id"].add(i.id)
+        who = f"{i.provenance.source} {i.provenance.record_id}"
+        for kind, value in (("group", i.provenance.group_key), ("clip", i.media.path), ("id", i.id)):
+            seen[i.split][kind][value].append(who)
     problems = []
     for kind in ("group", "clip", "id"):
-        overlap = seen["eval"][kind] & seen["train"][kind]
+        overlap = sorted(seen["eval"][kind].keys() & seen["train"][kind].keys())
         if overlap:
-            problems.append(f"{len(overlap)} {kind}(s) in both eval and train, e.g. {sorted(overlap)[:3]}")
+            examples = "; ".join(f"{v} (eval: {', '.join(seen['eval'][kind][v][:2])}; train: "
+                                 f"{', '.join(seen['train'][kind][v][:2])})" for v in overlap[:3])
+            problems.append(f"{len(overlap)} {kind}(s) in both eval and train, e.g. {examples}")
     if problems:
-        raise LeakageError("split leakage: " + "; ".join(problems))
+        raise LeakageError("split leakage: " + " | ".join(problems))
     return {s: len(v["id"]) for s, v in seen.items()}

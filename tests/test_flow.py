@@ -214,3 +214,23 @@ def test_one_changed_record_cuts_only_its_own_clip_again(prefect_harness, sample
     assert second["items_per_task"] == first["items_per_task"]
     arrest = next(i for i in load_items(tmp_path / "b" / "release") if i.provenance.record_id == "Arrest003_x264.mp4")
     assert arrest.provenance.start_s == pytest.approx(150 / 30 - 2.0)  # the new span, with its 2 s of context
+
+
+def test_byte_identical_media_under_two_records_are_refused_not_a_crash(prefect_harness, sample_roots, tmp_path):
+    """A Jester video downloaded twice under two ids: the second is quarantined naming both; the build completes."""
+    import shutil
+
+    from humansense.flows.build import build_humansense
+
+    root = tmp_path / "jester"
+    shutil.copytree(sample_roots["jester"], root)
+    shutil.copytree(root / "20bn-jester-v1" / "34870", root / "20bn-jester-v1" / "99999")
+    labels = root / "jester-v1-validation.csv"
+    labels.write_text(labels.read_text() + "99999;Drumming Fingers\n")
+    config = sample_config({"jester": root}, tmp_path / "c.toml")
+    config.write_text(config.read_text() + only_sources("jester"))
+    report = build_humansense(out=str(tmp_path / "b"), config_file=str(config))
+    entries = [json.loads(line) for line in (tmp_path / "b" / "release" / "quarantine.jsonl").read_text().splitlines()]
+    duplicate = [q for q in entries if q["reason"] == "duplicate media"]
+    assert len(duplicate) == 1 and {"34870", "99999"} <= set(duplicate[0]["detail"].replace("(", " ").split())
+    assert report["items_per_task"]["GR"] == 5  # the five distinct videos, nothing lost, nothing crashed

@@ -18,7 +18,7 @@ from humansense.release.hub import PushRefused, plan_push, push_release
 from humansense.release.score import (lenient_answer, load_items, load_questions, read_predictions, score,
                                       score_questions, strict_credit)
 from humansense.release.shards import write_shards
-from humansense.release.select import candidate_of, group_of, select
+from humansense.release.select import candidate_of, select
 from humansense.release.splits import LeakageError, check_leakage, tiny_ids
 from humansense.release.writer import read_manifest
 from humansense.schema import ClipSpec, Item, ItemDraft, Media, Option, Provenance
@@ -69,9 +69,11 @@ def item(i: int, split: str, group: str, task="GR") -> Item:
 
 def test_leakage_check_names_the_overlap():
     assert check_leakage([item(1, "eval", "a"), item(2, "train", "b")]) == {"eval": 1, "train": 1}
-    with pytest.raises(LeakageError, match=r"group\(s\) in both eval and train.*jester:a"):
+    with pytest.raises(LeakageError, match=r"group\(s\) in both eval and train.*jester:a \(eval: jester 1; "
+                                           r"train: jester 2\)") as caught:
         check_leakage([item(1, "eval", "a"), item(2, "train", "a")])
-    assert group_of("jester", None, "7") == "jester:7"
+    assert "\n" not in str(caught.value)  # one line, naming records and sources
+    assert Provenance(source="jester", record_id="7", original_file="f").group_key == "jester:7"
 
 
 def test_tiny_is_a_seeded_subset_of_eval_with_the_configured_count():
