@@ -227,30 +227,31 @@ def _speak_job(job: SpeechJob, translated: dict[str, Translated | NoAnnotation],
 
 
 def gather_evidence(adapter, out_dir: Path, cfg: AnnotatorsConfig, cache_dir: Path,
-                    only: set[str] | None = None) -> dict:
-    """Run the annotators a source asks for (`adapter.evidence_kinds`) over its records (those in `only`, when
-    given); each writes `<id>.<kind>.json` into `out_dir`, which the adapter then reads as evidence."""
+                    units: list | None = None) -> dict:
+    """Run the annotators a source asks for (`adapter.evidence_kinds`) over `units` (its videos or speech jobs, from
+    `annotation_units`; all of them by default); each writes `<id>.<kind>.json` into `out_dir`, which the adapter
+    then reads as evidence."""
     kinds, source_config, out = adapter.evidence_kinds, adapter.config, {}
-    videos = [v for v in adapter.videos() if only is None or v[0] in only] if set(kinds) - {"speech"} else []
+    units = list(annotation_units(adapter).values()) if units is None else units
     if "captions" in kinds:
-        out["captions"] = caption_evidence(videos, out_dir, cfg.ocr, cache_dir, source_config.caption_window_s)
+        out["captions"] = caption_evidence(units, out_dir, cfg.ocr, cache_dir, source_config.caption_window_s)
     if "transcripts" in kinds:
         reviews = adapter.root / source_config.rapport_reviews if source_config.rapport_reviews else None
-        out["transcripts"] = transcript_and_rapport(videos, out_dir, cfg, cache_dir, source_config.clip_s,
+        out["transcripts"] = transcript_and_rapport(units, out_dir, cfg, cache_dir, source_config.clip_s,
                                                     source_config.rr_min_words, reviews)
     if "conversation" in kinds:
-        out["conversation"] = conversation_evidence(videos, out_dir, cfg, cache_dir, source_config.window_s)
+        out["conversation"] = conversation_evidence(units, out_dir, cfg, cache_dir, source_config.window_s)
     if "speech" in kinds:
-        jobs = [j for j in adapter.speech_jobs() if only is None or j.id in only]
-        out["speech"] = speech_evidence(jobs, out_dir, cfg, cache_dir, adapter.translation_memory())
+        out["speech"] = speech_evidence(units, out_dir, cfg, cache_dir, adapter.translation_memory())
     return out
 
 
-def annotation_units(adapter) -> list[str]:
-    """The record ids the annotate stage works through: videos, or texts to speak."""
+def annotation_units(adapter) -> dict:
+    """What the annotate stage works through, by record id: (id, video) pairs, or the texts to speak (jobs).
+    Listed once per stage: for a text source each job needs the record planned."""
     if adapter.evidence_kinds == ("speech",):
-        return [j.id for j in adapter.speech_jobs()]
-    return [video_id for video_id, _ in adapter.videos()]
+        return {j.id: j for j in adapter.speech_jobs()}
+    return {video[0]: video for video in adapter.videos()}
 
 
 def _added(total: dict, more: dict) -> dict:
@@ -274,10 +275,11 @@ def annotate_needed(adapter, out_dir: Path, cfg: AnnotatorsConfig, cache_dir: Pa
     After each round `count_drafts()` parses what is annotated so far; the next round is sized from the yield so
     far (drafts per record), with a fifth more for luck. `out_dir/annotated.json` lists the records processed, so
     the parse skips the others (counted as not annotated, not quarantined)."""
-    units = sorted(annotation_units(adapter), key=lambda u: (unit_interval(seed, "annotate", adapter.name, u), u))
+    by_id = annotation_units(adapter)
+    units = sorted(by_id, key=lambda u: (unit_interval(seed, "annotate", adapter.name, u), u))
     manifest = out_dir / ANNOTATED_FILE
     if need is None:
-        totals = gather_evidence(adapter, out_dir, cfg, cache_dir)
+        totals = gather_evidence(adapter, out_dir, cfg, cache_dir, list(by_id.values()))
         write_json(manifest, {"ids": sorted(units), "not_reached": []})
         return totals | {"records": len(units), "annotated": len(units), "rounds": 1}
     done: list[str] = []
@@ -285,7 +287,7 @@ def annotate_needed(adapter, out_dir: Path, cfg: AnnotatorsConfig, cache_dir: Pa
     batch, rounds, counts = max(1, max(need.values(), default=1)), 0, {}
     while len(done) < len(units):
         chosen = units[len(done):len(done) + batch]
-        totals = _added(totals, gather_evidence(adapter, out_dir, cfg, cache_dir, only=set(chosen)))
+        totals = _added(totals, gather_evidence(adapter, out_dir, cfg, cache_dir, [by_id[u] for u in chosen]))
         done += chosen
         rounds += 1
         write_json(manifest, {"ids": sorted(done), "not_reached": sorted(units[len(done):])})
