@@ -1,11 +1,16 @@
 """The bias audit: how well answerers that never look at the media do, per task. Each must sit near chance.
 
 Blind answerers: always the same letter (the best letter is reported), the longest option, the shortest option,
-and the option sharing most words with the question. For "one or more" tasks an answerer picks one letter and
-scores when it is among the correct ones (chance = mean number of answers / options). For numeral tasks the
-candidate counts are the options and the truth's place among them is scored. A text-only LLM answerer joins when
+the option closest to the mean length, the median-length option, the option sharing most words with the question,
+the option most often correct in the task (an answer prior, counted over the task's other items), and a learned
+text-only answerer (`augment/learned.py`: a classifier on length, rank, overlap, option frequency and TF-IDF,
+scored by grouped cross-validation). For counts (HC) also the middle candidate value, and the authors' bare-numeral
+form: always saying the task's most common count. For "one or more" tasks an answerer picks one letter and scores
+when it is among the correct ones (chance = mean number of answers / options). A text-only LLM answerer joins when
 an LLM is configured (the annotator issue).
 
+The audit scores eval (the benchmark; items of a build without a selection count as eval); answerers that learn
+(the answer prior, the most common count, the classifier) learn from the released train split when there is one.
 A task fails when an answerer beats chance by more than `audit_tolerance` and the excess is significant (one-sided
 binomial test at `audit_alpha`), so that a five-item sample does not fail by luck while a biased set of
 thousands does.
@@ -15,15 +20,16 @@ from __future__ import annotations
 
 import math
 import re
-from collections import defaultdict
+from collections import Counter, defaultdict
 from contextlib import contextmanager
 from collections.abc import Callable
 from pathlib import Path
 
 import pandas as pd
 
+from humansense.augment.learned import learned_hits
 from humansense.config import AugmentConfig
-from humansense.schema import LETTERS, Item
+from humansense.schema import LETTERS, Item, normalise_text
 from humansense.tasks import Kind
 
 Answerer = Callable[[Item], int]  # returns an option index
@@ -46,8 +52,49 @@ def _question_overlap(item: Item) -> int:
     return max(range(len(item.options)), key=lambda i: (len(q & _words(item.options[i].text)), -i))
 
 
+def _closest_to_mean_length(item: Item) -> int:
+    mean = sum(len(o.text) for o in item.options) / len(item.options)
+    return min(range(len(item.options)), key=lambda i: (abs(len(item.options[i].text) - mean), i))
+
+
+def _median_length(item: Item) -> int:
+    """The option whose length is the lower median (of four: the second shortest)."""
+    order = sorted(range(len(item.options)), key=lambda i: (len(item.options[i].text), i))
+    return order[(len(order) - 1) // 2]
+
+
+def _middle_value(item: Item) -> int:
+    """For counts: the lower-middle candidate value (a window of neighbours would put the truth there)."""
+    order = sorted(range(len(item.options)), key=lambda i: (int(item.options[i].text), i))
+    return order[(len(order) - 1) // 2]
+
+
 ANSWERERS: dict[str, Answerer] = {"longest option": _longest, "shortest option": _shortest,
+                                  "closest to the mean length": _closest_to_mean_length,
+                                  "median-length option": _median_length,
                                   "most like the question": _question_overlap}
+
+
+def prior_hits(group: list[Item], reference: list[Item] | None = None) -> int:
+    """'The option most often correct in the task': each item answered with its option whose text is correct most
+    often in `reference` (the released train split), or, without one, among the task's other items (leave-one-out,
+    so an item's own answer does not count)."""
+    answered = Counter(normalise_text(t) for i in (reference or group) for t in i.answer_texts())
+    hits = 0
+    for item in group:
+        own = Counter() if reference else Counter(normalise_text(t) for t in item.answer_texts())
+        best = max(range(len(item.options)),
+                   key=lambda k: (answered[normalise_text(item.options[k].text)] - own[normalise_text(
+                       item.options[k].text)], -k))
+        hits += best in correct_indices(item)
+    return hits
+
+
+def bare_numeral_hits(group: list[Item], reference: list[Item] | None = None) -> tuple[str, int]:
+    """The authors ask counts as a bare numeral: always saying the most common count (in train when released,
+    else in eval itself) scores that count's share of eval."""
+    mode = Counter(i.answer for i in (reference or group)).most_common(1)[0][0]
+    return mode, sum(i.answer == mode for i in group)
 
 
 def correct_indices(item: Item) -> set[int]:
@@ -70,14 +117,16 @@ def binomial_tail(successes: int, n: int, p: float) -> float:
     return min(1.0, math.exp(top) * sum(math.exp(v - top) for v in logs))
 
 
-def audit(items: list[Item], cfg: AugmentConfig, llm_answerer=None) -> pd.DataFrame:
+def audit(items: list[Item], cfg: AugmentConfig, llm_answerer=None, seed: int = 0) -> pd.DataFrame:
     """`llm_answerer(question, [(letter, text)], kind) -> letters | None`, when an LLM is configured."""
     by_task: dict[str, list[Item]] = defaultdict(list)
+    train_of: dict[str, list[Item]] = defaultdict(list)
     for item in items:
         if item.options:
-            by_task[item.task].append(item)
+            (train_of if item.split == "train" else by_task)[item.task].append(item)
     rows = []
-    for abbr, group in by_task.items():
+    for abbr, group in by_task.items():  # eval (or unassigned) items: the benchmark; train is what one learns from
+        train = train_of.get(abbr, [])
         n = len(group)
         chance = sum(len(correct_indices(i)) / len(i.options) for i in group) / n
         scores: dict[str, int] = {}
@@ -87,6 +136,14 @@ def audit(items: list[Item], cfg: AugmentConfig, llm_answerer=None) -> pd.DataFr
         scores[f"always {LETTERS[best]}"] = letter_hits[best]
         for name, answerer in ANSWERERS.items():
             scores[name] = sum(answerer(i) in correct_indices(i) for i in group)
+        scores["most often correct in the task"] = prior_hits(group, train)
+        if group[0].kind is Kind.NUMERAL:
+            scores["middle candidate value"] = sum(_middle_value(i) in correct_indices(i) for i in group)
+            mode, hits = bare_numeral_hits(group, train)
+            scores[f"bare numeral: most common count ({mode})"] = hits
+        learned = learned_hits(group, correct_indices, seed, train)
+        if learned is not None:
+            scores["learned text-only classifier"] = learned
         if llm_answerer is not None and group[0].kind is not Kind.NUMERAL:
             hits = 0
             for i in group:  # scored like the other answerers: one chosen letter among the correct ones
@@ -176,6 +233,6 @@ def audit_stage(items_file: Path, config, folder: Path, cache_dir: Path) -> dict
 
     items = list(read_jsonl(items_file, Item))
     with text_only_llm(config, cache_dir) as (answerer, account):
-        table = audit(items, config.augment, answerer)
+        table = audit(items, config.augment, answerer, config.seed)
     files = write_audit(table, folder)
     return {"files": [str(f) for f in files], "flagged": check(table, config.augment), "llm_account": account}

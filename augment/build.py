@@ -8,6 +8,8 @@ Every choice is seeded by (build seed, item id), so the same inputs and seed giv
 from __future__ import annotations
 
 import json
+from collections import Counter, defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -37,6 +39,26 @@ def _where(draft: ItemDraft) -> dict:
                 file=draft.provenance.original_file)
 
 
+def answer_counts(drafts: Iterable[ItemDraft], splits: dict[str, str]) -> dict[tuple[str, str], dict[str, float]]:
+    """Per task and split, how often each (normalised) answer text is an answer: the weights wrong options are
+    drawn by (per split, as eval's classes are evened out by selection and train's are not)."""
+    counts: dict[tuple[str, str], Counter] = defaultdict(Counter)
+    for d in drafts:
+        counts[(d.task, splits.get(d.id, "unassigned"))].update(normalise_text(a) for a in d.answers)
+    return {k: dict(c) for k, c in counts.items()}
+
+
+def still_valid(draft: ItemDraft, wrong: list[str] | None) -> list[str] | None:
+    """The previous build's wrong options of a draft, when they still fit it (right number, none an answer now)."""
+    if not wrong:
+        return None
+    answers = {normalise_text(a) for a in draft.answers}
+    wanted = task(draft.task).options - (1 if task(draft.task).kind is Kind.NUMERAL else len(draft.answers))
+    if len(wrong) != wanted or any(normalise_text(w) in answers for w in wrong):
+        return None
+    return list(wrong)
+
+
 def make_item(ready: Ready, positions: tuple[int, ...], seed: int, split: str = "unassigned") -> Item:
     draft = ready.draft
     spec = task(draft.task)
@@ -57,13 +79,19 @@ def make_item(ready: Ready, positions: tuple[int, ...], seed: int, split: str = 
 def augment_drafts(pairs: list[tuple[ItemDraft, Media, str]], seed: int, cfg: AugmentConfig,
                    splits: dict[str, str] | None = None, pools: Pools | None = None,
                    selection: Selection | None = None,
-                   pinned: dict[str, tuple[int, ...]] | None = None) -> tuple[list[Item], list[Quarantined]]:
+                   pinned: dict[str, tuple[int, ...]] | None = None,
+                   kept_options: dict[str, list[str]] | None = None) -> tuple[list[Item], list[Quarantined]]:
     """(draft, media, clip key) triples -> items, balanced per task and split; refused drafts quarantined. With a
     selection, eval keeps each task's `target` best-ranked survivors (the unused reserve is left out); `pinned`
-    answer positions (the ledger of the previous build) are kept."""
+    answer positions and `kept_options` wrong options (the ledger of the previous build) are kept."""
     quarantined: list[Quarantined] = []
     ready: list[Ready] = []
     seen: dict[tuple, str] = {}
+    if selection is not None:
+        splits = selection.split
+    weights = answer_counts((d for d, _, _ in pairs), splits or {})
+    train_records = {d.provenance.record_id for d, _, _ in pairs if (splits or {}).get(d.id) == "train"}
+    kept_options = kept_options or {}
     for draft, media, clip in sorted(pairs, key=lambda p: p[0].id):
         key = (draft.task, clip, frozenset(normalise_text(a) for a in draft.answers))
         if key in seen:
@@ -72,11 +100,15 @@ def augment_drafts(pairs: list[tuple[ItemDraft, Media, str]], seed: int, cfg: Au
             continue
         seen[key] = draft.id
         try:
-            ready.append(Ready(draft, media, clip, wrong_options_for(draft, seed, cfg, pools)))
+            split = (splits or {}).get(draft.id, "unassigned")
+            labels = task(draft.task).label_options  # labels are weighted by answer counts; free text is not
+            wrong = still_valid(draft, kept_options.get(draft.id)) or wrong_options_for(
+                draft, seed, cfg, pools, weights.get((draft.task, split)) if labels else None,
+                excluded=train_records if split != "train" and not labels else ())
+            ready.append(Ready(draft, media, clip, wrong))
         except OptionError as e:
             quarantined.append(Quarantined(stage="augment", reason=e.reason, detail=str(e), **_where(draft)))
     if selection is not None:
-        splits = selection.split
         eval_ids: dict[str, list[str]] = {}
         for r in ready:
             eval_ids.setdefault(r.draft.task, []).append(r.draft.id)
@@ -92,7 +124,8 @@ def augment_drafts(pairs: list[tuple[ItemDraft, Media, str]], seed: int, cfg: Au
 
 def build_items(draft_files: list[Path], clip_of: dict[str, str], clips_dir: Path, seed: int,
                 cfg: AugmentConfig, selection: Selection | None = None,
-                pinned: dict[str, tuple[int, ...]] | None = None) -> tuple[list[Item], list[Quarantined]]:
+                pinned: dict[str, tuple[int, ...]] | None = None,
+                kept_options: dict[str, list[str]] | None = None) -> tuple[list[Item], list[Quarantined]]:
     """Read the selected drafts, attach their cut clips, and augment (balanced per task and split); failed clips
     quarantined. Without a selection every draft with a clip is used (unassigned split)."""
     pairs, quarantined = [], []
@@ -106,7 +139,7 @@ def build_items(draft_files: list[Path], clip_of: dict[str, str], clips_dir: Pat
             except MediaError as e:
                 quarantined.append(Quarantined(stage="media", reason=e.reason, detail=e.detail, **_where(draft)))
     items, refused = augment_drafts(pairs, seed, cfg, pools=Pools.beside(draft_files), selection=selection,
-                                    pinned=pinned)
+                                    pinned=pinned, kept_options=kept_options)
     return items, quarantined + refused
 
 
@@ -117,12 +150,21 @@ def positions_of(item: Item) -> tuple[int, ...]:
     return tuple(LETTERS.index(letter) for letter in item.answer)
 
 
-def read_ledger(path: Path, seed: int) -> dict[str, tuple[int, ...]]:
-    """The answer positions of the previous build with this seed (none for another seed or no previous build)."""
+def wrong_texts(item: Item) -> list[str]:
+    """An item's wrong options, in option order."""
+    right = set(positions_of(item))
+    return [o.text for k, o in enumerate(item.options) if k not in right]
+
+
+def read_ledger(path: Path, seed: int) -> tuple[dict[str, tuple[int, ...]], dict[str, list[str]]]:
+    """The answer positions and wrong options of the previous builds with this seed (none for another seed or no
+    previous build)."""
     if not path.is_file():
-        return {}
+        return {}, {}
     data = json.loads(path.read_text(encoding="utf-8"))
-    return {k: tuple(v) for k, v in data["positions"].items()} if data.get("seed") == seed else {}
+    if data.get("seed") != seed:
+        return {}, {}
+    return {k: tuple(v) for k, v in data["positions"].items()}, data.get("options", {})
 
 
 def letter_balance(items: list[Item]) -> dict[str, int]:
@@ -142,14 +184,34 @@ def augment_stage(draft_files: list[Path], clip_of: Path, clips_dir: Path, selec
                   cfg: AugmentConfig, items_file: Path, quarantine_file: Path, ledger: Path) -> dict:
     """The augment stage of a build: selected drafts with their clips -> `items_file` (+ its quarantine)."""
     chosen = Selection.from_json(json.loads(selection.read_text()))
-    pinned = read_ledger(ledger, seed)
+    pinned, kept_options = read_ledger(ledger, seed)
     items, quarantined = build_items(draft_files, json.loads(clip_of.read_text()), clips_dir, seed, cfg, chosen,
-                                     pinned)
+                                     pinned, kept_options)
     write_jsonl(items_file, items)
     write_jsonl(quarantine_file, quarantined)
-    # The ledger keeps every answer place ever given (with this seed), so a record that leaves and comes back, or
-    # that others' changes would have moved, keeps its letters and with them its QC verdict.
-    write_json(ledger, {"seed": seed, "positions": pinned | {i.id: positions_of(i) for i in items}})
+    # The ledger keeps every answer place and set of wrong options ever given (with this seed), so a record that
+    # leaves and comes back, or that others' changes would have moved (answer counts weight the wrong options),
+    # keeps its options and letters and with them its QC verdict.
+    write_json(ledger, {"seed": seed, "positions": pinned | {i.id: positions_of(i) for i in items},
+                        "options": kept_options | {i.id: wrong_texts(i) for i in items}})
     kept = sum(1 for i in items if i.id in pinned)
     return {"items": str(items_file), "quarantine": str(quarantine_file), "count": len(items),
-            "letters": {"pinned_by_ledger": kept, "new": len(items) - kept, "spread": letter_balance(items)}}
+            "letters": {"pinned_by_ledger": kept, "new": len(items) - kept, "spread": letter_balance(items)},
+            "length_ranks": length_rank_spread(items)}
+
+
+def length_rank_spread(items: list[Item]) -> dict[str, dict]:
+    """Per task, over single-answer items: how many have their answer at each length rank (0 = shorter than every
+    wrong option), and how many are left out of that count because a wrong option has the answer's very length."""
+    spread: dict[str, dict] = {}
+    for i in items:
+        if len(i.answer_texts()) != 1 or i.kind is Kind.NUMERAL:
+            continue
+        truth = len(i.answer_texts()[0])
+        row = spread.setdefault(i.task, {"by_rank": [0] * len(i.options), "equal_length": 0})
+        lengths = [len(o.text) for o in i.options]
+        if lengths.count(truth) > 1:
+            row["equal_length"] += 1
+        else:
+            row["by_rank"][sum(n < truth for n in lengths)] += 1
+    return spread

@@ -3,18 +3,27 @@
 Rules, each a number in `AugmentConfig` and tested:
 * a wrong option never equals the answer after normalisation, nor, when drawn from the pool, paraphrases it
   (word-set Jaccard similarity at or above `paraphrase_jaccard`);
-* every wrong option's length is within `max(length_abs_chars, length_rel * answer length)` characters of the
-  answer's (for several answers, of their median length); wrong options that fit are preferred, and an item
-  whose pool cannot fill its options within the rule is refused rather than published unbalanced;
-* within a task and split, the letters of correct answers are spread so that their counts differ by at most one.
+* options that are labels of a closed vocabulary (`TaskSpec.label_options`: every task but CM and PC) are drawn
+  as often as each label is an answer in the task and split (AR: "stand" is a wrong option about three times as
+  often as it is right), so no label, however long, short or common, is right more than its share of the times it
+  is shown;
+* free-text options (CM, PC): every wrong option's length is within `max(length_abs_chars, length_rel * answer
+  length)` characters of the answer's (for several answers, of their median length), and an item whose pool cannot
+  fill its options within the rule is refused rather than published unbalanced; wrong options come from a length
+  window placed at random around the answer (`length_window`), so the answer's length is exchangeable with theirs:
+  neither the longest, the shortest, the closest to the mean nor any rank gives the answer away; an eval item never
+  takes a wrong option from a record released in train (its text is a known answer there);
+* within a task and split, the letters of correct answers are spread so that their counts differ by at most one
+  (for counts, HC, the truth's place among the candidate counts).
 """
 
 from __future__ import annotations
 
+import math
 import re
 from collections import defaultdict
-from collections.abc import Iterable, Iterator
-from itertools import chain
+from collections.abc import Collection, Iterable, Iterator
+from itertools import chain, islice
 from statistics import median
 
 from humansense.config import AugmentConfig
@@ -46,15 +55,50 @@ def length_ok(text: str, target: float, cfg: AugmentConfig) -> bool:
     return abs(len(text) - target) <= max(cfg.length_abs_chars, cfg.length_rel * target)
 
 
-def pick_wrong_options(draft: ItemDraft, wanted: int, seed: int, cfg: AugmentConfig,
-                       pools: Pools | None = None) -> list[str]:
-    """Hard distractors first, then the pool; drop paraphrases of any answer; prefer lengths near the answer's.
+WEIGHTED_POOL_MAX = 5000  # pools up to this size are drawn by answer frequency; larger ones (texts) uniformly
 
-    The pool (the draft's own `distractors`, then its shared pool) is walked in a seeded random order only until
-    enough fitting options are found, so a pool of thousands costs a handful of draws per item.
+
+def length_window(draft_id: str, target: float, seed: int, cfg: AugmentConfig) -> tuple[float, float]:
+    """(centre, half width) of the lengths an item's wrong options are drawn from: a window as wide as the length
+    rule's tolerance, its centre shifted from the answer's length by a seeded uniform offset, so that the answer is
+    anywhere in it: the answer's length is then exchangeable with the wrong options' (longest, shortest, closest to
+    the mean and each rank are the answer about equally often), and every option still keeps the length rule."""
+    width = max(cfg.length_abs_chars, cfg.length_rel * target)
+    return target + (unit_interval(seed, draft_id, "length-window") - 0.5) * width, width / 2
+
+
+def _pool_order(draft: ItemDraft, rng, pools: Pools | None, weights: dict[str, float] | None,
+                excluded: Collection[str] = ()) -> Iterable[str]:
+    """The draft's pool in the order it is tried: seeded uniform, or, for a vocabulary pool when the task's answer
+    counts are given, a seeded weighted order (exponential races) in which each label comes early as often as it is
+    an answer in the task, so common classes are wrong options as often as they are answers. Entries owned by
+    `excluded` records are left out."""
+    pool: list[str] | Iterable[str] = list(draft.distractors)
+    if draft.distractor_pool:
+        entries = (pools or Pools()).entries(draft.distractor_pool, draft.provenance.record_id, excluded)
+        if weights is None or len(entries) > WEIGHTED_POOL_MAX:
+            return chain(rng.sample(pool, len(pool)),
+                         (pools or Pools()).draw(draft.distractor_pool, draft.provenance.record_id, rng, excluded))
+        pool = pool + entries
+    if weights is None:
+        return rng.sample(pool, len(pool))
+    floor = 0.05  # a label never seen as an answer still comes up, rarely
+    keyed = [(-math.log(1.0 - rng.random()) / (weights.get(normalise_text(t), 0.0) + floor), t) for t in pool]
+    return [t for _, t in sorted(keyed)]
+
+
+def pick_wrong_options(draft: ItemDraft, wanted: int, seed: int, cfg: AugmentConfig,
+                       pools: Pools | None = None, weights: dict[str, float] | None = None,
+                       excluded: Collection[str] = ()) -> list[str]:
+    """Hard distractors first, then the pool; never an answer, nor (from the pool) a paraphrase of one.
+
+    Labels (`TaskSpec.label_options`) are taken in the weighted pool order. Free text keeps the length rule and is
+    taken from the item's `length_window`; where the window has too few, the nearest lengths within the rule fill
+    the rest, and an item whose pool cannot fill its options within the rule is refused. The pool is walked only
+    until enough are found, so a pool of thousands costs a handful of draws per item. `excluded`: records whose
+    pool entries may not be used (for eval, the records released as train, whose answers are known).
     """
     rng = seeded_rng(seed, draft.id, "distractors")
-    target = median(len(a) for a in draft.answers)
     seen: set[str] = set()
     answers = {normalise_text(a) for a in draft.answers}
 
@@ -69,25 +113,35 @@ def pick_wrong_options(draft: ItemDraft, wanted: int, seed: int, cfg: AugmentCon
 
     # Hard distractors are built to share the answer's words (CM: the same events in another order), so only
     # exact equality disqualifies them; the word-set paraphrase test applies to the pool.
-    hard = list(usable(rng.sample(draft.hard_distractors, len(draft.hard_distractors)), word_check=False))
-    fitting = [c for c in hard if length_ok(c, target, cfg)]
-    pool: Iterable[str] = rng.sample(draft.distractors, len(draft.distractors))
-    if draft.distractor_pool:
-        pool = chain(pool, (pools or Pools()).draw(draft.distractor_pool, draft.provenance.record_id, rng))
-    usable_count = len(hard)
-    for c in usable(pool, word_check=True):
-        if len(fitting) >= wanted:
-            break
+    hard = usable(rng.sample(draft.hard_distractors, len(draft.hard_distractors)), word_check=False)
+    candidates = chain(hard, usable(_pool_order(draft, rng, pools, weights, excluded), word_check=True))
+    if task(draft.task).label_options:  # labels: exposure by answer frequency is the balance, not length
+        chosen = list(islice(candidates, wanted))
+        if len(chosen) < wanted:
+            raise OptionError("not enough distractors", f"{draft.id}: {len(chosen)} usable wrong options, "
+                                                        f"need {wanted}")
+        return chosen
+    target = median(len(a) for a in draft.answers)
+    centre, half = length_window(draft.id, target, seed, cfg)
+    in_window: list[str] = []
+    in_rule: list[str] = []
+    usable_count = 0
+    for c in candidates:
         usable_count += 1
-        if length_ok(c, target, cfg):
-            fitting.append(c)
-    if len(fitting) >= wanted:
-        return fitting[:wanted]
+        if abs(len(c) - centre) <= half:
+            in_window.append(c)
+            if len(in_window) == wanted:
+                return in_window
+        elif length_ok(c, target, cfg):
+            in_rule.append(c)
+    if len(in_window) + len(in_rule) >= wanted:
+        in_rule.sort(key=lambda c: abs(len(c) - centre))
+        return in_window + in_rule[: wanted - len(in_window)]
     if usable_count < wanted:
         raise OptionError("not enough distractors", f"{draft.id}: {usable_count} usable wrong options, need {wanted}")
     raise OptionError("option lengths unbalanced",
-                      f"{draft.id}: only {len(fitting)} of {wanted} wrong options are within the length rule of an "
-                      f"answer of {target:g} characters")
+                      f"{draft.id}: only {len(in_window) + len(in_rule)} of {wanted} wrong options are within the "
+                      f"length rule of an answer of {target:g} characters")
 
 
 def answer_slots(draft: ItemDraft) -> int:
@@ -144,25 +198,18 @@ def balanced_positions(drafts: list[ItemDraft], splits: dict[str, str], seed: in
 def arrange(draft: ItemDraft, wrong: list[str], positions: tuple[int, ...], seed: int) -> tuple[list[str], str]:
     """The option texts in order and the answer (letters, or the digit for numeral tasks)."""
     spec = task(draft.task)
-    if spec.kind is Kind.NUMERAL:
-        return _numeral_window(draft, positions[0]), draft.answers[0]
     options: list[str | None] = [None] * spec.options
     answers = seeded_rng(seed, draft.id, "answer-order").sample(draft.answers, len(draft.answers))
     for pos, text in zip(positions, answers):
         options[pos] = text
     free = iter(wrong)
-    return [o if o is not None else next(free) for o in options], "".join(LETTERS[p] for p in positions)
+    texts = [o if o is not None else next(free) for o in options]
+    if spec.kind is Kind.NUMERAL:  # the candidate counts, the truth at its balanced place; answered as a digit
+        return texts, draft.answers[0]
+    return texts, "".join(LETTERS[p] for p in positions)
 
 
-def wrong_options_for(draft: ItemDraft, seed: int, cfg: AugmentConfig, pools: Pools | None = None) -> list[str]:
+def wrong_options_for(draft: ItemDraft, seed: int, cfg: AugmentConfig, pools: Pools | None = None,
+                      weights: dict[str, float] | None = None, excluded: Collection[str] = ()) -> list[str]:
     spec = task(draft.task)
-    if spec.kind is Kind.NUMERAL:  # the candidates are a window of counts, placed by `arrange`
-        return []
-    return pick_wrong_options(draft, spec.options - len(draft.answers), seed, cfg, pools)
-
-
-def _numeral_window(draft: ItemDraft, position: int) -> list[str]:
-    """Consecutive counts around the truth, the truth at `position` where 0-9 allows (balancing its place)."""
-    n, size = int(draft.answers[0]), task(draft.task).options
-    start = min(max(n - position, 0), 10 - size)
-    return [str(c) for c in range(start, start + size)]
+    return pick_wrong_options(draft, spec.options - answer_slots(draft), seed, cfg, pools, weights, excluded)

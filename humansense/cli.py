@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import tempfile
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -23,6 +24,38 @@ release_app = typer.Typer(help="Publish releases.", no_args_is_help=True)
 app.add_typer(release_app, name="release")
 qc_app = typer.Typer(help="Quality control: review the sample, report, Label Studio.", no_args_is_help=True)
 app.add_typer(qc_app, name="qc")
+config_app = typer.Typer(help="The build configuration.", no_args_is_help=True)
+app.add_typer(config_app, name="config")
+err_console = Console(stderr=True)
+
+
+def _config(path: Path | None, **overrides):
+    """The validated config, or one line per problem and exit code 2, before anything starts."""
+    from humansense.config import ConfigError, load_config
+
+    try:
+        return load_config(path, **overrides)
+    except ConfigError as e:
+        for problem in e.problems:
+            err_console.print(f"[red]config error:[/red] {problem}", highlight=False, soft_wrap=True)
+        raise typer.Exit(2) from None
+
+
+@config_app.command("show")
+def config_show(
+    config: Annotated[Optional[Path], typer.Option("--config", help="TOML config (default: none, the sample).")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="JSON: {key: {value, origin}}.")] = False,
+) -> None:
+    """Print the effective config: every key, its value and where it came from (default, file, environment)."""
+    from humansense.config import explain_config
+
+    _config(config)
+    rows = explain_config(config)
+    if as_json:
+        typer.echo(json.dumps({k: {"value": v, "origin": o} for k, v, o in rows}, indent=2, default=str))
+        return
+    for key, value, origin in rows:
+        typer.echo(f"{key} = {json.dumps(value, default=str, ensure_ascii=False)}  # {origin}")
 
 
 def _sample_items(out: Path):
@@ -56,24 +89,29 @@ def qc_serve(
 def qc_report_cmd(
     out: Annotated[Path, typer.Option("--out", help="Build folder.")] = Path("build"),
     min_pass_rate: Annotated[Optional[float], typer.Option("--min-pass-rate", help="Gate threshold.")] = None,
+    config: Annotated[Optional[Path], typer.Option("--config", help="TOML config (its [qc] gate settings).")] = None,
 ) -> None:
     """Pass rates, reject reasons and agreement per task; writes OUT/qc/report.json. Exit 1 if the gate fails."""
-    from humansense.config import load_config
     from humansense.io import write_json
     from humansense.qc.review import qc_report
     from humansense.qc.store import REVIEWS_FILE, ReviewStore
 
-    threshold = min_pass_rate if min_pass_rate is not None else load_config().qc.min_pass_rate
-    report = qc_report(_sample_items(out), ReviewStore(out / "qc" / REVIEWS_FILE), threshold)
+    qc = _config(config).qc
+    if min_pass_rate is not None:
+        qc = qc.model_copy(update={"min_pass_rate": min_pass_rate})
+    report = qc_report(_sample_items(out), ReviewStore(out / "qc" / REVIEWS_FILE), qc)
     write_json(out / "qc" / "report.json", report)
-    table = Table(title=f"QC: {report['summary']} (gate: pass rate >= {threshold:.0%})")
-    for col in ("task", "sampled", "reviewed", "accepted", "corrected", "rejected", "pass rate", "agreement",
-                "reasons"):
+    table = Table(title=f"QC: {report['summary']} (gate per task: {qc.min_reviewed_share:.0%} of the eval sample "
+                        f"reviewed, pass rate's lower bound >= {qc.min_pass_rate:.0%} at {qc.confidence:.0%})")
+    for col in ("task", "eval sampled", "reviewed", "accepted", "corrected", "rejected", "pass rate",
+                "lower bound", "train reviewed", "agreement", "reasons"):
         table.add_column(col)
     for abbr, t in report["tasks"].items():
         agree = t["agreement"]
         table.add_row(abbr, str(t["sampled"]), str(t["reviewed"]), str(t["accepted"]), str(t["corrected"]),
                       str(t["rejected"]), "-" if t["pass_rate"] is None else f"{t['pass_rate']:.0%}",
+                      "-" if t["pass_rate_lower"] is None else f"{t['pass_rate_lower']:.0%}",
+                      f"{t['train']['reviewed']}/{t['train']['sampled']}",
                       "-" if not agree["items"] else f"{agree['observed']:.0%} (k={agree['kappa']:.2f}, n={agree['items']})",
                       ", ".join(f"{r}: {n}" for r, n in t["reasons"].items()))
     Console().print(table)
@@ -126,11 +164,18 @@ def build(
                                                         help="Scheduler of a running Dask cluster.")] = None,
 ) -> None:
     """Build the benchmark (on the embedded sample unless a config points at real sources)."""
+    _config(config, **({"seed": seed} if seed is not None else {}))  # config errors before Prefect starts
     _prefect_env(out)
+    from humansense.augment.audit import BiasAuditError
     from humansense.flows.build import build_humansense, with_runner  # late: Prefect reads settings on import
+    from humansense.release.shortfall import ShortfallError
 
     flow = with_runner(build_humansense, runner, dask_address)
-    report = flow(out=str(out), config_file=str(config) if config else None, seed=seed)
+    try:
+        report = flow(out=str(out), config_file=str(config) if config else None, seed=seed)
+    except (ShortfallError, BiasAuditError) as e:
+        err_console.print(f"[red]build failed, nothing published:[/red] {e}", highlight=False, soft_wrap=True)
+        raise typer.Exit(1) from None
     print_summary(report, out / "release")
 
 
@@ -144,6 +189,7 @@ def deploy_serve(
     repo_id: Annotated[Optional[str], typer.Option("--repo-id", help="Hub dataset repo for --push.")] = None,
 ) -> None:
     """Register the build-humansense/NAME deployment and serve its runs until interrupted."""
+    _config(config)
     _prefect_env(out)
     from humansense.flows.deploy import serve
 
@@ -251,9 +297,8 @@ def annotate(
 ) -> None:
     """Run one annotator on one file or span and print its typed result as JSON, with the cache hit or miss."""
     from humansense.annotators.base import AnnotationCache
-    from humansense.config import load_config
 
-    cfg = load_config(config).annotators
+    cfg = _config(config).annotators
     cache = AnnotationCache(cache_dir)
     if not input.exists():
         console.print(f"[red]{input} does not exist[/red]")
@@ -339,36 +384,97 @@ def sources_fetch(
                           indent=2, ensure_ascii=False))
 
 
+@sources_app.command("scan")
+def sources_scan(
+    folder: Annotated[Path, typer.Argument(help="A folder of downloads (searched 4 levels deep).")],
+    write: Annotated[Optional[Path], typer.Option("--write", help="Write a TOML config reading every file found.")]
+    = None,
+) -> None:
+    """Find which sources' published files are under FOLDER: per source its root, annotation files and splits, media
+    folder and media count (JSON); --write FILE makes the config a build reads them with."""
+    from humansense.config import SourcesConfig
+    from humansense.io import write_text_atomic
+    from humansense.sources.scan import config_text, scan
+
+    if not folder.is_dir():
+        err_console.print(f"[red]{folder} is not a folder[/red]")
+        raise typer.Exit(2)
+    found = scan(folder)
+    for name, hit in found.items():
+        media = ", ".join(f"{k}: {v['files']}" for k, v in hit.media.items()) or "-"
+        err_console.print(f"[green]{name}[/green] at {hit.root}: {hit.file_count} annotation files "
+                          f"({', '.join(hit.summary()['splits'])}); media {media}", highlight=False, soft_wrap=True)
+    missing = [n for n in SourcesConfig.model_fields if n not in found]
+    if missing:
+        err_console.print(f"not found: {', '.join(missing)}", highlight=False)
+    if write is not None:
+        write_text_atomic(write, config_text(found, list(SourcesConfig.model_fields)))
+        _config(write)  # what was written must load
+        err_console.print(f"config written to {write}; next: humansense sources check --config {write}",
+                          highlight=False, soft_wrap=True)
+    typer.echo(json.dumps({"sources": {n: h.summary() for n, h in found.items()}, "not_found": missing}, indent=2,
+                          ensure_ascii=False))
+    if not found:
+        raise typer.Exit(1)
+
+
 @sources_app.command("check")
 def sources_check(
-    source: Annotated[str, typer.Option("--source", help="Source name, e.g. celebvhq, ava, jester.")],
-    root: Annotated[Optional[Path], typer.Option("--root", help="Source folder (default: the embedded sample).")] = None,
-    config: Annotated[Optional[Path], typer.Option("--config", help="TOML config for the source's options.")] = None,
+    source: Annotated[Optional[str], typer.Option("--source", help="One source (default: every enabled source).")] = None,
+    root: Annotated[Optional[Path], typer.Option("--root", help="Source folder (default: the config's, else the "
+                                                                "embedded sample).")] = None,
+    config: Annotated[Optional[Path], typer.Option("--config", help="TOML config for the sources' options.")] = None,
+    media: Annotated[bool, typer.Option("--media/--no-media", help="Probe every draft's media (ffprobe, once per "
+                                                                   "file).")] = True,
+    strict: Annotated[bool, typer.Option("--strict", help="Warnings fail too.")] = False,
 ) -> None:
-    """Parse one source's annotation files (no media decoding) and print a JSON summary."""
+    """Check what a build will touch, short of decoding: annotation files (read, unread, missing), records, media
+    (present, readable, long enough). JSON on stdout; exit 1 on errors (or on warnings with --strict)."""
     from humansense import sample
-    from humansense.config import load_config
     from humansense.sources import adapter_class
+    from humansense.sources.check import check_source
 
-    cfg = load_config(config)
-    try:
-        adapter_cls = adapter_class(source)
-    except KeyError as e:
-        console.print(f"[red]{e.args[0]}[/red]")
-        raise typer.Exit(2) from None
-    source_cfg = getattr(cfg.sources, source)
-    root = root or source_cfg.root or sample.annotation_root(source)
-    if not Path(root).is_dir():
-        console.print(f"[red]source root {root} is not a folder[/red]")
+    cfg = _config(config)
+    names = [source] if source else list(cfg.sources.enabled())
+    if root is not None and len(names) != 1:
+        err_console.print("[red]--root needs --source[/red]")
         raise typer.Exit(2)
-    result = adapter_cls(source_cfg, Path(root), cfg.seed).parse()
-    summary = result.summary()
-    summary["root"] = str(root)
-    if adapter_cls.evidence_kinds:  # checked without the annotators: only the build's annotate step makes items
-        summary["note"] = (f"{source} makes its items from annotations ({', '.join(adapter_cls.evidence_kinds)}) "
-                           "that only `humansense build` runs; records quarantined here for missing evidence "
-                           "('not spoken', 'no transcript', ...) are expected, the others are real problems")
-    typer.echo(json.dumps(summary, indent=2, ensure_ascii=False))
+    summaries = {}
+    scratch = tempfile.TemporaryDirectory(prefix="humansense-check-")
+    for name in names:
+        try:
+            adapter_cls = adapter_class(name)
+        except KeyError as e:
+            err_console.print(f"[red]{e.args[0]}[/red]")
+            raise typer.Exit(2) from None
+        source_cfg = getattr(cfg.sources, name)
+        folder = root or source_cfg.root
+        if folder is None:  # the embedded sample, with the media the build would synthesise for it
+            folder = sample.materialize(Path(scratch.name), [name])[name]
+        if not Path(folder).is_dir():
+            summaries[name] = {"source": name, "root": str(folder), "errors": [f"source root {folder} is not a folder"],
+                               "warnings": []}
+            continue
+        summary = check_source(adapter_cls(source_cfg, Path(folder), cfg.seed), media=media,
+                               timeout_s=cfg.media.timeout_s)
+        summary["root"] = str(folder)
+        if adapter_cls.evidence_kinds:  # checked without the annotators: only the build's annotate step makes items
+            summary["note"] = (f"{name} makes its items from annotations ({', '.join(adapter_cls.evidence_kinds)}) "
+                               "that only `humansense build` runs; records quarantined here for missing evidence "
+                               "('not spoken', 'no transcript', ...) are expected, the others are real problems")
+        summaries[name] = summary
+    errors = sum(len(s["errors"]) for s in summaries.values())
+    warnings = sum(len(s["warnings"]) for s in summaries.values())
+    for name, s in summaries.items():
+        for line in s["errors"]:
+            err_console.print(f"[red]error[/red] {name}: {line}", highlight=False, soft_wrap=True)
+        for line in s["warnings"]:
+            err_console.print(f"[yellow]warning[/yellow] {name}: {line}", highlight=False, soft_wrap=True)
+    scratch.cleanup()
+    out = summaries[names[0]] if source else {"sources": summaries, "errors": errors, "warnings": warnings}
+    typer.echo(json.dumps(out, indent=2, ensure_ascii=False))
+    if errors or (strict and warnings):
+        raise typer.Exit(1)
 
 
 if __name__ == "__main__":

@@ -13,10 +13,13 @@ Environment: ``HUMANSENSE_SEED=7``, ``HUMANSENSE_SOURCES__AVA__ROOT=/data/ava``.
 
 from __future__ import annotations
 
+import difflib
+import os
+import tomllib
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict, TomlConfigSettingsSource
 
 from humansense.ids import digest
@@ -59,7 +62,9 @@ class JesterConfig(SourceConfig):
 class ActivityNetConfig(SourceConfig):
     annotation_files: list[str] = ["val_1.json"]
     videos_dir: str = "videos"
-    min_events: int = Field(default=2, ge=2)  # a "sequence" needs at least two events
+    # Three events: the options are four orders of the same events (same words, same length). With two, only the
+    # reversal shares the answer's words, and "pick one of the pair that share words" would score 50%.
+    min_events: int = Field(default=3, ge=2)
     max_events: int = Field(default=3, ge=2)
     min_gap_s: float = 1.0  # consecutive events must start this far apart to have a clear order
 
@@ -172,6 +177,7 @@ class SplitConfig(_Section):
     eval_max_fraction: float = Field(default=0.5, gt=0, le=1)
     tiny_per_task: int = Field(default=30, ge=0)  # "HumanSense (tiny)": a seeded subset of eval
     # No group (video, conversation, person) supplies more than this share of a task's eval questions (at least 1).
+    eval_max_label_share: float = Field(default=0.3, gt=0, le=1)  # several answers (AR): a label's share cap
     eval_max_group_share: float = Field(default=0.02, gt=0, le=1)
     # Extra eval drafts cut beyond the target (this share + this many) to replace items refused after selection.
     eval_reserve: float = Field(default=0.05, ge=0)
@@ -189,13 +195,23 @@ class ReleaseConfig(_Section):
     row_group_rows: int = Field(default=1000, ge=1)
     embed_media: bool = False  # also store each clip's bytes in the rows, for a self-contained Hub dataset
     pretty_name: str = "HumanSense (rebuilt with humansense-build)"
+    # A build fails (before publishing) when an enabled source gives no item or a task's eval is short of its
+    # target by more than this share, unless allowed (release/shortfall.py).
+    max_shortfall: float = Field(default=0.5, ge=0, le=1)
+    allow_shortfall: bool = False
 
 
 class QcConfig(_Section):
-    rate: float = Field(default=0.2, gt=0, le=1)
-    min_per_task: int = Field(default=3, ge=0)
+    rate: float = Field(default=0.2, gt=0, le=1)  # share of each task's eval questions sampled for review
+    train_rate: float = Field(default=0.02, ge=0, le=1)  # train is sampled at its own, lower rate (not gated)
+    min_per_task: int = Field(default=3, ge=0)  # eval items sampled per task at least
     level_factor: dict[str, float] = {"L1": 1.0, "L2": 1.0, "L3": 2.0, "L4": 2.0}  # the paper looked harder at L3/L4
-    min_pass_rate: float = Field(default=0.9, ge=0, le=1)  # per task, for the release gate
+    # The release gate, per task, over its eval sample: this share reviewed, and a pass rate whose lower Wilson
+    # bound (at `confidence`, one-sided) is at least `min_pass_rate`, so a handful of reviews cannot pass by luck.
+    min_reviewed_share: float = Field(default=1.0, gt=0, le=1)
+    # 80% at 95% confidence: 19 of a 20-item sample (AC) pass, 18 do not; 54 of 60 pass.
+    min_pass_rate: float = Field(default=0.8, ge=0, le=1)
+    confidence: float = Field(default=0.95, gt=0.5, lt=1)
 
 
 class AsrConfig(_Section):
@@ -277,11 +293,109 @@ class BuildConfig(BaseSettings):
         return digest(self.model_dump(mode="json"))
 
 
+class ConfigError(ValueError):
+    """Config problems, one line each (`sources.ava.annotation_file: unknown key; did you mean annotation_files?`),
+    found before anything starts."""
+
+    def __init__(self, problems: list[str]):
+        super().__init__("\n".join(problems))
+        self.problems = problems
+
+
+def _section_at(loc: tuple) -> type[BaseModel] | None:
+    """The config model that holds the key at `loc` (for suggestions)."""
+    model: type[BaseModel] = BuildConfig
+    for part in loc[:-1]:
+        field = model.model_fields.get(str(part))
+        annotation = getattr(field, "annotation", None)
+        if not (isinstance(annotation, type) and issubclass(annotation, BaseModel)):
+            return None
+        model = annotation
+    return model
+
+
+def _problem(error: dict) -> str:
+    loc = tuple(error.get("loc", ()))
+    where = ".".join(str(p) for p in loc) or "(top level)"
+    if error["type"] == "extra_forbidden":
+        section = _section_at(loc)
+        known = list(section.model_fields) if section else []
+        close = difflib.get_close_matches(str(loc[-1]), known, n=1, cutoff=0.6)
+        hint = f"; did you mean {close[0]}?" if close else (f"; known keys: {', '.join(known)}" if known else "")
+        return f"{where}: unknown key{hint}"
+    given = error.get("input")
+    shown = "" if isinstance(given, dict) else f" (got {given!r})"
+    return f"{where}: {error['msg'][0].lower() + error['msg'][1:]}{shown}"
+
+
+def _env_sets(path_parts: tuple[str, ...]) -> bool:
+    """Whether the environment sets this key (HUMANSENSE_SOURCES__AVA__ROOT)."""
+    name = "HUMANSENSE_" + "__".join(path_parts).upper()
+    return any(k.upper() == name for k in os.environ)
+
+
+def _resolve_relative(config: BuildConfig, base: Path) -> None:
+    """Relative folders given in the file are relative to the file, not to where the command runs."""
+    for name in type(config.sources).model_fields:
+        source = getattr(config.sources, name)
+        if source.root is not None and not source.root.is_absolute() and not _env_sets(("sources", name, "root")):
+            source.root = (base / source.root).resolve()
+    cache = config.annotators.cache_dir
+    if cache is not None and not cache.is_absolute() and not _env_sets(("annotators", "cache_dir")):
+        config.annotators.cache_dir = (base / cache).resolve()
+
+
 def load_config(path: Path | None = None, **overrides: Any) -> BuildConfig:
-    """Defaults < config file < environment < explicit overrides."""
-    if path is None:
-        return BuildConfig(**overrides)
-    if not Path(path).is_file():
-        raise FileNotFoundError(f"config file not found: {path}")
-    with_file = type("BuildConfig", (BuildConfig,), {"model_config": {**BuildConfig.model_config, "toml_file": Path(path)}})
-    return with_file(**overrides)
+    """Defaults < config file < environment < explicit overrides. Raises ConfigError (one line per problem, naming
+    the file) for a missing or malformed file, an unknown key or a bad value."""
+    try:
+        if path is None:
+            return BuildConfig(**overrides)
+        if not Path(path).is_file():
+            raise ConfigError([f"{path}: config file not found"])
+        try:
+            tomllib.loads(Path(path).read_text(encoding="utf-8"))
+        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
+            raise ConfigError([f"{path}: not valid TOML ({e})"]) from None
+        with_file = type("BuildConfig", (BuildConfig,),
+                         {"model_config": {**BuildConfig.model_config, "toml_file": Path(path)}})
+        config = with_file(**overrides)
+    except ValidationError as e:
+        prefix = f"{path}: " if path is not None else ""
+        raise ConfigError([prefix + _problem(err) for err in e.errors()]) from None
+    _resolve_relative(config, Path(path).resolve().parent)
+    return config
+
+
+def _flatten(data: Any, prefix: tuple[str, ...] = ()) -> dict[tuple[str, ...], Any]:
+    if isinstance(data, dict) and data:
+        out: dict[tuple[str, ...], Any] = {}
+        for k, v in data.items():
+            out |= _flatten(v, prefix + (str(k),))
+        return out
+    return {prefix: data}
+
+
+def _defaults(model: type[BaseModel]) -> dict:
+    out = {}
+    for name, field in model.model_fields.items():
+        value = field.get_default(call_default_factory=True)
+        out[name] = value.model_dump(mode="json") if isinstance(value, BaseModel) else value
+    return out
+
+
+def explain_config(path: Path | None = None) -> list[tuple[str, Any, str]]:
+    """(key, effective value, where it came from: default, file, environment) for every setting."""
+    effective = _flatten(load_config(path).model_dump(mode="json"))
+    defaults = _flatten(_defaults(BuildConfig))
+    from_file = _flatten(tomllib.loads(Path(path).read_text(encoding="utf-8"))) if path else {}
+    rows = []
+    for key, value in effective.items():
+        if any(_env_sets(key[:n]) for n in range(1, len(key) + 1)):
+            origin = "environment"
+        elif any(key[:n] in from_file for n in range(1, len(key) + 1)):
+            origin = f"file {path}"
+        else:
+            origin = "default" if defaults.get(key, value) == value else "default (set by the build)"
+        rows.append((".".join(key), value, origin))
+    return rows

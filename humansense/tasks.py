@@ -49,8 +49,13 @@ class TaskSpec(BaseModel):
     modality: Modality
     source: str  # the source adapter's name
     task_type: str  # the authors' `task_type` string
-    # The answers are classes from a small set (a label, a count, left/right): selection evens them out in eval.
+    # The answers are classes from a small set (a label, a count, left/right; for AR the set of actions): selection
+    # evens them out in eval.
     answer_classes: bool = True
+    # The options are labels from a closed vocabulary: wrong options are drawn by how often each label is an answer
+    # (in the same split), so each label is correct about 1/options of the times it is shown; the length rule is for
+    # free-text options (CM's event sequences, PC's replies), where a label's length would identify it.
+    label_options: bool = True
 
 
 TASKS: dict[str, TaskSpec] = {
@@ -60,15 +65,14 @@ TASKS: dict[str, TaskSpec] = {
                  modality=Modality.VIDEO, source="celebvhq", task_type="Appearance_Recognition",
                  answer_classes=False),
         TaskSpec(abbr="AR", name="Action Recognition", level=Level.L1, kind=Kind.MULTI, options=4, target=300,
-                 modality=Modality.VIDEO, source="ava", task_type="Action_Recognition",
-                 answer_classes=False),
+                 modality=Modality.VIDEO, source="ava", task_type="Action_Recognition"),
         TaskSpec(abbr="GR", name="Gesture Recognition", level=Level.L1, kind=Kind.SINGLE, options=4, target=300,
                  modality=Modality.VIDEO, source="jester", task_type="Gesture_Recognition"),
         TaskSpec(abbr="ER", name="Emotion Recognition", level=Level.L1, kind=Kind.SINGLE, options=4, target=300,
                  modality=Modality.VIDEO, source="celebvhq", task_type="Emotion_Recognition"),
         TaskSpec(abbr="CM", name="Complex Motion", level=Level.L2, kind=Kind.SINGLE, options=4, target=281,
                  modality=Modality.VIDEO, source="activitynet", task_type="Complex_Motion",
-                 answer_classes=False),
+                 answer_classes=False, label_options=False),
         # "Abnormal_Recognition" is skipped by the authors' scorer, so AC must not use it (MISSION.md).
         TaskSpec(abbr="AC", name="Abnormal Classification", level=Level.L2, kind=Kind.SINGLE, options=4, target=100,
                  modality=Modality.VIDEO, source="ucf_crime", task_type="Abnormal_Classification"),
@@ -90,7 +94,7 @@ TASKS: dict[str, TaskSpec] = {
                  modality=Modality.VIDEO, source="realtalk", task_type="Emo_Strategy"),
         TaskSpec(abbr="PC", name="Psychological Chat", level=Level.L4, kind=Kind.SINGLE, options=4, target=291,
                  modality=Modality.AUDIO, source="efaqa", task_type="Psychological_Chat",
-                 answer_classes=False),
+                 answer_classes=False, label_options=False),
     ]
 }
 

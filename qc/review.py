@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import math
 from collections import Counter, defaultdict
 from itertools import combinations
+from statistics import NormalDist
 
 from pathlib import Path
 
@@ -11,7 +13,7 @@ from pydantic import ValidationError
 
 from humansense.config import QcConfig
 from humansense.io import read_jsonl, write_jsonl
-from humansense.qc.sampling import mark_sample
+from humansense.qc.sampling import is_eval, mark_sample
 from humansense.qc.store import REVIEWS_FILE, SAMPLE_FILE, STATUS_OF, ReviewStore, VerdictRow
 from humansense.schema import Item, Quarantined
 
@@ -55,35 +57,66 @@ def _agreement(pairs: list[tuple[VerdictRow, VerdictRow]]) -> dict:
     return {"items": len(pairs), "observed": round(observed, 4), "kappa": round(kappa, 4)}
 
 
-def qc_report(items: list[Item], store: ReviewStore, min_pass_rate: float) -> dict:
+def wilson_lower(passed: int, n: int, confidence: float) -> float | None:
+    """The lower end of the one-sided Wilson score interval for a pass rate of passed/n."""
+    if n == 0:
+        return None
+    z = NormalDist().inv_cdf(confidence)
+    p = passed / n
+    centre = p + z * z / (2 * n)
+    margin = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n))
+    return max(0.0, (centre - margin) / (1 + z * z / n))
+
+
+def _task_report(group: list[Item], current: dict[str, list[VerdictRow]], qc: QcConfig) -> dict:
+    decided = [current[i.id][-1] for i in group if i.id in current]
+    passed = sum(r.verdict in ("accept", "correct") for r in decided)
+    lower = wilson_lower(passed, len(decided), qc.confidence)
+    return {"sampled": len(group), "reviewed": len(decided), "pending": len(group) - len(decided),
+            "reviewed_share": round(len(decided) / len(group), 4) if group else None,
+            "accepted": sum(r.verdict == "accept" for r in decided),
+            "corrected": sum(r.verdict == "correct" for r in decided),
+            "rejected": sum(r.verdict == "reject" for r in decided),
+            "pass_rate": round(passed / len(decided), 4) if decided else None,
+            "pass_rate_lower": None if lower is None else round(lower, 4),
+            "reasons": dict(Counter(r.reason for r in decided if r.verdict == "reject").most_common())}
+
+
+def qc_report(items: list[Item], store: ReviewStore, qc: QcConfig) -> dict:
+    """Per task: the eval sample (gated: reviewed share, pass rate and its lower Wilson bound) and the train sample
+    (reported only); agreement over items two annotators reviewed."""
     sampled = [i for i in items if i.qc_status != "not_sampled"]
     current = store.current(sampled)
-    per_task: dict[str, dict] = {}
     by_task: dict[str, list[Item]] = defaultdict(list)
     for i in sampled:
         by_task[i.task].append(i)
+    per_task: dict[str, dict] = {}
     problems = []
     all_pairs = []
     for abbr, group in sorted(by_task.items()):
-        decided = [current[i.id][-1] for i in group if i.id in current]
-        reasons = Counter(r.reason for r in decided if r.verdict == "reject")
-        passed = sum(r.verdict in ("accept", "correct") for r in decided)
         pairs = [pair for i in group if len(current.get(i.id, [])) > 1 for pair in combinations(current[i.id], 2)]
         all_pairs += pairs
-        rate = passed / len(decided) if decided else None
-        per_task[abbr] = {"sampled": len(group), "reviewed": len(decided), "pending": len(group) - len(decided),
-                          "accepted": sum(r.verdict == "accept" for r in decided),
-                          "corrected": sum(r.verdict == "correct" for r in decided),
-                          "rejected": sum(r.verdict == "reject" for r in decided),
-                          "pass_rate": None if rate is None else round(rate, 4),
-                          "reasons": dict(reasons.most_common()), "agreement": _agreement(pairs)}
-        if len(decided) < len(group):
-            problems.append(f"{abbr}: {len(group) - len(decided)} of {len(group)} sampled items not reviewed yet")
-        elif rate is not None and rate < min_pass_rate:
-            problems.append(f"{abbr}: pass rate {rate:.0%} is below {min_pass_rate:.0%}")
-    return {"passed": not problems and bool(sampled), "problems": problems, "min_pass_rate": min_pass_rate,
+        row = _task_report([i for i in group if is_eval(i)], current, qc)
+        row["train"] = _task_report([i for i in group if not is_eval(i)], current, qc)
+        row["agreement"] = _agreement(pairs)
+        per_task[abbr] = row
+        if not row["sampled"]:
+            continue
+        if row["reviewed_share"] < qc.min_reviewed_share:
+            problems.append(f"{abbr}: {row['reviewed']} of {row['sampled']} sampled eval items reviewed "
+                            f"({row['reviewed_share']:.0%}; {qc.min_reviewed_share:.0%} needed); "
+                            f"{row['pending']} not reviewed yet")
+        elif row["pass_rate_lower"] is not None and row["pass_rate_lower"] < qc.min_pass_rate:
+            problems.append(f"{abbr}: pass rate {row['pass_rate']:.0%} of {row['reviewed']} reviewed, lower bound "
+                            f"{row['pass_rate_lower']:.0%} at {qc.confidence:.0%} confidence is below "
+                            f"{qc.min_pass_rate:.0%}")
+    eval_sampled = sum(t["sampled"] for t in per_task.values())
+    return {"passed": not problems and eval_sampled > 0, "problems": problems, "min_pass_rate": qc.min_pass_rate,
+            "min_reviewed_share": qc.min_reviewed_share, "confidence": qc.confidence,
             "tasks": per_task, "agreement": _agreement(all_pairs),
-            "summary": f"{sum(t['reviewed'] for t in per_task.values())} of {len(sampled)} reviewed"}
+            "summary": f"{sum(t['reviewed'] for t in per_task.values())} of {eval_sampled} eval items reviewed, "
+                       f"{sum(t['train']['reviewed'] for t in per_task.values())} of "
+                       f"{sum(t['train']['sampled'] for t in per_task.values())} train"}
 
 
 def qc_stage(items_file: Path, cfg: QcConfig, seed: int, qc_dir: Path, out_file: Path,
@@ -92,7 +125,7 @@ def qc_stage(items_file: Path, cfg: QcConfig, seed: int, qc_dir: Path, out_file:
     items = mark_sample(list(read_jsonl(items_file, Item)), cfg, seed)
     store = ReviewStore(qc_dir / REVIEWS_FILE)
     write_jsonl(qc_dir / SAMPLE_FILE, [i for i in items if i.qc_status != "not_sampled"])  # what the app shows
-    report = qc_report(items, store, cfg.min_pass_rate)
+    report = qc_report(items, store, cfg)
     items, rejected = apply_verdicts(items, store)
     write_jsonl(out_file, items)
     write_jsonl(quarantine_file, rejected)

@@ -10,7 +10,8 @@ Rules (numbers in `[split]`, each tested at thousands of drafts):
   from `eval_max_fraction` of the groups);
 * within a task and split, the items of one group never overlap in time on the same file;
 * where a task's answers are classes (`TaskSpec.answer_classes`), eval's classes are as even as the pool allows
-  (water-filling: each class gets the same quota, classes with fewer candidates give theirs to the others);
+  (water-filling: each class gets the same quota, classes with fewer candidates give theirs to the others); where an
+  item has several answers (AR), no label is an answer in more than `eval_max_label_share` of eval first;
 * train takes what is left, at most `train_max_per_task` per task.
 
 Groups are visited in a seeded order, and drafts within a group too, so the choice is reproducible from (drafts,
@@ -31,7 +32,7 @@ from humansense.config import SplitConfig
 from humansense.ids import unit_interval
 from humansense.io import read_jsonl, write_json, write_jsonl
 from humansense.schema import ItemDraft, normalise_text
-from humansense.tasks import TASKS
+from humansense.tasks import TASKS, Kind
 
 
 @dataclass(frozen=True)
@@ -116,11 +117,16 @@ def eval_targets(available: Counter, cfg: SplitConfig) -> dict[str, int]:
 def select(candidates: Iterable[Candidate], cfg: SplitConfig, seed: int) -> Selection:
     members: dict[str, list[Candidate]] = defaultdict(list)
     available: Counter = Counter()
-    classes: dict[str, Counter] = defaultdict(Counter)
     for c in candidates:
         members[c.group].append(c)
         available[c.task] += 1
-        classes[c.task][c.answer] += 1
+
+    multi = {t for t in available if TASKS.get(t) is not None and TASKS[t].kind is Kind.MULTI}
+    classes: dict[str, Counter] = defaultdict(Counter)
+    for group in members.values():
+        for c in group:
+            if c.task not in multi:
+                classes[c.task][c.answer] += 1
     for group in members.values():
         group.sort(key=lambda c: (unit_interval(seed, "pick", c.id), c.id))
     order = sorted(members, key=lambda g: (unit_interval(seed, "split", g), g))
@@ -139,7 +145,12 @@ def select(candidates: Iterable[Candidate], cfg: SplitConfig, seed: int) -> Sele
                   math.ceil(w / max(1, math.floor(len(groups_of[t]) * cfg.eval_max_fraction))))
            for t, w in sel.targets.items()}
     quotas = {t: class_quotas(classes[t], w, seed, t) for t, w in sel.targets.items()
-              if TASKS.get(t) is not None and TASKS[t].answer_classes}
+              if TASKS.get(t) is not None and TASKS[t].answer_classes and t not in multi}
+    # Several answers per item (AR's actions): no label may be an answer in more than `eval_max_label_share` of
+    # eval (a pose like "stand" is in most of AVA's sets), so no label's prior gives the answer away.
+    label_cap = {t: max(1, math.ceil(w * cfg.eval_max_label_share)) for t, w in sel.targets.items()
+                 if t in multi and TASKS[t].answer_classes}
+    per_label: dict[str, Counter] = defaultdict(Counter)
     in_eval: Counter = Counter()
     per_class: dict[str, Counter] = defaultdict(Counter)
     per_group: Counter = Counter()
@@ -150,6 +161,7 @@ def select(candidates: Iterable[Candidate], cfg: SplitConfig, seed: int) -> Sele
         sel.split[c.id], sel.rank[c.id] = "eval", in_eval[c.task]
         in_eval[c.task] += 1
         per_class[c.task][c.answer] += 1
+        per_label[c.task].update(c.answer.split("|"))
         per_group[(c.group, c.task)] += 1
         spans.take(c, "eval")
         eval_groups.add(c.group)
@@ -162,6 +174,8 @@ def select(candidates: Iterable[Candidate], cfg: SplitConfig, seed: int) -> Sele
                 limit = reserve_limit[t] if stage == "reserve" else sel.targets[t]
                 if (c.id in sel.split or in_eval[t] >= limit or per_group[(g, t)] >= cap[t]
                         or (stage == "balanced" and t in quotas and per_class[t][c.answer] >= quotas[t][c.answer])
+                        or (stage == "balanced" and t in label_cap
+                            and any(per_label[t][a] >= label_cap[t] for a in c.answer.split("|")))
                         or not spans.free(c, "eval")):
                     continue
                 take_eval(c)

@@ -10,6 +10,7 @@ import pandas as pd
 from humansense.config import BuildConfig
 from humansense.io import read_jsonl
 from humansense.release.report import build_report
+from humansense.release.shortfall import ShortfallError, shortfall
 from humansense.release.splits import check_leakage, tiny_ids
 from humansense.release.writer import write_release
 from humansense.schema import Item, Quarantined
@@ -34,12 +35,19 @@ def publish(release_dir: Path, items_file: Path, quarantine_files: list[Path], c
     items = list(read_jsonl(items_file, Item))
     check_leakage(items)  # raises on any overlap between eval and train
     quarantined = [q for f in quarantine_files for q in read_jsonl(Path(f), Quarantined)]
+    by_source: dict[str, Counter] = defaultdict(Counter)
+    for q in quarantined:
+        by_source[q.source][q.reason] += 1
+    short = shortfall(items, list(config.sources.enabled()), stages["selection"].get("targets", {}),
+                      config.release.max_shortfall, by_source)
+    if short and not config.release.allow_shortfall:
+        raise ShortfallError(short)  # nothing is published
     audit = stages["audit"]
     report = build_report(config, stages["sources"], items, quarantined, stages["media_tasks"],
                           stages["sample_sources"], audit["flagged"])
     report |= {"selection": stages["selection"], "answer_letters": stages["letters"], "eval_answer_classes": eval_answer_classes(items),
                "qc": stages["qc"], "llm_account": audit["llm_account"], "annotations": stages["annotations"],
-               "annotation_tasks": stages["annotation_tasks"]}
+               "annotation_tasks": stages["annotation_tasks"], "shortfall": short}
     audit_csv = next(Path(f) for f in audit["files"] if f.endswith(".csv"))
     write_release(release_dir, items, clips_dir, quarantined, report, tiny=tiny_ids(items, config.split, config.seed),
                   audit=pd.read_csv(audit_csv), extra_files={f"audit/{Path(f).name}": Path(f) for f in audit["files"]},

@@ -39,6 +39,7 @@ def describe(sentences: list[str]) -> str:
 class ActivityNetAdapter(SourceAdapter):
     name = "activitynet"
     tasks = ("CM",)
+    published_files = ("train.json", "val_1.json", "val_2.json")
     config: ActivityNetConfig
 
     def annotation_files(self) -> list[Path]:

@@ -50,19 +50,41 @@ def read_label_map(path: Path) -> dict[int, str]:
     return labels
 
 
+def read_label_types(path: Path) -> dict[str, str]:
+    """Label name -> its `label_type` (PERSON_MOVEMENT, OBJECT_MANIPULATION, PERSON_INTERACTION); "action" where a
+    label map has no types."""
+    types: dict[str, str] = {}
+    name = None
+    for line in path.read_text(encoding="utf-8").splitlines():
+        if line.startswith("  name:"):
+            name = line.split('"')[1]
+            types[name] = "action"
+        elif line.startswith("  label_type:") and name is not None:
+            types[name] = line.split(":", 1)[1].strip()
+    return types
+
+
 class AvaAdapter(SourceAdapter):
     name = "ava"
     tasks = ("AR",)
+    published_files = ("ava_action_list_v2.*.pbtxt", "ava_train_v2.*.csv", "ava_val_v2.*.csv",
+                       "ava_*_excluded_timestamps_v2.*.csv")
     config: AvaConfig
 
     def annotation_files(self) -> list[Path]:
         files = [self.root / self.config.label_map] + [self.root / f for f in self.config.annotation_files]
         return files + [self.root / f for f in self.config.excluded_timestamps]
 
+    def optional_files(self) -> list[Path]:
+        return [self.root / f for f in self.config.excluded_timestamps]
+
     def records(self) -> Iterable[Record]:
         self.labels = read_label_map(self.root / self.config.label_map)
+        self.types = read_label_types(self.root / self.config.label_map)
         excluded = set()
         for name in self.config.excluded_timestamps:
+            if not (self.root / name).is_file():
+                continue  # optional: reported as a warning
             for row in csv.reader((self.root / name).read_text(encoding="utf-8").splitlines()):
                 if len(row) == 2:
                     excluded.add((row[0], row[1]))
@@ -120,15 +142,22 @@ class AvaAdapter(SourceAdapter):
             m = PERSON_BOX_MARGIN
             crop = Crop(left=max(0.0, box[0] - m), top=max(0.0, box[1] - m), right=min(1.0, box[2] + m),
                         bottom=min(1.0, box[3] + m))
+        # One kind of action per question (the person's pose, or what they do with objects, or with people), with
+        # wrong options of that kind: every person has exactly one pose, so a question mixing kinds would let
+        # "pick the pose" answer it without the video.
         rng = seeded_rng(self.seed, self.name, record.record_id, "AR")
-        answers = rng.sample(actions, min(len(actions), MAX_AR_ANSWERS))
+        kinds = sorted({self.types.get(a, "action") for a in actions})
+        kind = rng.choice(kinds)
+        of_kind = [a for a in actions if self.types.get(a, "action") == kind]
+        answers = rng.sample(of_kind, min(len(of_kind), MAX_AR_ANSWERS))
+        vocabulary = [n for n in self.labels.values() if self.types.get(n, "action") == kind]
         media = find_video(self.root / self.config.videos_dir, video, VIDEO_EXTENSIONS)
         return [self.draft(
             task="AR", record_id=record.record_id,
             provenance=Provenance(source=self.name, record_id=record.record_id, group=video, original_file=self.rel(media),
                                   start_s=start, end_s=end, annotation_file=record.file.name,
                                   annotation_row=record.row),
-            answers=answers, distractors=distractor_pool(self.labels.values(), actions, ACTION_CONFUSABLE),
+            answers=answers, distractors=distractor_pool(vocabulary, actions, ACTION_CONFUSABLE),
             clip=ClipSpec(kind="span", source_path=str(media), start_s=start, end_s=end, crop=crop),
-            annotations={"actions": actions, "person_id": person, "box": box, "keyframe_s": t,
+            annotations={"actions": actions, "action_kind": kind, "person_id": person, "box": box, "keyframe_s": t,
                          "persons_in_frame": self.persons_at[(video, ts)]})]

@@ -59,6 +59,7 @@ class ParseResult:
     drafts: list[ItemDraft] = field(default_factory=list)  # kept only when parse() has no sink
     quarantined: list[Quarantined] = field(default_factory=list)
     candidates: Counter = field(default_factory=Counter)  # drafts per task
+    warnings: list[str] = field(default_factory=list)  # problems that do not refuse a record (missing optional file)
 
     def summary(self) -> dict[str, Any]:
         return {
@@ -69,6 +70,7 @@ class ParseResult:
             "quarantined": len(self.quarantined),
             "quarantined_by_reason": dict(sorted(Counter(q.reason for q in self.quarantined).items())),
             "quarantine": [q.model_dump(exclude_none=True) for q in self.quarantined],
+            "warnings": self.warnings,
         }
 
 
@@ -78,6 +80,9 @@ class SourceAdapter(ABC):
     # Annotations a source's items are made from ("captions", "transcripts"): the build runs those annotators over
     # `videos()` first, writes their results into a folder and sets the adapter config's `evidence_dir` to it.
     evidence_kinds: ClassVar[tuple[str, ...]] = ()
+    # The source's published annotation files (glob patterns under the root, FORMATS.md): `sources check` warns about
+    # those present but not read by the config, and `sources scan` recognises a source by them.
+    published_files: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self, config: SourceConfig, root: Path, seed: int = 0):
         self.config = config
@@ -103,6 +108,10 @@ class SourceAdapter(ABC):
     @abstractmethod
     def annotation_files(self) -> list[Path]:
         """The files whose contents decide this source's drafts (their checksums key the parse cache)."""
+
+    def optional_files(self) -> list[Path]:
+        """Annotation files a source reads when present (AVA's excluded timestamps): missing is a warning."""
+        return []
 
     @abstractmethod
     def records(self) -> Iterable[Record]:
@@ -156,7 +165,11 @@ class SourceAdapter(ABC):
     def parse(self, sink: Callable[[ItemDraft], None] | None = None) -> ParseResult:
         """Parse every record; each draft goes to `sink` as it is made (streamed to disk by the build), or is kept
         in `result.drafts` when there is no sink."""
+        optional = set(self.optional_files())
         for f in self.annotation_files():
+            if f in optional and not f.exists():
+                self.result.warnings.append(f"optional file {self.rel(f)} is missing (read when present)")
+                continue
             if not f.is_file():
                 self.quarantine("missing annotation file", f"{f} does not exist", file=f)
                 return self.result

@@ -42,6 +42,7 @@ def appearance_text(label: str) -> str:
 class CelebvhqAdapter(SourceAdapter):
     name = "celebvhq"
     tasks = ("PA", "ER")
+    published_files = ("celebvhq_info.json",)
     config: CelebvhqConfig
 
     def annotation_files(self) -> list[Path]:

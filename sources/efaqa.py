@@ -118,6 +118,7 @@ def turns_of(conv: Conversation) -> tuple[list[tuple[int, str]], list[str]]:
 class EfaqaAdapter(SpokenTextAdapter):
     name = "efaqa"
     tasks = ("PC",)
+    published_files = ("efaqa-corpus-zh*.gz",)
     config: EfaqaConfig
 
     def source_files(self) -> list[Path]:

@@ -21,6 +21,7 @@ NOT_GESTURES = {"No gesture", "Doing other things"}  # classes of the dataset th
 class JesterAdapter(SourceAdapter):
     name = "jester"
     tasks = ("GR",)
+    published_files = ("jester-v1-labels.csv", "jester-v1-train.csv", "jester-v1-validation.csv")
     config: JesterConfig
 
     def annotation_files(self) -> list[Path]:

@@ -7,7 +7,7 @@ A pool is a list of (owner record id, text); a draft never draws an entry its ow
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Iterator
+from collections.abc import Collection, Iterable, Iterator
 from pathlib import Path
 from random import Random
 
@@ -32,15 +32,23 @@ class Pools:
                           for name, entries in data["pools"].items()}
         return cls(pools)
 
-    def draw(self, name: str, owner: str, rng: Random) -> Iterator[str]:
-        """The pool's texts in a seeded random order, drawn lazily (a draft usually needs a handful of thousands)."""
+    def entries(self, name: str, owner: str, excluded: Collection[str] = ()) -> list[str]:
+        """The pool's texts less those `owner` (or an `excluded` record) owns, in stored order (for small pools drawn
+        by weight)."""
+        return [text for who, text in self._entries(name) if who != owner and who not in excluded]
+
+    def _entries(self, name: str) -> list[tuple[str, str]]:
         try:
-            entries = self.pools[name]
+            return self.pools[name]
         except KeyError:
             raise KeyError(f"unknown option pool {name!r}") from None
+
+    def draw(self, name: str, owner: str, rng: Random, excluded: Collection[str] = ()) -> Iterator[str]:
+        """The pool's texts in a seeded random order, drawn lazily (a draft usually needs a handful of thousands)."""
+        entries = self._entries(name)
         for index in lazy_permutation(len(entries), rng):
             who, text = entries[index]
-            if who != owner:
+            if who != owner and who not in excluded:
                 yield text
 
 

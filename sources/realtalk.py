@@ -26,7 +26,6 @@ import io
 import pickle
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 

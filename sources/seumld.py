@@ -29,6 +29,7 @@ ANSWER = {"lie": "Yes", "truth": "No"}
 class SeumldAdapter(SourceAdapter):
     name = "seumld"
     tasks = ("LD",)
+    published_files = ("seumld_manifest.csv",)
     config: SeumldConfig
 
     def annotation_files(self) -> list[Path]:

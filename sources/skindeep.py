@@ -11,7 +11,10 @@ text, time and confidence, or the title words) is stored on each item.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterable
+from datetime import datetime, timezone
+from functools import cached_property
 from pathlib import Path
 
 from humansense.config import SkindeepConfig
@@ -19,15 +22,47 @@ from humansense.ids import check_component
 from humansense.schema import ClipSpec, ItemDraft, Provenance
 from humansense.sources.base import Record, SourceAdapter, distractor_pool, find_video, transcript_of
 from humansense.annotators.rapport import rapport_label
-from humansense.sources.relations import FAMILIAR, RELATIONS, UNFAMILIAR, familiarity, read_relation
+from humansense.sources.relations import (FAMILIAR, RELATIONS, UNFAMILIAR, boilerplate_lines, familiarity,
+                                          read_relation)
 
 VIDEO_EXTENSIONS = (".mp4", ".mkv", ".webm")
 RELATION_CONFUSABLE = [frozenset({"Dating", "Engaged"})]  # an engaged couple is also dating
 
 
+def upload_year(info: dict) -> int | None:
+    """The year the video was uploaded (`upload_date` YYYYMMDD, else `timestamp`), for "together since 2015"."""
+    date = str(info.get("upload_date") or "")
+    if re.fullmatch(r"(19|20)\d{6}", date):
+        return int(date[:4])
+    if isinstance(info.get("timestamp"), (int, float)):
+        return datetime.fromtimestamp(info["timestamp"], tz=timezone.utc).year
+    return None
+
+
+YTDLP_DEFAULT_NAME = re.compile(r".* \[(?P<id>[A-Za-z0-9_-]{11})\]")  # yt-dlp's "%(title)s [%(id)s].%(ext)s"
+
+
+def video_id_of(stem: str, info_path: Path, info: dict | None = None) -> str:
+    """The YouTube id of a download: the name itself (our layout, `<id>.info.json`), the id in yt-dlp's default
+    `<title> [<id>]`, or the info.json's `id` field; as given otherwise (checked as an id when it is used)."""
+    if re.fullmatch(r"[A-Za-z0-9_-]{11}", stem):
+        return stem
+    m = YTDLP_DEFAULT_NAME.fullmatch(stem)
+    if m:
+        return m.group("id")
+    if info is None:
+        try:
+            info = json.loads(info_path.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+            return stem
+    found = info.get("id") if isinstance(info, dict) else None
+    return found if isinstance(found, str) and re.fullmatch(r"[A-Za-z0-9_-]{6,64}", found) else stem
+
+
 class SkindeepAdapter(SourceAdapter):
     name = "skindeep"
     tasks = ("FR", "RG", "RR")
+    published_files = ("*.info.json",)
     evidence_kinds = ("captions", "transcripts")
     config: SkindeepConfig
 
@@ -38,13 +73,35 @@ class SkindeepAdapter(SourceAdapter):
         evidence = sorted(Path(self.config.evidence_dir).glob("*.json")) if self.config.evidence_dir else []
         return self.info_files() + evidence
 
+    @cached_property
+    def _stems(self) -> dict[str, str]:
+        """Video id -> the name its files share: `<id>` (our layout) or yt-dlp's default `<title> [<id>]`, whose id
+        is read from the name's brackets or from the info.json."""
+        stems = {}
+        for path in self.info_files():
+            stem = path.name.removesuffix(".info.json")
+            stems[video_id_of(stem, path)] = stem
+        return stems
+
     def videos(self) -> list[tuple[str, Path]]:
         """(video id, media file) of every downloaded video: what the annotate step reads captions from."""
-        ids = [info.name.removesuffix(".info.json") for info in self.info_files()]
-        return [(video_id, self._media(video_id)) for video_id in ids if self._media(video_id).exists()]
+        return [(video_id, self._media(video_id)) for video_id in self._stems if self._media(video_id).exists()]
+
+    @cached_property
+    def boilerplate(self) -> frozenset[str]:
+        """Description lines the channel repeats under many videos: read for nothing (they name every relation)."""
+        def descriptions():
+            for path in self.info_files():
+                try:
+                    info = json.loads(path.read_text(encoding="utf-8"))
+                except (UnicodeDecodeError, json.JSONDecodeError):
+                    continue  # quarantined when its record is read
+                if isinstance(info, dict):
+                    yield str(info.get("description") or "")
+        return boilerplate_lines(descriptions())
 
     def _media(self, video_id: str) -> Path:
-        return find_video(self.root, video_id, VIDEO_EXTENSIONS)
+        return find_video(self.root, self._stems.get(video_id, video_id), VIDEO_EXTENSIONS)
 
     def parse(self, sink=None):
         if not self.info_files():
@@ -59,7 +116,8 @@ class SkindeepAdapter(SourceAdapter):
             except (UnicodeDecodeError, json.JSONDecodeError) as e:
                 self.quarantine("malformed annotation file", f"{path.name}: not valid UTF-8 JSON ({e})", file=path)
                 continue
-            yield Record(file=path, row=n, record_id=path.name.removesuffix(".info.json"), data=info)
+            stem = path.name.removesuffix(".info.json")
+            yield Record(file=path, row=n, record_id=video_id_of(stem, path, info), data=info)
 
     def drafts_for(self, record: Record) -> list[ItemDraft]:
         video_id = check_component(record.record_id, "video id")
@@ -67,7 +125,8 @@ class SkindeepAdapter(SourceAdapter):
         media = self._media(video_id)
         captions = self._captions(video_id)
         title, description = str(info.get("title") or ""), str(info.get("description") or "")
-        reading = read_relation([c["text"] for c in captions] + [title, description])
+        reading = read_relation([c["text"] for c in captions] + [title, description], as_of=upload_year(info),
+                                boilerplate=self.boilerplate)
         duration = float(info.get("duration") or self.config.clip_s)
         end = min(duration, self.config.clip_s)
         evidence = {"title": title, "captions": captions, "relation_text": reading.relation_text,

@@ -26,6 +26,7 @@ _FRAME_NAME = re.compile(r"^(?P<prefix>.*?)(?P<number>\d+)(?P<ext>\.[A-Za-z0-9]+
 class TaoAdapter(SourceAdapter):
     name = "tao"
     tasks = ("HC",)
+    published_files = ("train.json", "validation.json", "annotations/train.json", "annotations/validation.json")
     config: TaoConfig
 
     def annotation_files(self) -> list[Path]:
@@ -74,15 +75,16 @@ class TaoAdapter(SourceAdapter):
             raise RecordError("no annotated frames", f"video {name}: no images belong to it")
         first, last, pattern = self._frame_range(name, record.data["frames"])
         folder = safe_join(self.root / self.config.frames_dir, name, "video name")
-        hard = [str(c) for c in (count - 1, count + 1) if 0 <= c <= 9]
-        pool = [str(c) for c in sorted(range(10), key=lambda c: (abs(c - count), c)) if abs(c - count) >= 2]
+        # Every other count may be a candidate, drawn by how often it is an answer (augment): neighbours preferred
+        # would make "the middle value" the answer.
+        pool = [str(c) for c in range(10) if c != count]
         start_s, end_s = first / self.config.fps, (last + 1) / self.config.fps
         return [self.draft(
             task="HC", record_id=name,
             provenance=Provenance(source=self.name, record_id=name, group=name, original_file=self.rel(folder),
                                   start_s=start_s,
                                   end_s=end_s, annotation_file=record.file.name, annotation_row=record.row),
-            answers=[str(count)], hard_distractors=hard, distractors=pool,
+            answers=[str(count)], distractors=pool,
             clip=ClipSpec(kind="frames", source_path=str(folder), frame_pattern=pattern, first_frame=first,
                           frame_count=last - first + 1, fps=self.config.fps),
             annotations={"person_track_ids": record.data["tracks"], "annotated_frames": len(record.data["frames"])})]

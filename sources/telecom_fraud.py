@@ -54,6 +54,7 @@ def split_row(line: str) -> tuple[str, str]:
 class TelecomFraudAdapter(SpokenTextAdapter):
     name = "telecom_fraud"
     tasks = ("FG",)
+    published_files = ("label0?-last.csv",)
     config: TelecomFraudConfig
 
     def source_files(self) -> list[Path]:

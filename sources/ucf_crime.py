@@ -33,6 +33,7 @@ VIDEO_FPS = 30.0  # frame numbers in the annotation count frames of these 30 fps
 class UcfCrimeAdapter(SourceAdapter):
     name = "ucf_crime"
     tasks = ("AC",)
+    published_files = ("Temporal_Anomaly_Annotation*.txt",)
     config: UcfCrimeConfig
 
     def annotation_files(self) -> list[Path]:

@@ -39,9 +39,25 @@ def media(task):
     return Media(path="videos/x.mp4", duration_s=1.0, modality=TASKS[task].modality)
 
 
-def generated(n_single=3000, n_multi=2000, n_numeral=600, seed=0):
+EVENTS = ["a man waves", "she opens the door", "the dog runs across the yard", "he sits down", "they shake hands",
+          "a woman picks up a large red umbrella", "the boy jumps", "someone claps", "two people hug for a while",
+          "he ties his shoes", "she pours a cup of coffee", "the crowd cheers loudly", "a girl rides a bike",
+          "he throws a ball", "she laughs", "the man kneels beside the car and checks a tyre", "they dance",
+          "a waiter brings the plates", "he reads a letter", "she waves goodbye from the train window"]
+
+
+def event_sequence(rng: random.Random) -> str:
+    picked = rng.sample(EVENTS, rng.randint(2, 3))
+    return ", then ".join(picked).capitalize() + "."
+
+
+def generated(n_single=3000, n_multi=2000, n_numeral=600, seed=0, n_free=0):
     rng = random.Random(seed)
     pairs = []
+    for i in range(n_free):  # free-text options (CM): the length rule applies
+        answer = event_sequence(rng)
+        pool = [t for t in dict.fromkeys(event_sequence(rng) for _ in range(300)) if t != answer]
+        pairs.append((draft("CM", i, [answer], pool), media("CM"), f"m{i}"))
     for i in range(n_single):
         answer = rng.choice(GESTURES)
         pairs.append((draft("GR", i, [answer], [g for g in GESTURES if g != answer]), media("GR"), f"c{i}"))
@@ -49,18 +65,19 @@ def generated(n_single=3000, n_multi=2000, n_numeral=600, seed=0):
         answers = rng.sample(ATTRIBUTES, rng.randint(1, 3))
         pairs.append((draft("PA", i, answers, [a for a in ATTRIBUTES if a not in answers]), media("PA"), f"p{i}"))
     for i in range(n_numeral):
-        pairs.append((draft("HC", i, [str(rng.randint(0, 9))], []), media("HC"), f"h{i}"))
+        count = rng.randint(0, 9)
+        pairs.append((draft("HC", i, [str(count)], [str(c) for c in range(10) if c != count]), media("HC"), f"h{i}"))
     return pairs
 
 
 @pytest.fixture(scope="module")
 def big():
-    return augment_drafts(generated(), seed=11, cfg=CFG)
+    return augment_drafts(generated(n_free=3000), seed=11, cfg=CFG)
 
 
 def test_correct_letters_are_balanced_exactly(big):
     items, quarantined = big
-    assert not quarantined and len(items) == 5600
+    assert not quarantined and len(items) == 8600
     for abbr in ("GR", "PA"):
         counts = Counter(letter for i in items if i.task == abbr for letter in i.answer)
         assert set(counts) == set("ABCD") and max(counts.values()) - min(counts.values()) <= 1, (abbr, counts)
@@ -69,19 +86,20 @@ def test_correct_letters_are_balanced_exactly(big):
 def test_letters_survive_records_added_and_removed_through_the_ledger():
     """Between two builds 60 records leave and 112 arrive: every item present in both keeps its letters, options
     and QC content hash; the new items fill the least-used letters, so the balance stays within the stated bound."""
-    from humansense.augment.build import letter_balance, positions_of
+    from humansense.augment.build import letter_balance, positions_of, wrong_texts
     from humansense.qc.store import content_hash
 
     pairs = generated(1500, 1000, 300, seed=3)
     first, _ = augment_drafts(pairs, seed=11, cfg=CFG)
     assert set(letter_balance(first).values()) <= {0, 1}  # a fresh build: within one
     ledger = {i.id: positions_of(i) for i in first}
+    options = {i.id: wrong_texts(i) for i in first}
     rng = random.Random(4)
     removed = set(rng.sample(range(len(pairs)), 60))
     added = generated(1560, 1040, 312, seed=99)
     added = [p for p in added if int(p[0].id.split("-")[1]) >= {"GR": 1500, "PA": 1000, "HC": 300}[p[0].task]]
     second, _ = augment_drafts([p for k, p in enumerate(pairs) if k not in removed] + added, seed=11, cfg=CFG,
-                               pinned=ledger)
+                               pinned=ledger, kept_options=options)
     before = {i.id: i for i in first}
     common = [i for i in second if i.id in before]
     assert len(common) == len(first) - 60 and len(second) == len(first) - 60 + len(added) == 2852
@@ -94,8 +112,9 @@ def test_letters_survive_records_added_and_removed_through_the_ledger():
 
 def test_wrong_options_are_within_the_length_rule(big):
     items, _ = big
+    assert sum(i.task == "CM" for i in items) == 3000
     for item in items:
-        if item.task == "HC":
+        if item.task != "CM":  # labels are balanced by exposure instead (below)
             continue
         target = median(len(t) for t in item.answer_texts())
         wrong = [o.text for o in item.options if o.letter not in item.answer]
@@ -112,14 +131,59 @@ def test_same_seed_same_bytes_and_another_seed_another_order():
     assert sum(x.options != y.options for x, y in zip(a, c)) > 600  # ...option orders do
 
 
-def test_numeral_candidates_are_consecutive_counts_holding_the_truth(big):
+def test_numeral_candidates_hold_the_truth_at_a_balanced_place_with_no_value_prior(big):
+    """Counts are four distinct candidates; the truth's place is balanced like a letter, and it is not the middle,
+    smallest or largest value more often than chance (neighbours are not preferred)."""
     items, _ = big
-    for item in (i for i in items if i.task == "HC"):
+    hc = [i for i in items if i.task == "HC"]
+    places = Counter()
+    middle = smallest = 0
+    for item in hc:
         counts = [int(o.text) for o in item.options]
-        assert counts == list(range(counts[0], counts[0] + 4)) and 0 <= counts[0] <= 6
-        assert item.answer in [o.text for o in item.options]
-    places = Counter([o.text for o in i.options].index(i.answer) for i in items if i.task == "HC")
-    assert min(places.values()) > 100  # the truth is not always the second or third candidate
+        assert len(set(counts)) == 4 and all(0 <= c <= 9 for c in counts) and item.answer in map(str, counts)
+        places[[o.text for o in item.options].index(item.answer)] += 1
+        ranked = sorted(counts)
+        middle += int(item.answer) in ranked[1:3]
+        smallest += int(item.answer) == ranked[0]
+    assert max(places.values()) - min(places.values()) <= 1
+    assert abs(middle / len(hc) - 0.5) < 0.08 and abs(smallest / len(hc) - 0.25) < 0.06
+
+
+def test_answer_length_rank_is_spread_evenly(big):
+    """Per task, the answer is the shortest, the longest and each middle rank about equally often."""
+    from humansense.augment.build import length_rank_spread
+
+    items, _ = big
+    spread = length_rank_spread(items)["CM"]
+    ranks = spread["by_rank"]
+    n = sum(ranks)
+    assert n + spread["equal_length"] == 3000 and n > 1500
+    assert all(abs(c / n - 0.25) < 0.05 for c in ranks), spread
+
+
+def test_common_classes_are_drawn_as_wrong_options_by_how_often_they_are_answers(monkeypatch):
+    """With answers skewed like AVA's (one class 36% of the answers), 'pick the option most often correct in the
+    task' scores 66% when wrong options are drawn uniformly from the vocabulary, and under 50% when they are drawn by
+    answer frequency (36% is the floor: a class that is the answer that often wins whenever it is shown). The rest
+    is the selection's work: classes evened out in eval (`release/select.py`)."""
+    import humansense.augment.build as build
+
+    rng = random.Random(2)
+    weights = [1 / (k + 1) ** 1.3 for k in range(len(GESTURES))]
+    pairs = []
+    for i in range(3000):
+        answer = rng.choices(GESTURES, weights)[0]
+        pairs.append((draft("GR", i, [answer], [g for g in GESTURES if g != answer]), media("GR"), f"c{i}"))
+    freq = Counter(p[0].answers[0] for p in pairs)
+
+    def prior_answerer_accuracy():
+        items, _ = augment_drafts(pairs, seed=1, cfg=CFG)
+        return sum(max(i.options, key=lambda o: freq[o.text]).letter == i.answer for i in items) / len(items)
+
+    weighted = prior_answerer_accuracy()
+    monkeypatch.setattr(build, "answer_counts", lambda drafts, splits: {})
+    uniform = prior_answerer_accuracy()
+    assert uniform > 0.6 and weighted < 0.5 and max(freq.values()) / 3000 > 0.35
 
 
 def test_a_balanced_build_passes_the_audit(big, tmp_path):
@@ -145,10 +209,38 @@ def test_an_answer_always_longest_fails_the_audit_with_the_task_named():
                           template_id="ac-1"))
     table = audit(items, CFG)
     flagged = table[table["flagged"]]
-    assert list(flagged["answerer"]) == ["longest option"] and list(flagged["task"]) == ["AC"]
+    assert list(flagged["answerer"]) == ["longest option", "learned text-only classifier"]
+    assert set(flagged["task"]) == {"AC"}
     with pytest.raises(BiasAuditError, match=r"AC: 'longest option' answers 100.0% of 400 items .*chance 25.0%"):
         check(table, CFG)
-    assert len(check(table, CFG.model_copy(update={"allow_biased": True}))) == 1
+    assert len(check(table, CFG.model_copy(update={"allow_biased": True}))) == 2
+
+
+def ac_item(i: int, texts: list[str], answer_index: int, group: str | None = None) -> Item:
+    return Item(id=f"ac-{i}", task="AC", level="L2", modality="video", kind="single",
+                question_pattern="Multiple-choice question (select one answer choice)", question="What happens?",
+                options=[Option(letter=LETTERS[k], text=t) for k, t in enumerate(texts)], answer=LETTERS[answer_index],
+                media=media("AC"), template_id="ac-1",
+                provenance=Provenance(source="g", record_id=str(i), group=group, original_file="f"))
+
+
+def test_the_learned_answerer_finds_a_leak_no_rule_looks_for():
+    """The answer is phrased 'slowly', the wrong options 'calmly' (same length, unique texts, letters balanced):
+    no hand-written answerer sees it, the cross-validated classifier does; without the tell it stays at chance."""
+    rng = random.Random(5)
+    leaky, clean = [], []
+    for i in range(400):
+        verbs = rng.sample(["walks", "talks", "waves", "jumps", "turns", "kneels", "sits", "runs"], 4)
+        pos = i % 4
+        texts = [f"person {i} {v} {'slowly' if k == pos else 'calmly'}" for k, v in enumerate(verbs)]
+        leaky.append(ac_item(i, texts, pos, group=f"g{i // 3}"))
+        texts = [f"person {i} {v} {rng.choice(['slowly', 'calmly'])}" for v in verbs]
+        clean.append(ac_item(i, texts, pos, group=f"g{i // 3}"))
+    table = audit(leaky, CFG).set_index("answerer")
+    assert table.loc["learned text-only classifier", "accuracy"] > 0.9
+    assert list(table.index[table["flagged"]]) == ["learned text-only classifier"]
+    table = audit(clean, CFG).set_index("answerer")
+    assert not table["flagged"].any() and table.loc["learned text-only classifier", "accuracy"] < 0.35
 
 
 def test_small_samples_do_not_fail_by_luck():
@@ -177,13 +269,39 @@ def test_paraphrases_of_the_answer_are_never_wrong_options():
 
 
 def test_unfixable_lengths_are_refused_not_published():
-    d = draft("GR", 1, ["Thumb Up"], ["Turning Hand Counterclockwise", "Sliding Two Fingers Right",
-                                      "Zooming Out With Two Fingers", "Swiping Left"])
+    """Free text (CM) keeps the length rule: a pool that cannot fill the options within it refuses the item."""
+    d = draft("CM", 1, ["He waves, then she sits."], [
+        "A woman picks up a large red umbrella, then the man kneels beside the car and checks a tyre.",
+        "She waves goodbye from the train window, then two people hug for a while.",
+        "The crowd cheers loudly, then a waiter brings the plates, then he reads a letter.", "He sits."])
     with pytest.raises(OptionError, match="within the length rule") as e:
         pick_wrong_options(d, 3, 1, CFG)
     assert e.value.reason == "option lengths unbalanced"
-    items, quarantined = augment_drafts([(d, media("GR"), "c")], 1, CFG)
+    items, quarantined = augment_drafts([(d, media("CM"), "c")], 1, CFG)
     assert not items and quarantined[0].reason == "option lengths unbalanced"
+
+
+def test_labels_of_any_length_are_options_and_each_is_right_a_quarter_of_the_times_shown():
+    """Labels carry no length rule (a label's length is its identity); balanced answers and answer-weighted draws
+    make each label right about 1/4 of the times it is shown, so the longest label is no tell."""
+    d = draft("GR", 1, ["Thumb Up"], ["Turning Hand Counterclockwise", "Sliding Two Fingers Right",
+                                      "Zooming Out With Two Fingers", "Swiping Left"])
+    assert len(pick_wrong_options(d, 3, 1, CFG)) == 3
+    rng = random.Random(8)
+    pairs = []
+    for i in range(4000):
+        answer = GESTURES[i % len(GESTURES)]  # eval's classes are evened out by selection
+        pairs.append((draft("GR", i, [answer], [g for g in GESTURES if g != answer]), media("GR"), f"c{i}"))
+    rng.shuffle(pairs)
+    items, _ = augment_drafts(pairs, seed=3, cfg=CFG)
+    shown, right = Counter(), Counter()
+    for item in items:
+        for o in item.options:
+            shown[o.text] += 1
+            right[o.text] += o.letter == item.answer
+    longest = max(GESTURES, key=len)
+    assert all(0.2 < right[g] / shown[g] < 0.3 for g in GESTURES), {g: right[g] / shown[g] for g in GESTURES}
+    assert 0.2 < right[longest] / shown[longest] < 0.3
 
 
 def test_every_task_has_five_valid_templates():
@@ -222,3 +340,28 @@ def test_a_text_only_llm_answerer_joins_the_audit(big):
     table = audit(items, CFG, always_a).set_index(["task", "answerer"])
     assert table.loc[("GR", "text-only LLM"), "accuracy"] == table.loc[("GR", "always A"), "accuracy"]
     assert ("HC", "text-only LLM") not in table.index and "numeral" not in calls
+
+
+def test_eval_never_takes_a_wrong_option_from_a_record_released_in_train():
+    """CM's pool holds every video's events: in eval, a wrong option that is a train item's answer would be known to
+    be wrong by anyone reading train, so eval draws only from records not in train."""
+    from humansense.release.select import Selection
+    from humansense.sources.pools import Pools
+
+    rng = random.Random(1)
+    texts = {str(i): event_sequence(rng) + f" ({i})" for i in range(600)}
+    pools = Pools({"gen/events-3": [(rid, t) for rid, t in texts.items()]})
+    pairs = []
+    for rid, answer in texts.items():
+        d = draft("CM", int(rid), [answer], []).model_copy(update={"distractor_pool": "gen/events-3"})
+        pairs.append((d, media("CM"), f"m{rid}"))
+    split = {d.id: "eval" if int(d.provenance.record_id) % 3 == 0 else "train" for d, _, _ in pairs}
+    selection = Selection(split=split, rank={i: k for k, i in enumerate(split) if split[i] == "eval"},
+                          targets={"CM": 200})
+    items, _ = augment_drafts(pairs, seed=2, cfg=CFG, pools=pools, selection=selection)
+    train_answers = {i.answer_texts()[0] for i in items if i.split == "train"}
+    eval_items = [i for i in items if i.split == "eval"]
+    assert len(eval_items) == 200 and train_answers
+    assert not any(o.text in train_answers for i in eval_items for o in i.options)
+    assert any(o.text in {t for r, t in texts.items() if int(r) % 3 == 0} for i in items if i.split == "train"
+               for o in i.options if o.letter != i.answer)  # train may use eval's texts (no answer revealed)

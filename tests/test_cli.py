@@ -25,9 +25,12 @@ def test_sources_check_prints_a_json_summary_of_the_sample():
 def test_sources_check_on_a_user_folder(tmp_path):
     (tmp_path / "Temporal_Anomaly_Annotation_for_Testing_Videos.txt").write_text(
         "Arson011_x264.mp4  Arson  150  420  680  1267  \n")
-    result = runner.invoke(app, ["sources", "check", "--source", "ucf_crime", "--root", str(tmp_path)])
+    result = runner.invoke(app, ["sources", "check", "--source", "ucf_crime", "--root", str(tmp_path), "--no-media"])
     assert result.exit_code == 0
     assert json.loads(result.stdout)["candidates_per_task"] == {"AC": 1}
+    # With the media check (the default), a folder without the videos is an error, not a pass.
+    result = runner.invoke(app, ["sources", "check", "--source", "ucf_crime", "--root", str(tmp_path)])
+    assert result.exit_code == 1 and "no draft has usable media" in result.output
 
 
 def test_unknown_source_is_a_clear_error():

@@ -115,7 +115,6 @@ def test_lazy_permutation_is_a_permutation():
 def test_cm_drafts_reference_their_pool_instead_of_copying_it(tmp_path: Path):
     from humansense.augment.options import pick_wrong_options
     from humansense.config import ActivityNetConfig
-    from humansense.sources.activitynet import ActivityNetAdapter
     from humansense.sources.stage import parse_source
 
     def tree(n: int) -> Path:
@@ -144,3 +143,22 @@ def test_cm_drafts_reference_their_pool_instead_of_copying_it(tmp_path: Path):
     wrong = pick_wrong_options(draft, 3, seed=1, cfg=AugmentConfig(), pools=pools)
     own = [text for who, text in pools.pools["activitynet/events-3"] if who == draft.provenance.record_id]
     assert len(wrong) == 3 and own and own[0] not in wrong  # never the draft's own video's events
+
+
+def test_several_answers_no_label_dominates_eval():
+    """AVA-like AR: a pose label ("stand") is in 70% of the answer sets; eval caps every label's share at
+    `eval_max_label_share`, so answering "the common pose" is no better than any other label."""
+    rng = random.Random(3)
+    objects = ["carry/hold", "watch (a person)", "talk to", "listen to", "touch", "ride", "drink", "eat"]
+    cands = []
+    for g in range(3000):
+        labels = {"stand" if rng.random() < 0.7 else rng.choice(["sit", "walk", "bend/bow", "lie/sleep"])}
+        labels |= set(rng.sample(objects, rng.randint(0, 2)))
+        cands.append(Candidate(id=f"AR-{g}", task="AR", group=f"ava:v{g % 900}", answer="|".join(sorted(labels)),
+                               file=f"v{g % 900}.mkv", start_s=float(g), end_s=g + 3.0))
+    cfg = SplitConfig(eval_targets={"AR": 300}, train_max_per_task=1000)
+    sel = select(cands, cfg, seed=5)
+    chosen = [c for c in cands if sel.split.get(c.id) == "eval" and sel.rank[c.id] < 300]
+    shares = Counter(a for c in chosen for a in c.answer.split("|"))
+    assert len(chosen) == 300 and shares["stand"] <= 0.3 * 300 + 1, shares
+    assert sum(len(c.answer.split("|")) for c in chosen) / 300 < 2.2  # not filled with the largest sets

@@ -179,9 +179,9 @@ def test_tao_counts_distinct_person_tracks():
         "val/YFCC100M/v_f69ebe5b731d3e87c1a3992ee39c3b7e": "3", "val/Charades/3F2ZV": "1",
         "val/YFCC100M/v_0a1b2c3d4e5f60718293a4b5c6d7e8f9": "0"}
     three = hc["val/YFCC100M/v_f69ebe5b731d3e87c1a3992ee39c3b7e"]
-    assert three.hard_distractors == ["2", "4"] and "3" not in three.distractors
+    # every other count is a candidate (drawn by answer frequency when augmented): no neighbours preferred
+    assert not three.hard_distractors and three.distractor_pool.startswith("tao/v-")
     assert (three.clip.frame_pattern, three.clip.first_frame, three.clip.frame_count) == ("frame%04d.jpg", 1, 51)
-    assert hc["val/YFCC100M/v_0a1b2c3d4e5f60718293a4b5c6d7e8f9"].hard_distractors == ["1"]
     assert quarantine_of(result) == {("person tracks not exhaustive", 3, "val/HACS/v_Kq2LmZz0001"),
                                      ("unsafe id", 5, None)}
 
@@ -237,7 +237,8 @@ def test_skindeep_reads_captions_before_titles_and_keeps_the_evidence(tmp_path: 
     assert {k: d.answers[0] for k, d in rg.items()} == {"Ab3dEf9hIjK": "Married", "Qw3Er5Ty7Ui": "Dating",
                                                        "Lk4Jh3Gf2Ds": "Friends", "Zx9Cv8Bn7Ml": "Cousins"}
     assert {k: d.answers[0] for k, d in fr.items()} == {"Ab3dEf9hIjK": "More than 3 years",
-                                                       "Qw3Er5Ty7Ui": "Less than 1 year"}
+                                                       "Qw3Er5Ty7Ui": "Less than 1 year",
+                                                       "Pm7Nb6Vc5Xz": "Less than 1 year"}  # "Two Strangers"
     married = rg["Ab3dEf9hIjK"]
     evidence_on_item = married.annotations["evidence"]
     assert evidence_on_item["captions"] == [{"t": 1.0, "text": "Married 6 years", "confidence": 0.99}]
@@ -246,7 +247,7 @@ def test_skindeep_reads_captions_before_titles_and_keeps_the_evidence(tmp_path: 
     assert_clean_pool(rg["Qw3Er5Ty7Ui"], {"Engaged"})  # an engaged couple is dating too
     assert fr["Qw3Er5Ty7Ui"].distractors == ["More than 3 years"]
     assert quarantine_of(result) == {("familiarity between buckets", 2, "Lk4Jh3Gf2Ds"),
-                                     ("no relation found", 3, "Pm7Nb6Vc5Xz"), ("no length found", 3, "Pm7Nb6Vc5Xz"),
+                                     ("no relation found", 3, "Pm7Nb6Vc5Xz"),
                                      ("no length found", 5, "Zx9Cv8Bn7Ml"),
                                      *{("transcript too short", row, vid) for row, vid in [
                                          (1, "Ab3dEf9hIjK"), (2, "Lk4Jh3Gf2Ds"), (3, "Pm7Nb6Vc5Xz"),
@@ -283,3 +284,17 @@ def test_skindeep_rapport_items_from_transcript_and_llm_score(tmp_path: Path):
     reasons = {(q.reason, q.record_id) for q in result.quarantined if q.task == "RR"}
     assert reasons == {("rapport ambiguous", "Lk4Jh3Gf2Ds"), ("transcript too short", "Zx9Cv8Bn7Ml"),
                        ("transcript too short", "Pm7Nb6Vc5Xz")}
+
+
+def test_skindeep_reads_yt_dlp_default_names(tmp_path: Path):
+    """`<title> [<id>].info.json` beside `<title> [<id>].mp4` (yt-dlp's default output template) is read with the id
+    from the brackets, or from the info.json when the name has none; the media is found under its own name."""
+    for stem, vid, title in [("Married 6 Years - What We Never Say [Ab3dEf9hIjK]", "Ab3dEf9hIjK", "Married 6 years"),
+                             ("no brackets here", "Qw3Er5Ty7Ui", "Dating 2 months")]:
+        (tmp_path / f"{stem}.info.json").write_text(json.dumps({"id": vid, "title": title, "duration": 30}))
+        (tmp_path / f"{stem}.mp4").write_bytes(b"not decoded by the parser")
+    result = parse("skindeep", tmp_path)
+    rg = drafts_by(result, "RG")
+    assert {k: d.answers[0] for k, d in rg.items()} == {"Ab3dEf9hIjK": "Married", "Qw3Er5Ty7Ui": "Dating"}
+    assert rg["Ab3dEf9hIjK"].provenance.original_file == "Married 6 Years - What We Never Say [Ab3dEf9hIjK].mp4"
+    assert not [q for q in result.quarantined if q.reason == "unsafe id"]
