@@ -12,6 +12,9 @@ from pydantic import BaseModel, ConfigDict, model_validator
 from humansense.tasks import TASKS
 
 MIN_TEMPLATES = 5
+# Phrases that take the event for granted: a task whose answer can be "nothing happened" may not use them.
+PRESUPPOSING = ("the unusual event", "the abnormal event", "the crime", "the incident", "the scam", "the fraud",
+                "kind of scam", "type of scam", "kind of fraud is", "type of fraud is", "which crime", "what crime")
 
 
 class TaskTemplates(BaseModel):
@@ -43,6 +46,12 @@ def parse_templates(text: str) -> dict[str, TaskTemplates]:
         raise ValueError(f"templates for unknown tasks: {sorted(unknown)}")
     parsed = {abbr: TaskTemplates.model_validate(body) for abbr, body in raw.items()}
     for abbr, t in parsed.items():
+        null = TASKS[abbr].null_answer
+        for tid, text in t.templates.items():
+            said = next((p for p in PRESUPPOSING if p in text.lower()), None)
+            if null and said:
+                raise ValueError(f"{abbr} template {tid} presupposes the event ({said!r}) but an answer can be "
+                                 f"{null!r}: {text!r}")
         if len(t.templates) < MIN_TEMPLATES:
             raise ValueError(f"{abbr} has {len(t.templates)} templates; at least {MIN_TEMPLATES} are required")
     return parsed

@@ -27,6 +27,7 @@ from humansense.clips import batch_done, cut_batch, plan_media
 from humansense.config import BuildConfig, load_config
 from humansense.ids import digest
 from humansense.layout import BuildLayout
+from humansense.terminal import stage
 from humansense.qc.review import qc_stage
 from humansense.release.hub import push_release
 from humansense.release.select import select_stage
@@ -154,31 +155,40 @@ def build_humansense(out: str = "build", config_file: str | None = None, seed: i
     annotate = annotate_source_task.with_options(cache_policy=CacheKeyFnPolicy(cache_key_fn=_annotate_cache_key)
                                                  .configure(key_storage=str(at.keys)))
     parse_futures, annotated = {}, {}
-    for name, source_config in enabled.items():
-        if adapter_class(name).evidence_kinds:  # items made from annotations: run the annotators first
-            present = (at.evidence(name) / ANNOTATED_FILE).exists()  # lost evidence is made again, not trusted
-            annotated[name] = annotate.with_options(refresh_cache=not present).submit(
-                name, source_config, roots[name], str(at.evidence(name)), config,
-                str(config.annotators.cache_dir or at.annotations))
-            source_config = source_config.model_copy(update={"evidence_dir": str(at.evidence(name))})
-        done = (at.parsed(name) / "drafts.jsonl").exists()  # lost outputs are recomputed, not trusted
-        parse_futures[name] = parse.with_options(refresh_cache=not done).submit(
-            name, source_config, roots[name], config.seed, str(at.work),
-            wait_for=[annotated[name]] if name in annotated else None)  # annotate stages of sources run side by side
-    parsed = {name: f.result() for name, f in parse_futures.items()}
-    annotation_tasks = {"total": len(annotated), "cached": sum(f.state.name == "Cached" for f in annotated.values())}
-    annotated = {name: f.result() for name, f in annotated.items()}
-    draft_files = [s["drafts"] for s in parsed.values()]
+    with stage("annotate + parse", f"{len(enabled)} sources"):
+        for name, source_config in enabled.items():
+            if adapter_class(name).evidence_kinds:  # items made from annotations: run the annotators first
+                present = (at.evidence(name) / ANNOTATED_FILE).exists()  # lost evidence is made again, not trusted
+                annotated[name] = annotate.with_options(refresh_cache=not present).submit(
+                    name, source_config, roots[name], str(at.evidence(name)), config,
+                    str(config.annotators.cache_dir or at.annotations))
+                source_config = source_config.model_copy(update={"evidence_dir": str(at.evidence(name))})
+            done = (at.parsed(name) / "drafts.jsonl").exists()  # lost outputs are recomputed, not trusted
+            parse_futures[name] = parse.with_options(refresh_cache=not done).submit(
+                name, source_config, roots[name], config.seed, str(at.work),
+                wait_for=[annotated[name]] if name in annotated else None)  # sources annotate side by side
+        parsed = {name: f.result() for name, f in parse_futures.items()}
+        annotation_tasks = {"total": len(annotated),
+                            "cached": sum(f.state.name == "Cached" for f in annotated.values())}
+        annotated = {name: f.result() for name, f in annotated.items()}
+        draft_files = [s["drafts"] for s in parsed.values()]
 
-    selected = select_task(draft_files, config, str(at.selection), str(at.work / "select_quarantine.jsonl"))
-    plan = plan_media_task(draft_files, str(at.selection), str(at.work), config.media)
-    media_tasks = _cut_all(plan["batches"], at.clips)
+    with stage("select"):
+        selected = select_task(draft_files, config, str(at.selection), str(at.work / "select_quarantine.jsonl"))
+    with stage("plan media"):
+        plan = plan_media_task(draft_files, str(at.selection), str(at.work), config.media)
+    with stage("cut clips", f"{len(plan['batches'])} batches"):
+        media_tasks = _cut_all(plan["batches"], at.clips)
     logger.info("media tasks: %d of %d cached", media_tasks["cached"], media_tasks["total"])
 
-    augmented = augment_task(draft_files, plan["clip_of"], str(at.clips), str(at.selection), config, str(at.work),
-                             str(at.ledger))
-    audited = audit_task(augmented["items"], config, str(at.audit), str(config.annotators.cache_dir or at.annotations))
-    reviewed = qc_task(augmented["items"], config, str(at.qc), str(at.work))
+    with stage("augment"):
+        augmented = augment_task(draft_files, plan["clip_of"], str(at.clips), str(at.selection), config,
+                                 str(at.work), str(at.ledger))
+    with stage("bias audit"):
+        audited = audit_task(augmented["items"], config, str(at.audit),
+                             str(config.annotators.cache_dir or at.annotations))
+    with stage("QC sample"):
+        reviewed = qc_task(augmented["items"], config, str(at.qc), str(at.work))
     quarantine_files = [s["quarantine"] for s in parsed.values()] + [
         selected["quarantine"], plan["quarantine"], augmented["quarantine"], reviewed["quarantine"]]
     selection = {k: v for k, v in selected.items() if k not in {"selection", "quarantine"}}
@@ -186,7 +196,9 @@ def build_humansense(out: str = "build", config_file: str | None = None, seed: i
               "media_tasks": media_tasks, "audit": audited,
               "qc": reviewed["qc"], "annotations": annotated, "annotation_tasks": annotation_tasks,
               "sample_sources": sample_names}
-    report = publish_release_task(str(at.release), reviewed["items"], quarantine_files, str(at.clips), config, stages)
+    with stage("publish"):
+        report = publish_release_task(str(at.release), reviewed["items"], quarantine_files, str(at.clips), config,
+                                      stages)
     if push:
         report["push"] = push_release_task(str(at.release), repo_id)
     return report

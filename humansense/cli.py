@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 import tempfile
 from pathlib import Path
 from typing import Annotated, Optional
@@ -162,21 +163,44 @@ def build(
     runner: Annotated[str, typer.Option("--runner", help="Task runner: 'threads' or 'dask'.")] = "threads",
     dask_address: Annotated[Optional[str], typer.Option("--dask-address",
                                                         help="Scheduler of a running Dask cluster.")] = None,
+    verbose: Annotated[bool, typer.Option("--verbose", help="Engine and Prefect output on the terminal too "
+                                                            "(else in OUT/logs/build.log).")] = False,
 ) -> None:
     """Build the benchmark (on the embedded sample unless a config points at real sources)."""
     _config(config, **({"seed": seed} if seed is not None else {}))  # config errors before Prefect starts
     _prefect_env(out)
-    from humansense.augment.audit import BiasAuditError
-    from humansense.flows.build import build_humansense, with_runner  # late: Prefect reads settings on import
-    from humansense.release.shortfall import ShortfallError
+    from humansense.terminal import quiet_terminal
 
-    flow = with_runner(build_humansense, runner, dask_address)
-    try:
-        report = flow(out=str(out), config_file=str(config) if config else None, seed=seed)
-    except (ShortfallError, BiasAuditError) as e:
-        err_console.print(f"[red]build failed, nothing published:[/red] {e}", highlight=False, soft_wrap=True)
-        raise typer.Exit(1) from None
+    log_file = out / "logs" / "build.log"
+    if not os.environ.get("PREFECT_API_URL"):
+        console.print("Prefect keeps the build's task states and caches behind an API; with no PREFECT_API_URL it "
+                      "runs a temporary local server for this build (a few seconds; point PREFECT_API_URL at a "
+                      "running server to skip it).", highlight=False)
+    failure = None
+    with quiet_terminal(log_file, verbose):  # stage lines go to the terminal it keeps
+        from humansense.augment.audit import BiasAuditError
+        from humansense.flows.build import build_humansense, with_runner  # late: Prefect reads settings on import
+        from humansense.release.shortfall import ShortfallError
+
+        flow = with_runner(build_humansense, runner, dask_address)
+        try:
+            report = flow(out=str(out), config_file=str(config) if config else None, seed=seed)
+        except (ShortfallError, BiasAuditError) as e:
+            failure = f"[red]build failed, nothing published:[/red] {e}"
+        except Exception as e:  # the traceback is in the log; the terminal gets one line and where to look
+            failure = f"[red]build failed:[/red] {type(e).__name__}: {e}"
+            if not verbose:
+                import traceback
+
+                print(traceback.format_exc(), file=sys.stderr)  # into the log
+    if failure:
+        console.print(failure, highlight=False, soft_wrap=True)
+        if not verbose:
+            console.print(f"engine and Prefect logs: {log_file}", highlight=False)
+        raise typer.Exit(1)
     print_summary(report, out / "release")
+    if not verbose:
+        console.print(f"engine and Prefect logs: {log_file}", highlight=False)
 
 
 @deploy_app.command("serve")

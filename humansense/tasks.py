@@ -56,6 +56,9 @@ class TaskSpec(BaseModel):
     # (in the same split), so each label is correct about 1/options of the times it is shown; the length rule is for
     # free-text options (CM's event sequences, PC's replies), where a label's length would identify it.
     label_options: bool = True
+    # An answer saying nothing of the kind happened ("Nothing abnormal", "Not a fraud"): the task's templates may not
+    # presuppose the event (`augment/templates.py` refuses "the unusual event", "what kind of scam").
+    null_answer: str | None = None
 
 
 TASKS: dict[str, TaskSpec] = {
@@ -75,7 +78,8 @@ TASKS: dict[str, TaskSpec] = {
                  answer_classes=False, label_options=False),
         # "Abnormal_Recognition" is skipped by the authors' scorer, so AC must not use it (MISSION.md).
         TaskSpec(abbr="AC", name="Abnormal Classification", level=Level.L2, kind=Kind.SINGLE, options=4, target=100,
-                 modality=Modality.VIDEO, source="ucf_crime", task_type="Abnormal_Classification"),
+                 modality=Modality.VIDEO, source="ucf_crime", task_type="Abnormal_Classification",
+                 null_answer="Nothing abnormal"),
         TaskSpec(abbr="HC", name="Human Counting with ReID", level=Level.L2, kind=Kind.NUMERAL, options=4,
                  target=360, modality=Modality.VIDEO, source="tao", task_type="Human_Counting"),
         TaskSpec(abbr="TR", name="Talking Person Recognition", level=Level.L2, kind=Kind.SINGLE, options=2,
@@ -89,7 +93,8 @@ TASKS: dict[str, TaskSpec] = {
         TaskSpec(abbr="LD", name="Lie Detection", level=Level.L3, kind=Kind.SINGLE, options=2, target=200,
                  modality=Modality.VIDEO, source="seumld", task_type="Lie_Detection"),
         TaskSpec(abbr="FG", name="Fraud Recognition", level=Level.L3, kind=Kind.SINGLE, options=4, target=300,
-                 modality=Modality.AUDIO, source="telecom_fraud", task_type="Fraud_Recognition"),
+                 modality=Modality.AUDIO, source="telecom_fraud", task_type="Fraud_Recognition",
+                 null_answer="Not a fraud: an ordinary call"),
         TaskSpec(abbr="ES", name="Emo Strategy", level=Level.L4, kind=Kind.SINGLE, options=4, target=300,
                  modality=Modality.VIDEO, source="realtalk", task_type="Emo_Strategy"),
         TaskSpec(abbr="PC", name="Psychological Chat", level=Level.L4, kind=Kind.SINGLE, options=4, target=291,

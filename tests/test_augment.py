@@ -32,6 +32,7 @@ ATTRIBUTES = [appearance_text(a) for a in ["male", "young", "chubby", "pale_skin
 def draft(task, i, answers, pool, hard=()):
     return ItemDraft(id=f"{task.lower()}-{i:05d}", task=task, answers=list(answers), distractors=list(pool),
                      hard_distractors=list(hard), clip=CLIP,
+                     template_vars={v: f"value {i}" for v in load_templates()[task].vars},
                      provenance=Provenance(source="gen", record_id=str(i), original_file=f"v{i}.mp4"))
 
 
@@ -186,6 +187,48 @@ def test_common_classes_are_drawn_as_wrong_options_by_how_often_they_are_answers
     assert uniform > 0.6 and weighted < 0.5 and max(freq.values()) / 3000 > 0.35
 
 
+LABELS = {  # per label task: a vocabulary like the source's (answers evened out, as selection does for eval)
+    "ER": ["Happy", "Sad", "Surprise", "Anger", "Fear", "Disgust", "Neutral", "Contempt"],
+    "AC": ["Nothing abnormal", "Arrest", "Arson", "Assault", "Burglary", "Explosion", "Fighting", "Road accident",
+           "Robbery", "Shooting", "Shoplifting", "Stealing", "Vandalism", "Abuse"],
+    "TR": ["The person on the left", "The person on the right"],
+    "FR": ["More than 3 years", "Less than 1 year"],
+    "RR": ["Harmonious", "With challenges"],
+    "RG": ["Married", "Engaged", "Dating", "Exes", "Friends", "Siblings", "Cousins", "Parent and child"],
+    "LD": ["Telling the truth", "Lying"],
+    "FG": ["Not a fraud: an ordinary call", "Impersonating the police", "Fake loan offer", "Fake customer service",
+           "Impersonating a boss", "Investment scam"],
+    "ES": ["Smiles warmly", "Nods with concern", "Looks surprised", "Frowns", "Stays neutral", "Looks sad"],
+}
+
+
+def every_task(n: int = 1000, seed: int = 4) -> list:
+    """At least `n` items for each of the 15 tasks: labels, label sets, counts and free text."""
+    rng = random.Random(seed)
+    pairs = generated(n, n, n, seed=seed, n_free=n)  # GR, PA, HC, CM
+    for i in range(n):
+        answers = sorted({rng.choice(ATTRIBUTES[:8])} | set(rng.sample(ATTRIBUTES[8:], rng.randint(0, 1))))
+        pairs.append((draft("AR", i, answers, [a for a in ATTRIBUTES if a not in answers]), media("AR"), f"a{i}"))
+        reply = event_sequence(rng).replace(", then", " and")
+        pool = [event_sequence(rng).replace(", then", " and") for _ in range(200)]
+        pairs.append((draft("PC", i, [reply], [p for p in dict.fromkeys(pool) if p != reply]), media("PC"), f"r{i}"))
+        for abbr, vocabulary in LABELS.items():
+            answer = vocabulary[i % len(vocabulary)]
+            pairs.append((draft(abbr, i, [answer], [v for v in vocabulary if v != answer]), media(abbr),
+                          f"{abbr}{i}"))
+    return pairs
+
+
+def test_every_blind_answerer_is_within_tolerance_on_every_task_at_a_thousand_items():
+    items, refused = augment_drafts(every_task(), seed=21, cfg=CFG)
+    counts = Counter(i.task for i in items)
+    assert set(counts) == set(TASKS) and min(counts.values()) >= 990, counts
+    table = audit(items, CFG)
+    assert set(table["task"]) == set(TASKS)
+    assert "learned text-only classifier" in set(table["answerer"])
+    assert not table["flagged"].any(), table[table["flagged"]]
+
+
 def test_a_balanced_build_passes_the_audit(big, tmp_path):
     items, _ = big
     table = audit(items, CFG)
@@ -311,6 +354,13 @@ def test_every_task_has_five_valid_templates():
         assert len(t.templates) >= 5
         values = {v: "x" for v in t.vars}
         assert all(t.render(tid, values) for tid in t.templates)
+
+
+def test_a_template_that_presupposes_the_event_is_refused_where_nothing_may_have_happened():
+    body = "  vars: []\n  templates: {a: 'What kind of scam is the caller attempting?', b: x, c: x, d: x, e: x}\n"
+    with pytest.raises(ValueError, match="FG template a presupposes the event .* 'Not a fraud"):
+        parse_templates("FG:\n" + body)
+    assert parse_templates("GR:\n" + body)  # a task without a "nothing happened" answer may ask so
 
 
 def test_templates_with_unknown_placeholders_or_too_few_are_refused():

@@ -154,3 +154,15 @@ def test_a_build_that_makes_nothing_fails_and_publishes_nothing(prefect_harness,
     assert result.exit_code == 1
     assert "source jester: no items (missing annotation file (1))" in result.output
     assert not (out / "release" / "build_report.json").exists()
+
+
+def test_yt_dlp_default_names_are_read_through_the_cli(tmp_path):
+    info = {"id": "Ab3dEf9hIjK", "title": "{THE AND} Married 6 Years with Ana & Leo", "duration": 3}
+    stem = "{THE AND} Married 6 Years with Ana & Leo [Ab3dEf9hIjK]"
+    (tmp_path / f"{stem}.info.json").write_text(json.dumps(info))
+    ffmpeg_video(tmp_path / f"{stem}.mp4", 3)
+    result = runner.invoke(app, ["sources", "check", "--source", "skindeep", "--root", str(tmp_path)])
+    summary = json.loads(result.stdout)
+    assert "unsafe id" not in summary["quarantined_by_reason"]
+    assert summary["candidates_per_task"] == {"FR": 1, "RG": 1}
+    assert summary["media"]["files"] == 1 and summary["media"]["problems"] == {}

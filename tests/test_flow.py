@@ -170,6 +170,12 @@ def test_readme_build_command_runs_on_the_embedded_sample(tmp_path):
                          capture_output=True, text=True, env=env, timeout=600)
     assert run.returncode == 0, run.stderr[-3000:]
     assert "media tasks: 0 of" in run.stderr and "Quarantined records: 43" in run.stderr
+    # A quiet terminal: the stages and the summary; engine and Prefect output only in the build's log.
+    terminal = run.stdout + run.stderr
+    assert "cut clips done in" in terminal and "temporary local server" in terminal
+    assert not any(word in terminal.lower() for word in ("warning", "tensorflow", "paddle", "traceback", "| info"))
+    log = (tmp_path / "b" / "logs" / "build.log").read_text()
+    assert "UserWarning" in log and "Starting temporary server" in log
     report = json.loads((tmp_path / "b" / "release" / "build_report.json").read_text())
     assert report["items_per_task"] == SAMPLE_COUNTS
     assert sorted(report["sample_sources"]) == ["activitynet", "ava", "celebvhq", "efaqa", "jester", "realtalk",

@@ -1,0 +1,81 @@
+"""A quiet, informative terminal for long commands: engine output to a log file, the stages and a summary on screen.
+
+The annotator engines (PaddlePaddle, TensorFlow, llama.cpp, ffmpeg) and Prefect's own logger write warnings and
+progress straight to file descriptor 2, hundreds of lines per build. `quiet_terminal` points descriptor 2 (and
+Python's warnings) at `<out>/logs/build.log` for the duration and hands back a stream to the real terminal, on
+which the stage lines (`stage`) and the summary are printed. `--verbose` leaves everything on the terminal.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import os
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TextIO
+
+STAGES = logging.getLogger("humansense.stages")
+
+
+@contextmanager
+def stage(name: str, detail: str = "") -> Iterator[None]:
+    """Log the start and the end (with its duration) of one stage of a build to the stage logger."""
+    start = time.perf_counter()
+    STAGES.info("%s ...%s", name, f" {detail}" if detail else "")
+    yield
+    STAGES.info("%s done in %.1f s", name, time.perf_counter() - start)
+
+
+def _real_stderr() -> TextIO | None:
+    """sys.stderr when it is descriptor 2 itself (a real terminal or pipe), else None (a test runner's buffer)."""
+    try:
+        return sys.stderr if sys.stderr.fileno() == 2 else None
+    except (AttributeError, ValueError, io.UnsupportedOperation):
+        return None
+
+
+@contextmanager
+def quiet_terminal(log_file: Path, verbose: bool = False) -> Iterator[TextIO]:
+    """Yield the stream to print to; unless `verbose`, everything else written to stderr goes to `log_file`."""
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(asctime)s  %(message)s", "%H:%M:%S"))
+    STAGES.addHandler(handler)
+    STAGES.setLevel(logging.INFO)
+    STAGES.propagate = False
+    if verbose:
+        try:
+            yield sys.stderr
+        finally:
+            STAGES.removeHandler(handler)
+        return
+    log_file.parent.mkdir(parents=True, exist_ok=True)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    real = _real_stderr()
+    saved = os.dup(2)
+    terminal: TextIO = os.fdopen(os.dup(saved), "w", buffering=1) if real is not None else sys.stderr
+    handler.setStream(terminal)
+    warnings_log = logging.getLogger("py.warnings")
+    with open(log_file, "a", encoding="utf-8") as log:
+        file_handler = logging.StreamHandler(log)
+        warnings_log.addHandler(file_handler)
+        logging.captureWarnings(True)
+        os.dup2(log.fileno(), 2)
+        try:
+            yield terminal
+        finally:
+            sys.stderr.flush()
+            os.dup2(saved, 2)
+            os.close(saved)
+            logging.captureWarnings(False)
+            warnings_log.removeHandler(file_handler)
+            STAGES.removeHandler(handler)
+            # Prefect stops its temporary server at exit and says so; that line belongs in the log too.
+            logging.getLogger("prefect").setLevel(logging.WARNING)
+            if terminal is not sys.stderr:
+                terminal.flush()
+                terminal.close()
