@@ -24,7 +24,7 @@ import numpy as np
 from pydantic import BaseModel, computed_field
 
 from humansense.annotators.base import AnnotationCache, MissingExtra, NoAnnotation
-from humansense.media import MediaError, fingerprint, run_ffmpeg_bytes
+from humansense.media import SAFE_INPUT, MediaError, fingerprint, run_ffmpeg_bytes
 
 SAMPLE_RATE = 16_000
 
@@ -66,7 +66,7 @@ def load_audio(path: Path, start: float | None = None, end: float | None = None,
         raise MediaError("missing media", f"{path} does not exist")
     kwargs = {"ss": f"{start:.3f}"} if start else {}
     out = {"t": f"{end - (start or 0):.3f}"} if end is not None else {}
-    cmd = (ffmpeg.input(str(path), **kwargs).output("pipe:", format="f32le", ac=1, ar=SAMPLE_RATE, **out)
+    cmd = (ffmpeg.input(str(path), **kwargs, **SAFE_INPUT).output("pipe:", format="f32le", ac=1, ar=SAMPLE_RATE, **out)
            .global_args("-nostdin", "-loglevel", "error").compile())
     out = run_ffmpeg_bytes(cmd, timeout_s, f"decoding audio of {path}")
     return np.frombuffer(out, np.float32).copy()  # writable: torch-based engines need it

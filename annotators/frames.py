@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from humansense.annotators.base import NoAnnotation
-from humansense.media import MediaError, probe_source, run_ffmpeg_bytes
+from humansense.media import SAFE_INPUT_ARGS, MediaError, probe_source, run_ffmpeg_bytes
 
 
 def sample_frames(path: Path, fps: float, start: float | None = None, end: float | None = None,
@@ -20,7 +20,7 @@ def sample_frames(path: Path, fps: float, start: float | None = None, end: float
     height = min(info.height, max_height) // 2 * 2
     width = int(info.width * height / info.height) // 2 * 2
     args = ["ffmpeg", "-nostdin", "-loglevel", "error"] + (["-ss", f"{start:.3f}"] if start else [])
-    args += ["-i", str(path)] + (["-t", f"{end - (start or 0):.3f}"] if end is not None else [])
+    args += [*SAFE_INPUT_ARGS, "-i", str(path)] + (["-t", f"{end - (start or 0):.3f}"] if end is not None else [])
     args += ["-vf", f"fps={fps},scale={width}:{height}", "-f", "rawvideo", "-pix_fmt", "rgb24", "pipe:"]
     raw = run_ffmpeg_bytes(args, timeout_s, f"sampling frames of {path}")
     size = width * height * 3

@@ -17,6 +17,7 @@ from prefect import flow, get_run_logger, task
 from prefect.cache_policies import CacheKeyFnPolicy
 from prefect.futures import as_completed
 from prefect.task_runners import ThreadPoolTaskRunner
+from prefect.settings import PREFECT_RESULTS_LOCAL_STORAGE_PATH
 from rich.progress import Progress
 
 from humansense import sample
@@ -24,7 +25,8 @@ from humansense.annotators.stage import annotate_key, annotate_source
 from humansense.augment.audit import audit_stage
 from humansense.augment.build import augment_stage
 from humansense.clips import batch_done, cut_batch, plan_media
-from humansense.config import BuildConfig, load_config
+from humansense.cache_guard import refuse_unsafe_results
+from humansense.config import BuildConfig, check_sample_use, load_config
 from humansense.ids import digest
 from humansense.layout import BuildLayout
 from humansense.terminal import stage
@@ -58,12 +60,12 @@ def prepare_sample(dest: str, names: list[str]) -> dict[str, str]:
     return {k: str(v) for k, v in sample.materialize(Path(dest), names).items()}
 
 
-@task(name="annotate-source", persist_result=True)
+@task(name="annotate-source", persist_result=True, result_serializer="json")
 def annotate_source_task(name: str, source_config, root: str, evidence: str, config: BuildConfig, cache: str) -> dict:
     return annotate_source(name, source_config, Path(root), Path(evidence), config, Path(cache))
 
 
-@task(name="parse-source", persist_result=True)
+@task(name="parse-source", persist_result=True, result_serializer="json")
 def parse_source_task(name: str, config, root: str, seed: int, work: str) -> dict:
     return parse_source(name, config, Path(root), seed, Path(work))
 
@@ -78,7 +80,7 @@ def plan_media_task(draft_files: list[str], selection: str, work: str, media) ->
     return plan_media([Path(p) for p in draft_files], Path(selection), Path(work), media)
 
 
-@task(name="cut-clips", persist_result=True)
+@task(name="cut-clips", persist_result=True, result_serializer="json")
 def cut_clips_task(batch: str, clips_dir: str) -> dict:
     return cut_batch(Path(batch), Path(clips_dir))
 
@@ -142,9 +144,13 @@ def build_humansense(out: str = "build", config_file: str | None = None, seed: i
     logger = get_run_logger()
     config = load_config(Path(config_file) if config_file else None, **({"seed": seed} if seed is not None else {}))
     at = BuildLayout.at(out)
+    refused = refuse_unsafe_results(at.keys, Path(PREFECT_RESULTS_LOCAL_STORAGE_PATH.value()))
+    if refused:
+        logger.warning("%d cached results were not JSON records and are computed again (moved to %s)",
+                       len(refused), refused[0].parent)
 
     enabled = config.sources.enabled()
-    sample_names = sorted(n for n, c in enabled.items() if c.root is None)
+    sample_names = check_sample_use(config)  # refuses real sources mixed with the synthetic sample
     roots = {n: str(c.root) for n, c in enabled.items() if c.root is not None}
     if sample_names:
         logger.info("sources from the embedded sample: %s", ", ".join(sample_names))

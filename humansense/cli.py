@@ -30,12 +30,16 @@ app.add_typer(config_app, name="config")
 err_console = Console(stderr=True)
 
 
-def _config(path: Path | None, **overrides):
-    """The validated config, or one line per problem and exit code 2, before anything starts."""
-    from humansense.config import ConfigError, load_config
+def _config(path: Path | None, for_build: bool = False, **overrides):
+    """The validated config, or one line per problem and exit code 2, before anything starts. `for_build`: also
+    refuse a mix of real sources and the embedded sample."""
+    from humansense.config import ConfigError, check_sample_use, load_config
 
     try:
-        return load_config(path, **overrides)
+        config = load_config(path, **overrides)
+        if for_build:
+            check_sample_use(config)
+        return config
     except ConfigError as e:
         for problem in e.problems:
             err_console.print(f"[red]config error:[/red] {problem}", highlight=False, soft_wrap=True)
@@ -74,16 +78,28 @@ def _sample_items(out: Path):
 @qc_app.command("serve")
 def qc_serve(
     out: Annotated[Path, typer.Option("--out", help="Build folder.")] = Path("build"),
-    port: Annotated[int, typer.Option("--port", help="Port on 127.0.0.1.")] = 8765,
+    port: Annotated[int, typer.Option("--port", help="Port.")] = 8765,
+    host: Annotated[str, typer.Option("--host", help="Address to listen on (0.0.0.0: a team on the network; the "
+                                                     "token is still required).")] = "127.0.0.1",
+    allow_host: Annotated[Optional[list[str]], typer.Option("--allow-host", help="Another name the app is reached "
+                                                                                 "by (Host header).")] = None,
 ) -> None:
-    """Serve the review app on 127.0.0.1 (verdicts go to OUT/qc/reviews.sqlite)."""
+    """Serve the review app (verdicts go to OUT/qc/reviews.sqlite); open the URL it prints, token included."""
+    import secrets
+    import socket
+
     import uvicorn
 
     from humansense.qc.app import create_app
 
     _sample_items(out)
-    console.print(f"review app: http://127.0.0.1:{port}/")
-    uvicorn.run(create_app(out), host="127.0.0.1", port=port, log_level="warning")
+    token = secrets.token_urlsafe(24)
+    hosts = set(allow_host or [])
+    if host not in ("127.0.0.1", "localhost", "::1"):
+        hosts |= {socket.gethostname(), socket.getfqdn()} | ({host} if host not in ("0.0.0.0", "::") else set())
+    shown = "127.0.0.1" if host in ("0.0.0.0", "::") else host
+    console.print(f"review app: http://{shown}:{port}/?token={token}", highlight=False, soft_wrap=True)
+    uvicorn.run(create_app(out, token=token, hosts=hosts), host=host, port=port, log_level="warning")
 
 
 @qc_app.command("report")
@@ -167,7 +183,7 @@ def build(
                                                             "(else in OUT/logs/build.log).")] = False,
 ) -> None:
     """Build the benchmark (on the embedded sample unless a config points at real sources)."""
-    _config(config, **({"seed": seed} if seed is not None else {}))  # config errors before Prefect starts
+    _config(config, for_build=True, **({"seed": seed} if seed is not None else {}))  # errors before Prefect starts
     _prefect_env(out)
     from humansense.terminal import quiet_terminal
 
@@ -379,6 +395,8 @@ def release_push(
     dry_run: Annotated[bool, typer.Option("--dry-run", help="List what would be added, changed, deleted.")] = False,
     allow_unreviewed: Annotated[bool, typer.Option("--allow-unreviewed",
                                                    help="Push although the QC gate has not passed.")] = False,
+    allow_sample: Annotated[bool, typer.Option("--allow-sample", help="Push a release built (partly) from the "
+                                                                      "embedded synthetic sample.")] = False,
     endpoint: Annotated[Optional[str], typer.Option("--endpoint", envvar="HF_ENDPOINT", help="Hub URL.")] = None,
 ) -> None:
     """Upload the release in one commit (token from HF_TOKEN); refused while the QC gate has not passed."""
@@ -386,7 +404,7 @@ def release_push(
 
     try:
         plan = push_release(release, repo_id, private=private, create_pr=pr, dry_run=dry_run,
-                            allow_unreviewed=allow_unreviewed, endpoint=endpoint)
+                            allow_unreviewed=allow_unreviewed, allow_sample=allow_sample, endpoint=endpoint)
     except PushRefused as e:
         console.print(f"[red]{e}[/red]")
         raise typer.Exit(1) from None

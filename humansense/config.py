@@ -199,6 +199,14 @@ class ReleaseConfig(_Section):
     # target by more than this share, unless allowed (release/shortfall.py).
     max_shortfall: float = Field(default=0.5, ge=0, le=1)
     allow_shortfall: bool = False
+    # A build where some sources read real downloads refuses to fill the others from the embedded (synthetic)
+    # sample, and a release built from the sample is not pushed, unless allowed.
+    allow_sample: bool = False
+    # Which sources' clips go into the release ("files") and which are kept as references that `humansense media
+    # materialize` cuts from the user's own copy ("reference"): "licence" follows each source's terms
+    # (sources/facts.py); `media` overrides per source. The embedded sample's clips are always files.
+    media_mode: Literal["licence", "files", "reference"] = "licence"
+    media: dict[str, Literal["files", "reference"]] = {}
 
 
 class QcConfig(_Section):
@@ -365,6 +373,20 @@ def load_config(path: Path | None = None, **overrides: Any) -> BuildConfig:
         raise ConfigError([prefix + _problem(err) for err in e.errors()]) from None
     _resolve_relative(config, Path(path).resolve().parent)
     return config
+
+
+def check_sample_use(config: BuildConfig) -> list[str]:
+    """The enabled sources that read the embedded sample. Raises ConfigError when others read real downloads and
+    the sample is not explicitly allowed: synthetic data must never pass for a real source."""
+    enabled = config.sources.enabled()
+    sample = sorted(n for n, c in enabled.items() if c.root is None)
+    real = sorted(n for n, c in enabled.items() if c.root is not None)
+    if sample and real and not config.release.allow_sample:
+        raise ConfigError([
+            f"sources {', '.join(sample)} have no root and would read the embedded synthetic sample while "
+            f"{', '.join(real)} read real downloads; give them a root, switch them off "
+            f"([sources.{sample[0]}] enabled = false), or allow the sample ([release] allow_sample = true)"])
+    return sample
 
 
 def _flatten(data: Any, prefix: tuple[str, ...] = ()) -> dict[tuple[str, ...], Any]:

@@ -76,6 +76,13 @@ class ProbeResult:
     has_audio: bool
 
 
+# Third-party media are read as local files of known container formats only: a "video" that is really a playlist
+# (HLS, concat) could otherwise pull other files, or URLs, into a published clip.
+SAFE_FORMATS = "mov,mp4,m4a,3gp,3g2,mj2,matroska,webm,avi,mpegts,wav,mp3,flac,ogg,aac,image2,mjpeg"
+SAFE_INPUT = {"protocol_whitelist": "file", "format_whitelist": SAFE_FORMATS}
+SAFE_INPUT_ARGS = [arg for key, value in SAFE_INPUT.items() for arg in (f"-{key}", value)]
+
+
 def run_ffmpeg_bytes(args: list[str], timeout_s: float, what: str, stdin: bytes | None = None) -> bytes:
     """Run ffmpeg or ffprobe and return its stdout; a time-out, a missing binary or a failure becomes MediaError
     (the stderr tail says why), so one bad file never stops a build."""
@@ -119,7 +126,7 @@ def _probe_once(path: str, size: int, mtime_ns: int, timeout_s: float) -> ProbeR
 def probe(path: Path, timeout_s: float = 60.0) -> ProbeResult:
     if not path.exists():
         raise MediaError("missing media", f"{path} does not exist")
-    args = ["ffprobe", "-v", "error", "-show_format", "-show_streams", "-of", "json", str(path)]
+    args = ["ffprobe", "-v", "error", *SAFE_INPUT_ARGS, "-show_format", "-show_streams", "-of", "json", str(path)]
     info = json.loads(run_ffmpeg_bytes(args, timeout_s, f"ffprobe {path}").decode() or "{}")
     streams = info.get("streams", [])
     video = next((s for s in streams if s.get("codec_type") == "video"), None)
@@ -146,7 +153,7 @@ def _cut_audio(spec: ClipSpec, src: Path, tmp: Path, out_path: Path, timeout_s: 
     if spec.start_s >= info.duration_s:
         raise MediaError("span outside media", f"{src}: starts at {spec.start_s:g} s, media lasts {info.duration_s:g} s")
     end = min(spec.end_s, info.duration_s)
-    cmd = (ffmpeg.input(str(src), ss=f"{spec.start_s:.3f}").audio
+    cmd = (ffmpeg.input(str(src), ss=f"{spec.start_s:.3f}", **SAFE_INPUT).audio
            .output(str(tmp), f="wav", t=f"{end - spec.start_s:.3f}", acodec="pcm_s16le", ac=1, map_metadata=-1)
            .global_args("-nostdin", "-loglevel", "error"))
     return _encode(cmd, src, tmp, out_path, timeout_s, "audio")
@@ -213,7 +220,7 @@ def cut_clip(spec: ClipSpec, out_path: Path, *, max_height: int = 480, crf: int 
         if spec.start_s >= info.duration_s:
             raise MediaError("span outside media", f"{src}: starts at {spec.start_s:g} s, media lasts {info.duration_s:g} s")
         end = min(spec.end_s, info.duration_s)
-        inp = ffmpeg.input(str(src), ss=f"{spec.start_s:.3f}")
+        inp = ffmpeg.input(str(src), ss=f"{spec.start_s:.3f}", **SAFE_INPUT)
         out_opts = {"t": f"{end - spec.start_s:.3f}"}
         if not info.has_video:
             raise MediaError("no video stream", f"{src} has no video stream")
@@ -222,7 +229,8 @@ def cut_clip(spec: ClipSpec, out_path: Path, *, max_height: int = 480, crf: int 
     else:
         if not src.is_dir():
             raise MediaError("missing media", f"frame folder {src} does not exist")
-        inp = ffmpeg.input(str(src / spec.frame_pattern), framerate=spec.fps, start_number=spec.first_frame)
+        inp = ffmpeg.input(str(src / spec.frame_pattern), framerate=spec.fps, start_number=spec.first_frame,
+                           **SAFE_INPUT)
         out_opts = {"frames:v": spec.frame_count} if spec.frame_count else {}
         video = inp.video
     if spec.crop is not None:

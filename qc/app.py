@@ -2,17 +2,21 @@
 
 Items come from `<build>/qc/sample.jsonl` (written by each build), verdicts go to `<build>/qc/reviews.sqlite`.
 Media are looked up by item id and must resolve inside the build folder; nothing from the request is joined
-into a path.
+into a path. Safe to leave running: every request needs the access token printed at start (in the URL's `token`
+query once, then a same-site cookie), and a request whose Host header is not one the app serves is refused, so a
+web page elsewhere cannot reach it through DNS rebinding.
 """
 
 from __future__ import annotations
 
+import hmac
 import re
+from collections.abc import Iterable
 from importlib import resources
 from pathlib import Path
 
-from fastapi import FastAPI, HTTPException
-from fastapi.responses import FileResponse, HTMLResponse
+from fastapi import FastAPI, HTTPException, Request
+from fastapi.responses import FileResponse, HTMLResponse, PlainTextResponse
 from pydantic import ValidationError
 
 from humansense.io import read_jsonl
@@ -48,11 +52,43 @@ def valid_correction(item: Item, answer: str) -> bool:
     return answer in letters
 
 
-def create_app(build: Path) -> FastAPI:
+TOKEN_COOKIE = "humansense_qc_token"
+LOOPBACK = frozenset({"127.0.0.1", "localhost", "::1"})
+MEDIA_TYPES = {".mp4": "video/mp4", ".wav": "audio/wav", ".m4a": "audio/mp4"}
+
+
+def host_name(header: str) -> str:
+    """The host of a Host header, without the port ("[::1]:8765" -> "::1")."""
+    header = header.strip().lower()
+    if header.startswith("["):
+        return header[1:header.find("]")] if "]" in header else header
+    return header.rsplit(":", 1)[0] if header.count(":") == 1 else header
+
+
+def create_app(build: Path, token: str | None = None, hosts: Iterable[str] = ()) -> FastAPI:
+    """The app over `build`. `token`: required on every request (None only for in-process tests); `hosts`: names it is
+    served under besides the loopback ones (a team server's name or address)."""
     build = Path(build).resolve()
     store = ReviewStore(build / "qc" / REVIEWS_FILE)
     sample = SampleIndex(build)
+    allowed = LOOPBACK | {h.lower() for h in hosts}
     app = FastAPI(title="HumanSense QC review", docs_url=None, redoc_url=None)
+
+    @app.middleware("http")
+    async def guard(request: Request, call_next):
+        if host_name(request.headers.get("host", "")) not in allowed:
+            return PlainTextResponse("refused: this server does not serve that Host", status_code=403)
+        if token is None:
+            return await call_next(request)
+        bearer = request.headers.get("authorization", "").removeprefix("Bearer ").strip()
+        given = request.query_params.get("token") or request.cookies.get(TOKEN_COOKIE) or bearer
+        if not given or not hmac.compare_digest(given.encode(), token.encode()):
+            return PlainTextResponse("refused: open the URL with the token printed by `humansense qc serve`",
+                                     status_code=403)
+        response = await call_next(request)
+        if request.query_params.get("token"):
+            response.set_cookie(TOKEN_COOKIE, token, httponly=True, samesite="strict")
+        return response
 
     def item_json(item: Item) -> dict:
         verdicts = store.current([item]).get(item.id, [])
@@ -122,7 +158,7 @@ def create_app(build: Path) -> FastAPI:
         for candidate in (build / "release" / item.media.path, build / "cache" / "clips" / name):
             path = candidate.resolve()
             if path.is_relative_to(build) and path.is_file():
-                return FileResponse(path, media_type="video/mp4" if item.modality == "video" else "audio/mp4")
+                return FileResponse(path, media_type=MEDIA_TYPES.get(path.suffix.lower(), "application/octet-stream"))
         raise HTTPException(404, "media not found")
 
     return app

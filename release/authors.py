@@ -3,7 +3,8 @@
 `data/HumanSense_VQA.json` (the 13 video tasks) and `data/HumanSense_AQA.json` (FG, PC): JSON arrays of
 `{"video_path": "data/videos/<file>", "questions": {question, question_pattern, options ["A. text", ...], answer,
 task_type, full_frame_number, fps, asr_en?}}`. Audio items put the audio path in `video_path` and carry no frame
-fields. There is no id field in their format; `humansense score` maps answers back by position or by
+fields. The train split goes to `data/train_data/merged_{video_wo_audio,audio,video_w_audio}.json` in the same record
+format. There is no id field in their format; `humansense score` maps answers back by position or by
 (video_path, question).
 """
 
@@ -35,6 +36,21 @@ def authors_record(item: Item) -> dict:
     if transcript or item.task in ASR_TASKS:  # their --asr mode reads the field of these five unconditionally
         q["asr_en"] = transcript or ""
     return {"video_path": item.media.path, "questions": q}
+
+
+# The authors' training files (train split), by what the model is given: video alone, audio, or video with sound.
+TRAIN_FILES = {
+    "train_data/merged_video_wo_audio.json": ("PA", "AR", "GR", "ER", "CM", "AC", "HC", "LD"),
+    "train_data/merged_audio.json": ("FG", "PC"),
+    "train_data/merged_video_w_audio.json": ("TR", "FR", "RR", "RG", "ES"),
+}
+
+
+def authors_train_files(items: list[Item]) -> dict[str, list[dict]]:
+    """The train split in the authors' record format, one file per kind of input (paths relative to the release,
+    like the eval files'); eval items never appear (selection keeps their groups apart)."""
+    train = [i for i in items if i.split == "train"]
+    return {name: [authors_record(i) for i in train if i.task in tasks] for name, tasks in TRAIN_FILES.items()}
 
 
 def authors_files(items: list[Item]) -> dict[str, list[dict]]:

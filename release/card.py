@@ -80,6 +80,9 @@ def card_text(header: dict, items: list[Item], tiny: set[str], report: dict, aud
     return "\n".join([
         "---", yaml.safe_dump(header, sort_keys=False, allow_unicode=True).strip(), "---", "",
         f"# {header['pretty_name']}", "",
+        *([f"> **Not real data.** Built from the embedded synthetic sample for: "
+           f"{', '.join(report['sample_sources'])}. Media and annotations of these sources are generated test "
+           "fixtures, not the source datasets.", ""] if report.get("sample_sources") else []),
         "A rebuild of **HumanSense** (\"HumanSense: From Multimodal Perception to Empathetic Context-Aware Responses "
         "Through Reasoning MLLMs\", AAAI 2026; arXiv 2508.10576): multiple-choice questions over video and audio in "
         "four levels, made from public source datasets by humansense-build.", "",

@@ -8,6 +8,7 @@ for small files) and lists what would be added, changed and deleted. A push need
 from __future__ import annotations
 
 import hashlib
+import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -77,11 +78,15 @@ def plan_push(release: Path, repo_id: str, *, revision: str = "main", endpoint: 
 
 
 def push_release(release: Path, repo_id: str, *, private: bool = True, create_pr: bool = False,
-                 dry_run: bool = False, allow_unreviewed: bool = False, revision: str = "main",
-                 endpoint: str | None = None, token: str | None = None) -> PushPlan:
+                 dry_run: bool = False, allow_unreviewed: bool = False, allow_sample: bool = False,
+                 revision: str = "main", endpoint: str | None = None, token: str | None = None) -> PushPlan:
     from huggingface_hub import CommitOperationAdd, CommitOperationDelete
 
     release = Path(release)
+    sample = json.loads((release / "build_report.json").read_text()).get("sample_sources") or []
+    if sample and not allow_sample and not dry_run:
+        raise PushRefused(f"built from the embedded synthetic sample ({', '.join(sample)}), not real data; "
+                          "push it anyway with --allow-sample")
     gate = release_gate(release)
     if not gate.passed and not allow_unreviewed and not dry_run:
         raise PushRefused("QC gate not passed:\n  " + "\n  ".join(gate.problems))

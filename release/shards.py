@@ -20,8 +20,10 @@ def release_schema(cfg: ReleaseConfig) -> pa.Schema:
 def _table(items: list[Item], cfg: ReleaseConfig, media_root: Path) -> pa.Table:
     table = items_to_table(items)
     if cfg.embed_media:
-        table = table.append_column(MEDIA_BYTES, pa.array([(media_root / i.media.path).read_bytes() for i in items],
-                                                          pa.binary()))
+        # A referenced clip (reference release) is not in the release: its bytes are null until materialised.
+        table = table.append_column(MEDIA_BYTES, pa.array(
+            [(media_root / i.media.path).read_bytes() if (media_root / i.media.path).exists() else None
+             for i in items], pa.binary()))
     return table
 
 

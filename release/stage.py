@@ -10,6 +10,7 @@ import pandas as pd
 from humansense.config import BuildConfig
 from humansense.io import read_jsonl
 from humansense.release.report import build_report
+from humansense.release.scrub import machine_prefixes, scrub, secrets_in_environment
 from humansense.release.shortfall import ShortfallError, shortfall
 from humansense.release.splits import check_leakage, tiny_ids
 from humansense.release.writer import write_release
@@ -34,7 +35,11 @@ def publish(release_dir: Path, items_file: Path, quarantine_files: list[Path], c
     the sample sources."""
     items = list(read_jsonl(items_file, Item))
     check_leakage(items)  # raises on any overlap between eval and train
-    quarantined = [q for f in quarantine_files for q in read_jsonl(Path(f), Quarantined)]
+    roots = {n: c.root for n, c in config.sources.enabled().items() if c.root is not None}
+    prefixes = machine_prefixes(Path(release_dir).parent, roots)
+    secrets = secrets_in_environment((config.annotators.llm.api_key_env, "HF_TOKEN", "HUGGING_FACE_HUB_TOKEN"))
+    quarantined = [q.model_copy(update={"detail": scrub(q.detail, prefixes, secrets)})
+                   for f in quarantine_files for q in read_jsonl(Path(f), Quarantined)]
     by_source: dict[str, Counter] = defaultdict(Counter)
     for q in quarantined:
         by_source[q.source][q.reason] += 1

@@ -6,6 +6,7 @@ Layout:
     data/<TASK>/<split>-NNNNN-of-MMMMM.parquet   eval, train and tiny shards (zstd, size-bounded)
     data/videos/<clip>.mp4, data/audios/...      the media, loose files referenced by relative path
     data/HumanSense_VQA.json, data/HumanSense_AQA.json   the authors' evaluation format (eval split)
+    data/train_data/merged_*.json     the authors' training files (train split), same record format
     lmms_eval/humansense.yaml, lmms_eval/utils.py         an lmms-eval task
     audit/bias_audit.csv|png          blind answerers' accuracy per task against chance
     quarantine.jsonl                  every refused record, with stage, reason, file and row
@@ -27,7 +28,7 @@ import pandas as pd
 from humansense.config import ReleaseConfig
 from humansense.io import write_json, write_jsonl, write_text_atomic
 from humansense.media import sha256_file
-from humansense.release.authors import authors_files
+from humansense.release.authors import authors_files, authors_train_files
 from humansense.release.card import SOURCE_LICENCES, card_header, card_text
 from humansense.release.lmms_eval import lmms_eval_files
 from humansense.release.shards import release_schema, write_shards
@@ -73,7 +74,8 @@ def write_release(release_dir: Path, items: list[Item], clips_dir: Path, quarant
         for (abbr, split), members in sorted(groups.items(), key=lambda kv: (list(TASKS).index(kv[0][0]), kv[0][1])):
             files = write_shards(members, tmp / "data" / abbr, split, cfg, tmp)
             shards[(abbr, split)] = [f.relative_to(tmp).as_posix() for f in files]
-        for name, records in authors_files(items).items():
+        for name, records in {**authors_files(items), **authors_train_files(items)}.items():
+            (tmp / "data" / name).parent.mkdir(parents=True, exist_ok=True)
             write_json(tmp / "data" / name, records)
         for rel, text in lmms_eval_files(".").items():
             write_text_atomic(tmp / rel, text)

@@ -166,3 +166,13 @@ def test_yt_dlp_default_names_are_read_through_the_cli(tmp_path):
     assert "unsafe id" not in summary["quarantined_by_reason"]
     assert summary["candidates_per_task"] == {"FR": 1, "RG": 1}
     assert summary["media"]["files"] == 1 and summary["media"]["problems"] == {}
+
+
+def test_real_sources_mixed_with_the_synthetic_sample_are_refused_before_anything_starts(tmp_path):
+    shutil.copytree(annotation_root("jester"), tmp_path / "jester")
+    config = tmp_path / "hs.toml"
+    config.write_text(f'[sources.jester]\nroot = "{tmp_path / "jester"}"\n')  # the ten others: no root
+    result = runner.invoke(app, ["build", "--out", str(tmp_path / "out"), "--config", str(config)])
+    assert result.exit_code == 2
+    assert "have no root and would read the embedded synthetic sample while jester read real downloads" in result.output
+    assert "allow_sample = true" in result.output and not (tmp_path / "out").exists()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 import subprocess
 import sys
 
@@ -180,6 +181,8 @@ def test_readme_build_command_runs_on_the_embedded_sample(tmp_path):
     assert report["items_per_task"] == SAMPLE_COUNTS
     assert sorted(report["sample_sources"]) == ["activitynet", "ava", "celebvhq", "efaqa", "jester", "realtalk",
                                                 "seumld", "skindeep", "tao", "telecom_fraud", "ucf_crime"]
+    card = (tmp_path / "b" / "release" / "README.md").read_text()
+    assert "**Not real data.** Built from the embedded synthetic sample for: activitynet, ava" in card
 
 
 def test_bias_audit_with_a_text_only_llm_and_its_account_in_the_report(prefect_harness, sample_roots, tmp_path):
@@ -241,3 +244,35 @@ def test_byte_identical_media_under_two_records_are_refused_not_a_crash(prefect_
     duplicate = [q for q in entries if q["reason"] == "duplicate media"]
     assert len(duplicate) == 1 and {"34870", "99999"} <= set(duplicate[0]["detail"].replace("(", " ").split())
     assert report["items_per_task"]["GR"] == 5  # the five distinct videos, nothing lost, nothing crashed
+
+
+class _Planted:
+    """Unpickling this creates a file: the proof that a planted cache file ran code."""
+
+    def __init__(self, marker: Path):
+        self.marker = str(marker)
+
+    def __reduce__(self):
+        return (open, (self.marker, "w"))
+
+
+def test_a_planted_pickle_in_the_cache_is_refused_not_run(prefect_harness, sample_roots, tmp_path):
+    from prefect.serializers import PickleSerializer
+
+    from humansense.flows.build import build_humansense
+
+    config = sample_config({"jester": sample_roots["jester"]}, tmp_path / "c.toml", only_sources("jester"))
+    out = tmp_path / "b"
+    build_humansense(out=str(out), config_file=str(config))
+    keys = sorted((out / "cache" / "prefect-keys").glob("parse-jester-*"))
+    assert keys and '"type":"json"' in keys[0].read_text().replace(" ", "")  # results are stored as JSON
+    marker = tmp_path / "planted-code-ran"
+    meta = json.loads(keys[0].read_text())
+    meta["serializer"] = {"type": "pickle", "picklelib": "pickle"}
+    keys[0].write_text(json.dumps(meta))
+    payload = PickleSerializer(picklelib="pickle").dumps(_Planted(marker))
+    Path(meta["storage_key"]).write_text(json.dumps({"metadata": meta, "result": payload.decode()}))
+    report = build_humansense(out=str(out), config_file=str(config))
+    assert not marker.exists()
+    assert (out / "cache" / "refused" / "prefect-keys" / keys[0].name).exists()
+    assert report["items_per_task"]["GR"] == SAMPLE_COUNTS["GR"]

@@ -81,3 +81,24 @@ def test_clip_keys_follow_content_not_paths(sample_roots, tmp_path: Path):
     assert clip_key(a, fingerprint(src), media) != clip_key(a, fingerprint(src), MediaConfig(crf=30))
     copy.write_bytes(src.read_bytes()[:-10])
     assert fingerprint(copy) != fingerprint(src)
+
+
+def test_a_playlist_disguised_as_a_video_cannot_pull_other_files_in(tmp_path):
+    """An HLS playlist named `.mp4` that lists another file: ffprobe and ffmpeg read local files of known container
+    formats only, so it is refused as unreadable, and no clip is made from the file it points at."""
+    import subprocess
+
+    from humansense.annotators.frames import sample_frames
+
+    subprocess.run(["ffmpeg", "-v", "error", "-f", "lavfi", "-i", "testsrc=size=64x48:rate=10:d=2", "-f", "mpegts",
+                    str(tmp_path / "private.ts")], check=True, timeout=60)
+    evil = tmp_path / "video.mp4"
+    evil.write_text("#EXTM3U\n#EXT-X-VERSION:3\n#EXT-X-TARGETDURATION:2\n#EXTINF:2.0,\nprivate.ts\n#EXT-X-ENDLIST\n")
+    with pytest.raises(MediaError) as e:
+        probe(evil)
+    assert "not on whitelist" in e.value.detail
+    with pytest.raises(MediaError):
+        sample_frames(evil, fps=1.0, start=0.0, end=1.0)
+    spec = ClipSpec(kind="span", source_path=str(evil), start_s=0.0, end_s=1.0)
+    with pytest.raises(MediaError):
+        cut_clip(spec, tmp_path / "clip.mp4")

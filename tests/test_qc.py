@@ -10,6 +10,7 @@ import threading
 import time
 from pathlib import Path
 
+import httpx
 import pytest
 
 from humansense.io import read_jsonl
@@ -22,6 +23,8 @@ from humansense.schema import Item
 from conftest import only_sources, sample_config
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+TOKEN = "test-token-4f9a"
+http = httpx.Client(headers={"Authorization": f"Bearer {TOKEN}"}, timeout=30)
 
 
 @pytest.fixture
@@ -44,7 +47,7 @@ def app_url(qc_build: Path):
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(create_app(qc_build), host="127.0.0.1", port=port, log_level="warning"))
+    server = uvicorn.Server(uvicorn.Config(create_app(qc_build, token=TOKEN), host="127.0.0.1", port=port, log_level="warning"))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     deadline = time.monotonic() + 20
@@ -68,7 +71,7 @@ def test_browser_review_accept_reject_correct_and_reload(app_url, qc_build):
             "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
             "--disable-component-update", "--disable-sync", "--autoplay-policy=no-user-gesture-required"])
         page = browser.new_page()
-        page.goto(app_url)
+        page.goto(f"{app_url}/?token={TOKEN}")  # as printed by `qc serve`; a cookie carries it from then on
         page.fill("#annotator", "ann1")
         page.press("#annotator", "Enter")
         page.wait_for_function("typeof item !== 'undefined' && item !== null")
@@ -108,27 +111,25 @@ def test_browser_review_accept_reject_correct_and_reload(app_url, qc_build):
 
 
 def test_media_is_looked_up_never_joined(app_url, qc_build):
-    import httpx
 
     item = sample(qc_build)[0]
-    ok = httpx.get(f"{app_url}/media/{item.id}")
+    ok = http.get(f"{app_url}/media/{item.id}")
     assert ok.status_code == 200 and ok.headers["content-type"] == "video/mp4" and len(ok.content) > 1000
     for bad in ["/media/..%2F..%2F..%2Fetc%2Fpasswd", "/media/%2Fetc%2Fpasswd", "/media/release%2FREADME.md",
                 "/media/nope", "/media/../../etc/passwd"]:
-        assert httpx.get(app_url + bad).status_code == 404, bad
+        assert http.get(app_url + bad).status_code == 404, bad
 
 
 def test_api_refuses_bad_verdicts(app_url, qc_build):
-    import httpx
 
     item = sample(qc_build)[0]
     base = {"item_id": item.id, "content_hash": content_hash(item), "annotator": "x"}
-    assert httpx.post(f"{app_url}/api/verdicts", json={**base, "verdict": "reject"}).status_code == 422  # no reason
-    assert httpx.post(f"{app_url}/api/verdicts", json={**base, "verdict": "correct",
+    assert http.post(f"{app_url}/api/verdicts", json={**base, "verdict": "reject"}).status_code == 422  # no reason
+    assert http.post(f"{app_url}/api/verdicts", json={**base, "verdict": "correct",
                                                         "corrected_answer": "Z"}).status_code == 422
-    assert httpx.post(f"{app_url}/api/verdicts", json={**base, "content_hash": "old",
+    assert http.post(f"{app_url}/api/verdicts", json={**base, "content_hash": "old",
                                                         "verdict": "accept"}).status_code == 409
-    assert httpx.post(f"{app_url}/api/verdicts", json={**base, "item_id": "nope", "verdict": "accept"}).status_code == 404
+    assert http.post(f"{app_url}/api/verdicts", json={**base, "item_id": "nope", "verdict": "accept"}).status_code == 404
 
 
 def _write_many(path: str, who: str, n: int) -> None:
@@ -138,7 +139,6 @@ def _write_many(path: str, who: str, n: int) -> None:
 
 
 def test_concurrent_writers_lose_nothing(tmp_path: Path, app_url, qc_build):
-    import httpx
 
     path = tmp_path / REVIEWS_FILE
     ReviewStore(path)
@@ -152,7 +152,7 @@ def test_concurrent_writers_lose_nothing(tmp_path: Path, app_url, qc_build):
     items = sample(qc_build)[:2]
     def post(k):
         item = items[k % 2]
-        httpx.post(f"{app_url}/api/verdicts", json={"item_id": item.id, "content_hash": content_hash(item),
+        http.post(f"{app_url}/api/verdicts", json={"item_id": item.id, "content_hash": content_hash(item),
                                                      "annotator": f"t{k}", "verdict": "accept"}).raise_for_status()
     threads = [threading.Thread(target=post, args=(k,)) for k in range(20)]
     [t.start() for t in threads]
@@ -226,3 +226,27 @@ def test_gate_blocks_then_allows_and_verdicts_shape_the_release(prefect_harness,
                             verdict="accept", note="adjudicated"))
         build_humansense(out=str(out), config_file=str(config))
         assert release_gate(out / "release").passed
+
+
+def test_the_app_needs_its_token_and_refuses_a_foreign_host(app_url, qc_build):
+    """Left running, the app answers only requests that carry its token and name a Host it serves (a page elsewhere
+    that rebinds its DNS name to 127.0.0.1 sends its own name as Host)."""
+    item = sample(qc_build)[0]
+    assert httpx.get(f"{app_url}/api/progress").status_code == 403
+    assert httpx.get(f"{app_url}/api/progress?token=wrong").status_code == 403
+    assert http.get(f"{app_url}/api/progress").status_code == 200
+    rebound = http.get(f"{app_url}/api/progress", headers={"Host": "evil.example:8765"})
+    assert rebound.status_code == 403 and "Host" in rebound.text
+    with httpx.Client() as browser:  # the token in the URL once, a cookie from then on
+        assert browser.get(f"{app_url}/?token={TOKEN}").status_code == 200
+        assert browser.get(f"{app_url}/api/items/{item.id}").status_code == 200
+    for it in sample(qc_build):  # media with their real types: WAV as audio/wav
+        expected = "audio/wav" if it.media.path.endswith(".wav") else "video/mp4"
+        assert http.get(f"{app_url}/media/{it.id}").headers["content-type"] == expected
+
+
+def test_host_headers_are_read_without_their_port():
+    from humansense.qc.app import host_name
+
+    assert host_name("127.0.0.1:8765") == "127.0.0.1" and host_name("[::1]:8765") == "::1"
+    assert host_name("Review.Example.org") == "review.example.org"

@@ -228,3 +228,57 @@ def test_hub_dry_run_gate_and_one_commit_push(sample_build, monkeypatch, capsys)
 def test_push_refuses_while_the_sample_is_unreviewed(sample_build):
     with pytest.raises(PushRefused, match="not reviewed yet"):
         push_release(sample_build[0] / "release", "org/hs", endpoint="http://127.0.0.1:9")
+
+
+def test_a_release_built_from_the_sample_is_refused_by_push(sample_build, tmp_path):
+    import shutil
+
+    release = tmp_path / "release"
+    shutil.copytree(sample_build[0] / "release", release)
+    report = json.loads((release / "build_report.json").read_text())
+    (release / "build_report.json").write_text(json.dumps({**report, "sample_sources": ["ava", "jester"]}))
+    with pytest.raises(PushRefused, match=r"built from the embedded synthetic sample \(ava, jester\), not real data"):
+        push_release(release, "org/hs", allow_unreviewed=True, endpoint="http://127.0.0.1:9")
+
+
+def test_the_authors_training_files_hold_train_only_with_paths_inside_the_release(sample_build):
+    from humansense.release.authors import TRAIN_FILES
+
+    release = sample_build[0] / "release"
+    items = load_items(release)
+    split_of_media = {}
+    for i in items:
+        split_of_media.setdefault(i.media.path, set()).add(i.split)
+    eval_groups = {i.provenance.group_key for i in items if i.split == "eval"}
+    train_by_task = Counter(i.task for i in items if i.split == "train")
+    for name, tasks in TRAIN_FILES.items():
+        records = json.loads((release / "data" / name).read_text())
+        assert len(records) == sum(train_by_task[t] for t in tasks)
+        for r in records:
+            assert (release / r["video_path"]).is_file()
+            assert split_of_media[r["video_path"]] == {"train"}
+        types = {r["questions"]["task_type"] for r in records}
+        assert types <= {TASKS[t].task_type for t in tasks}
+    train_groups = {i.provenance.group_key for i in items if i.split == "train"}
+    assert train_groups and not train_groups & eval_groups
+
+
+def test_no_published_file_holds_the_machine_paths_or_a_secret(sample_build):
+    """Every text file of the release (card, report, quarantine, authors' files, manifest, lmms-eval task) is
+    scanned for the build folder's absolute path, the working directory, the home folder and the test Hub token."""
+    import os
+
+    out = sample_build[0]
+    release = out / "release"
+    needles = {str(out.resolve()), str(Path.cwd().resolve()), str(Path.home()) + "/", "hf_test_secret_token"}
+    scanned = 0
+    for path in release.rglob("*"):
+        if path.is_file() and path.suffix in {".json", ".jsonl", ".md", ".yaml", ".py", ".csv"}:
+            text = path.read_text(encoding="utf-8")
+            scanned += 1
+            found = [n for n in needles if n in text]
+            assert not found, (path.relative_to(release), found)
+    assert scanned >= 8
+    quarantine = (release / "quarantine.jsonl").read_text()
+    assert "<build>/" in quarantine or "Explosion008" in quarantine  # the corrupt video, named without the path
+    assert " @ 0x" not in quarantine and os.sep + "tmp" + os.sep not in quarantine

@@ -153,7 +153,9 @@ def materialize(dest: Path, sources: list[str] | None = None) -> dict[str, Path]
     """
     spec = _media_spec()
     roots: dict[str, Path] = {}
-    for source in sources or sorted({e["source"] for e in spec}):
+    every = sorted(p.name for p in Path(str(resources.files("humansense.sample"))).iterdir()
+                   if p.is_dir() and not p.name.startswith(("_", ".")))
+    for source in sources or every:
         root = Path(dest) / source
         entries = [e for e in spec if e["source"] == source]
         packaged = annotation_root(source)

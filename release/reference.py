@@ -1,0 +1,143 @@
+"""Reference releases: clips of sources whose licence forbids redistributing media stay out of the release; the
+release keeps, per clip, where it comes from (source, file relative to the source root, span, crop, frames) and
+what it must be (encoder settings, duration, frame count, a checksum of its decoded content) in
+`media_manifest.json`. `humansense media materialize --release DIR --config SOURCES.toml` cuts them from the
+user's own copy of the sources into the release layout and checks each against the manifest, so the Parquet
+shards, `datasets` and the authors' JSON work as with a files release.
+
+A source's mode: `release.media[source]` if set; else "files" for the embedded synthetic sample; else by
+`release.media_mode`: "licence" (the default: files where `sources/facts.py` says media may be redistributed,
+reference elsewhere), or "files" / "reference" for every source.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from humansense.config import BuildConfig, MediaConfig
+from humansense.ids import safe_join
+from humansense.io import write_json
+from humansense.media import SAFE_INPUT_ARGS, MediaError, cut_clip, probe, run_ffmpeg_bytes
+from humansense.schema import ClipSpec, Item
+from humansense.sources.facts import facts
+
+MEDIA_MANIFEST = "media_manifest.json"
+CLIP_SPECS = "clip_specs.json"  # in the build's work folder: item id -> where its clip was cut from
+DURATION_TOLERANCE_S = 0.05
+
+
+def media_mode(source: str, config: BuildConfig, sample_sources: list[str]) -> str:
+    chosen = config.release.media.get(source)
+    if chosen:
+        return chosen
+    if source in sample_sources:
+        return "files"  # our own synthetic fixtures
+    if config.release.media_mode != "licence":
+        return config.release.media_mode
+    return "files" if facts(source).media else "reference"
+
+
+def clip_spec_record(source: str, original_file: str, spec: ClipSpec) -> dict:
+    """What the manifest keeps of a clip's spec: everything but the build machine's absolute source path."""
+    return {"source": source, "original_file": original_file,
+            "spec": spec.model_dump(mode="json", exclude={"source_path"}, exclude_none=True)}
+
+
+def decoded_sha256(path: Path, timeout_s: float = 300.0) -> str:
+    """A checksum of a clip's decoded frames and samples (not of its container bytes), cached beside the clip."""
+    sidecar = path.with_name(path.name + ".decoded-sha256")
+    stat = path.stat()
+    stamp = f"{stat.st_size}:{stat.st_mtime_ns}"
+    if sidecar.exists():
+        cached = sidecar.read_text().split()
+        if len(cached) == 2 and cached[0] == stamp:
+            return cached[1]
+    out = run_ffmpeg_bytes(["ffmpeg", "-nostdin", "-v", "error", *SAFE_INPUT_ARGS, "-i", str(path), "-map", "0",
+                            "-f", "hash", "-hash", "sha256", "-"], timeout_s, f"hashing {path.name}")
+    value = out.decode().strip().removeprefix("SHA256=")
+    sidecar.write_text(f"{stamp} {value}")
+    return value
+
+
+def manifest_entries(items: list[Item], specs: dict[str, dict], clips_dir: Path, media: MediaConfig,
+                     modes: dict[str, str]) -> dict[str, dict]:
+    """media path -> its reference entry, for the items of sources in reference mode."""
+    entries: dict[str, dict] = {}
+    for item in items:
+        if modes.get(item.provenance.source) != "reference" or item.media.path in entries:
+            continue
+        spec = specs.get(item.id)
+        if spec is None:
+            raise KeyError(f"{item.id}: no clip spec recorded by the augment stage")
+        clip = clips_dir / Path(item.media.path).name
+        entries[item.media.path] = {
+            **spec, "encoder": {"max_height": media.max_height, "crf": media.crf, "preset": media.preset},
+            "duration_s": item.media.duration_s, "frame_count": item.media.frame_count,
+            "decoded_sha256": decoded_sha256(clip, media.timeout_s)}
+    return entries
+
+
+@dataclass
+class Materialized:
+    ok: list[str] = field(default_factory=list)
+    present: list[str] = field(default_factory=list)  # already in the release, checked
+    differs: dict[str, str] = field(default_factory=dict)  # path -> what differs
+    failed: dict[str, str] = field(default_factory=dict)  # path -> why it could not be cut
+
+    def summary(self) -> dict:
+        return {"cut": len(self.ok), "already_present": len(self.present), "differ": self.differs,
+                "failed": self.failed}
+
+
+def _check(path: Path, entry: dict, timeout_s: float) -> str | None:
+    info = probe(path, timeout_s)
+    problems = []
+    if abs(info.duration_s - entry["duration_s"]) > DURATION_TOLERANCE_S:
+        problems.append(f"duration {info.duration_s:.3f} s, expected {entry['duration_s']:.3f} s")
+    if entry.get("frame_count") and info.frame_count and info.frame_count != entry["frame_count"]:
+        problems.append(f"{info.frame_count} frames, expected {entry['frame_count']}")
+    if decoded_sha256(path, timeout_s) != entry["decoded_sha256"]:
+        problems.append("decoded content differs (another source file or another ffmpeg build)")
+    return "; ".join(problems) or None
+
+
+def materialize(release: Path, config: BuildConfig) -> Materialized:
+    """Cut every referenced clip missing from `release` from the sources `config` points at, and check each."""
+    release = Path(release)
+    manifest_file = release / MEDIA_MANIFEST
+    if not manifest_file.exists():
+        raise FileNotFoundError(f"{manifest_file} does not exist: not a reference release")
+    entries: dict[str, dict] = json.loads(manifest_file.read_text(encoding="utf-8"))
+    result = Materialized()
+    timeout_s = config.media.timeout_s
+    for rel, entry in sorted(entries.items()):
+        target = safe_join(release, rel, "media path")
+        if target.exists():
+            why = _check(target, entry, timeout_s)
+            (result.differs.__setitem__(rel, why) if why else result.present.append(rel))
+            continue
+        root = getattr(config.sources, entry["source"]).root
+        if root is None:
+            result.failed[rel] = f"sources.{entry['source']}.root is not set in the config"
+            continue
+        try:
+            source_path = safe_join(Path(root), entry["original_file"], "source file")
+            spec = ClipSpec(**entry["spec"], source_path=str(source_path))
+            target.parent.mkdir(parents=True, exist_ok=True)
+            tmp = target.with_name(f".{target.stem}.{os.getpid()}.part{target.suffix}")
+            cut_clip(spec, tmp, timeout_s=timeout_s, **entry["encoder"])
+            os.replace(tmp, target)
+        except (MediaError, ValueError) as e:
+            result.failed[rel] = getattr(e, "detail", str(e))
+            continue
+        why = _check(target, entry, timeout_s)
+        (result.differs.__setitem__(rel, why) if why else result.ok.append(rel))
+    return result
+
+
+def write_media_manifest(folder: Path, entries: dict[str, dict]) -> None:
+    if entries:
+        write_json(folder / MEDIA_MANIFEST, entries)
