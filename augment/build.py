@@ -20,6 +20,7 @@ from humansense.config import AugmentConfig
 from humansense.ids import seeded_rng
 from humansense.io import read_jsonl, write_json, write_jsonl
 from humansense.media import MediaError
+from humansense.release.reference import CLIP_SPECS, clip_spec_record
 from humansense.release.select import Selection, keep_best_ranked
 from humansense.schema import LETTERS, Item, ItemDraft, Media, Option, Quarantined, normalise_text
 from humansense.sources.pools import Pools
@@ -125,7 +126,8 @@ def augment_drafts(pairs: list[tuple[ItemDraft, Media, str]], seed: int, cfg: Au
 def build_items(draft_files: list[Path], clip_of: dict[str, str], clips_dir: Path, seed: int,
                 cfg: AugmentConfig, selection: Selection | None = None,
                 pinned: dict[str, tuple[int, ...]] | None = None,
-                kept_options: dict[str, list[str]] | None = None) -> tuple[list[Item], list[Quarantined]]:
+                kept_options: dict[str, list[str]] | None = None,
+                specs: dict[str, dict] | None = None) -> tuple[list[Item], list[Quarantined]]:
     """Read the selected drafts, attach their cut clips, and augment (balanced per task and split); failed clips
     quarantined. Without a selection every draft with a clip is used (unassigned split)."""
     pairs, quarantined = [], []
@@ -136,6 +138,9 @@ def build_items(draft_files: list[Path], clip_of: dict[str, str], clips_dir: Pat
                 continue
             try:
                 pairs.append((draft, media_for(draft, key, clips_dir), key))
+                if specs is not None:  # where the clip came from, for reference releases
+                    specs[draft.id] = clip_spec_record(draft.provenance.source, draft.provenance.original_file,
+                                                       draft.clip)
             except MediaError as e:
                 quarantined.append(Quarantined(stage="media", reason=e.reason, detail=e.detail, **_where(draft)))
     items, refused = augment_drafts(pairs, seed, cfg, pools=Pools.beside(draft_files), selection=selection,
@@ -185,9 +190,11 @@ def augment_stage(draft_files: list[Path], clip_of: Path, clips_dir: Path, selec
     """The augment stage of a build: selected drafts with their clips -> `items_file` (+ its quarantine)."""
     chosen = Selection.from_json(json.loads(selection.read_text()))
     pinned, kept_options = read_ledger(ledger, seed)
+    specs: dict[str, dict] = {}
     items, quarantined = build_items(draft_files, json.loads(clip_of.read_text()), clips_dir, seed, cfg, chosen,
-                                     pinned, kept_options)
+                                     pinned, kept_options, specs)
     write_jsonl(items_file, items)
+    write_json(items_file.with_name(CLIP_SPECS), {i.id: specs[i.id] for i in items if i.id in specs})
     write_jsonl(quarantine_file, quarantined)
     # The ledger keeps every answer place and set of wrong options ever given (with this seed), so a record that
     # leaves and comes back, or that others' changes would have moved (answer counts weight the wrong options),

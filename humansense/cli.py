@@ -27,6 +27,8 @@ qc_app = typer.Typer(help="Quality control: review the sample, report, Label Stu
 app.add_typer(qc_app, name="qc")
 config_app = typer.Typer(help="The build configuration.", no_args_is_help=True)
 app.add_typer(config_app, name="config")
+media_app = typer.Typer(help="Media of reference releases.", no_args_is_help=True)
+app.add_typer(media_app, name="media")
 err_console = Console(stderr=True)
 
 
@@ -44,6 +46,30 @@ def _config(path: Path | None, for_build: bool = False, **overrides):
         for problem in e.problems:
             err_console.print(f"[red]config error:[/red] {problem}", highlight=False, soft_wrap=True)
         raise typer.Exit(2) from None
+
+
+@media_app.command("materialize")
+def media_materialize(
+    release: Annotated[Path, typer.Option("--release", help="A reference release (with media_manifest.json).")],
+    config: Annotated[Path, typer.Option("--config", help="TOML config whose sources' roots hold your copies.")],
+) -> None:
+    """Cut the clips a reference release leaves out from your own copy of the sources, into the release layout, and
+    check each against the release's manifest (duration, frames, decoded content). JSON summary; exit 1 if any
+    clip could not be cut, 0 with the differences listed otherwise."""
+    from humansense.release.reference import materialize
+
+    cfg = _config(config)
+    try:
+        result = materialize(release, cfg)
+    except FileNotFoundError as e:
+        err_console.print(f"[red]{e}[/red]", highlight=False)
+        raise typer.Exit(2) from None
+    summary = result.summary()
+    err_console.print(f"clips cut {summary['cut']}, already present {summary['already_present']}, differ "
+                      f"{len(summary['differ'])}, failed {len(summary['failed'])}", highlight=False)
+    typer.echo(json.dumps(summary, indent=2, ensure_ascii=False))
+    if result.failed:
+        raise typer.Exit(1)
 
 
 @config_app.command("show")

@@ -8,16 +8,22 @@ import pandas as pd
 import yaml
 
 from humansense.schema import Item
+from humansense.sources.facts import FACTS
 from humansense.tasks import TASKS
 
-SOURCE_LICENCES = {
-    "celebvhq": "CelebV-HQ: non-commercial research only; the agreement forbids redistributing any portion.",
-    "ava": "AVA v2.2: annotations CC BY 4.0; the videos are third-party films hosted by CVDF.",
-    "jester": "Jester v1 (20BN/Qualcomm): research licence, registration required, no redistribution.",
-    "activitynet": "ActivityNet Captions: no explicit licence; the videos are YouTube content.",
-    "ucf_crime": "UCF-Crime: research use; no formal licence file.",
-    "tao": "TAO: annotations MIT; videos keep their source datasets' licences (AVA, HACS, Charades, BDD, ...).",
-}
+def licence_lines(modes: dict[str, str] | None = None) -> list[str]:
+    """One line per source dataset (all eleven): title, homepage, licence, citation, and how this release carries
+    its clips (files, or references to cut with `humansense media materialize`)."""
+    modes = modes or {}
+    lines = []
+    for name, f in FACTS.items():
+        mode = modes.get(name)
+        carried = {"files": "clips included", "reference": "clips not included: references, cut from your own copy "
+                   "with `humansense media materialize`"}.get(mode, "not used in this release")
+        lines.append(f"- **{f.title}** ({f.homepage}): {f.licence}. Cite: {f.citation}. In this release: {carried}.")
+    return lines
+
+
 PROMPT_ENHANCEMENT = (
     "When analyzing the video or audio, focus on identifying: - Key Characteristics: Recognize notable features, "
     "actions, emotions, or behaviors of people. - Emotion: Identify the expressed or inferred emotional states of "
@@ -111,7 +117,7 @@ def card_text(header: dict, items: list[Item], tiny: set[str], report: dict, aud
         "## Licences, sources and takedown", "",
         "This dataset is derived from third-party datasets, each under its own terms; using it means accepting "
         "them. Clips are short excerpts for research on human-centred perception.", "",
-        *[f"- {SOURCE_LICENCES.get(s, s)}" for s in sources], "",
+        *licence_lines({s: (report.get("media_modes") or {}).get(s, "files") for s in sources}), "",
         "**Takedown:** if you appear in a clip or hold rights to it and want it removed, open an issue or a "
         "discussion on this repository naming the clip path; it is removed from the next release and from the "
         "history on request.", "",

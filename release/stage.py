@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections import Counter, defaultdict
 from pathlib import Path
 
@@ -9,13 +10,24 @@ import pandas as pd
 
 from humansense.config import BuildConfig
 from humansense.io import read_jsonl
+from humansense.release.reference import CLIP_SPECS, manifest_entries, media_mode
 from humansense.release.report import build_report
 from humansense.release.scrub import machine_prefixes, scrub, secrets_in_environment
 from humansense.release.shortfall import ShortfallError, shortfall
 from humansense.release.splits import check_leakage, tiny_ids
 from humansense.release.writer import write_release
 from humansense.schema import Item, Quarantined
+from humansense.sources.facts import facts
 from humansense.tasks import TASKS
+
+
+def without_restricted_texts(item: Item) -> Item:
+    """A source whose texts may not be published verbatim (EFAQA) keeps only our English rendering: its original
+    texts (annotations ending in `_zh`) are left out of the release."""
+    if facts(item.provenance.source).texts:
+        return item
+    kept = {k: v for k, v in item.annotations.items() if not k.endswith("_zh")}
+    return item.model_copy(update={"annotations": kept})
 
 
 def eval_answer_classes(items: list[Item]) -> dict[str, dict[str, int]]:
@@ -53,8 +65,14 @@ def publish(release_dir: Path, items_file: Path, quarantine_files: list[Path], c
     report |= {"selection": stages["selection"], "answer_letters": stages["letters"], "eval_answer_classes": eval_answer_classes(items),
                "qc": stages["qc"], "llm_account": audit["llm_account"], "annotations": stages["annotations"],
                "annotation_tasks": stages["annotation_tasks"], "shortfall": short}
+    modes = {n: media_mode(n, config, stages["sample_sources"]) for n in config.sources.enabled()}
+    specs_file = Path(items_file).with_name(CLIP_SPECS)
+    specs = json.loads(specs_file.read_text()) if specs_file.exists() else {}
+    references = manifest_entries(items, specs, Path(clips_dir), config.media, modes)
+    items = [without_restricted_texts(i) for i in items]
+    report |= {"media_modes": modes, "referenced_clips": len(references)}
     audit_csv = next(Path(f) for f in audit["files"] if f.endswith(".csv"))
     write_release(release_dir, items, clips_dir, quarantined, report, tiny=tiny_ids(items, config.split, config.seed),
                   audit=pd.read_csv(audit_csv), extra_files={f"audit/{Path(f).name}": Path(f) for f in audit["files"]},
-                  cfg=config.release)
+                  cfg=config.release, references=references)
     return report

@@ -11,6 +11,7 @@ Layout:
     audit/bias_audit.csv|png          blind answerers' accuracy per task against chance
     quarantine.jsonl                  every refused record, with stage, reason, file and row
     build_report.json                 counts, quarantine by reason, cache use, audit, provenance
+    media_manifest.json               reference releases: where each clip left out comes from, and its checksums
     manifest.json                     sha256 and size of every other file
 """
 
@@ -29,7 +30,8 @@ from humansense.config import ReleaseConfig
 from humansense.io import write_json, write_jsonl, write_text_atomic
 from humansense.media import sha256_file
 from humansense.release.authors import authors_files, authors_train_files
-from humansense.release.card import SOURCE_LICENCES, card_header, card_text
+from humansense.release.reference import write_media_manifest
+from humansense.release.card import card_header, card_text, licence_lines
 from humansense.release.lmms_eval import lmms_eval_files
 from humansense.release.shards import release_schema, write_shards
 from humansense.schema import Item, Quarantined
@@ -55,7 +57,8 @@ def write_manifest(root: Path) -> dict[str, dict]:
 
 def write_release(release_dir: Path, items: list[Item], clips_dir: Path, quarantined: list[Quarantined],
                   report: dict, *, tiny: set[str] | None = None, audit: pd.DataFrame | None = None,
-                  extra_files: dict[str, Path] | None = None, cfg: ReleaseConfig | None = None) -> Path:
+                  extra_files: dict[str, Path] | None = None, cfg: ReleaseConfig | None = None,
+                  references: dict[str, dict] | None = None) -> Path:
     cfg = cfg or ReleaseConfig()
     tiny = tiny or set()
     audit = audit if audit is not None else pd.DataFrame()
@@ -63,8 +66,10 @@ def write_release(release_dir: Path, items: list[Item], clips_dir: Path, quarant
     tmp = release_dir.with_name(f".{release_dir.name}.tmp-{uuid.uuid4().hex[:8]}")
     tmp.mkdir(parents=True)
     try:
-        for rel in sorted({i.media.path for i in items}):
+        references = references or {}
+        for rel in sorted({i.media.path for i in items} - set(references)):  # referenced clips stay out
             _link_or_copy(clips_dir / Path(rel).name, tmp / rel)
+        write_media_manifest(tmp, references)
         groups: dict[tuple[str, str], list[Item]] = defaultdict(list)
         for i in items:
             groups[(i.task, i.split)].append(i)
@@ -85,8 +90,9 @@ def write_release(release_dir: Path, items: list[Item], clips_dir: Path, quarant
         report = {**report, "splits": {f"{a}/{s}": len(v) for (a, s), v in groups.items()}}
         header = card_header(shards, release_schema(cfg), cfg.pretty_name, len(items))
         write_text_atomic(tmp / "README.md", card_text(header, items, tiny, report, audit))
-        write_text_atomic(tmp / "LICENSE.md", "# Licences of the sources\n\n" + "\n".join(
-            f"- {text}" for text in SOURCE_LICENCES.values()) + "\n\nSee README.md for the takedown policy.\n")
+        used = {s: (report.get("media_modes") or {}).get(s, "files") for s in {i.provenance.source for i in items}}
+        write_text_atomic(tmp / "LICENSE.md", "# Licences of the sources\n\n" + "\n".join(licence_lines(used))
+                          + "\n\nSee README.md for the takedown policy.\n")
         write_jsonl(tmp / "quarantine.jsonl", quarantined)
         write_json(tmp / "build_report.json", report)
         write_manifest(tmp)

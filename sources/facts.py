@@ -2,8 +2,9 @@
 publishes a source's clips only where its licence lets media be redistributed; otherwise the release keeps a
 reference (source file, span, crop) that `humansense media materialize` cuts from the user's own copy.
 
-`texts`: whether the source's texts may be published verbatim. Where they may not (EFAQA), the release carries only
-our English rendering (translation and synthetic speech), never the Chinese originals.
+`texts`: whether the source's texts may be published verbatim. Where they may not (EFAQA's licence forbids it; the
+fraud texts state no licence, so they are treated as research-only), the release carries only our English rendering
+(translation and synthetic speech), never the Chinese originals.
 """
 
 from __future__ import annotations
@@ -63,7 +64,7 @@ FACTS: dict[str, SourceFacts] = {
     "telecom_fraud": SourceFacts(
         "Telecom fraud texts", "https://github.com/1361095044/Telecom_Fraud_Texts",
         "no licence stated (citation requested); published here only as our translated, synthetic phone calls",
-        "Li, Zhang and Jiang, Applied Sciences 14:11628, 2024", media=True, texts=True),
+        "Li, Zhang and Jiang, Applied Sciences 14:11628, 2024", media=True, texts=False),
     "efaqa": SourceFacts(
         "Emotional First Aid Dataset (efaqa-corpus-zh)", "https://github.com/chatopera/efaqa-corpus-zh",
         "Chunsong Public License v1.0: research only, no commercial use, no redistribution of the corpus; published "

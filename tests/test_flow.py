@@ -93,10 +93,12 @@ def test_annotated_tasks_come_from_the_real_engines_with_their_evidence(sample_b
     assert pc.answer_texts()[0].startswith("Wanting to win her back is understandable.")
     assert [t["speaker"] for t in pc.annotations["spoken_turns"]] == [0, 1, 0, 1, 0]
     evidence_key = {"TR": "jaw_activity", "ES": "listener_expression", "FR": "evidence", "RG": "evidence",
-                    "RR": "rapport", "LD": "label", "FG": "text_zh", "PC": "context_zh"}
+                    "RR": "rapport", "LD": "label", "FG": "text_en", "PC": "spoken_turns"}
     for item in items:
         if item.task in evidence_key:
             assert item.annotations[evidence_key[item.task]], (item.task, item.id)
+        if item.task in ("FG", "PC"):  # their source texts may not be published verbatim: our English only
+            assert not [k for k in item.annotations if k.endswith("_zh")], (item.task, item.id)
     aqa = json.loads((out / "release" / "data" / "HumanSense_AQA.json").read_text())
     assert aqa and {r["questions"]["task_type"] for r in aqa} <= {"Fraud_Recognition", "Psychological_Chat"}
     assert all("fps" not in r["questions"] and r["video_path"].startswith("data/audios/") for r in aqa)

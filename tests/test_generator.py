@@ -90,3 +90,37 @@ def test_a_build_from_the_generated_label_sources(prefect_harness, tree, tmp_pat
         assert n <= targets[task_abbr] <= 30  # exactly the target unless clips or options were refused
     assert eval_counts["AR"] == 30 and eval_counts["GR"] == 15  # GR: half of its 29 drafts, rounded up
     assert report["media_tasks"]["clips_failed"] == 0
+    # These sources' licences forbid redistributing media: a reference release, materialised from the same tree.
+    from typer.testing import CliRunner
+
+    from humansense.cli import app
+    from humansense.release.score import load_items
+
+    release = tmp_path / "b" / "release"
+    assert set(report["media_modes"].values()) == {"reference"} and report["referenced_clips"] > 0
+    items = load_items(release)
+    assert not any((release / i.media.path).exists() for i in items)
+    assert "clips not included: references" in (release / "README.md").read_text()
+    result = CliRunner().invoke(app, ["media", "materialize", "--release", str(release), "--config", str(config)])
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.stdout)
+    assert summary["cut"] == report["referenced_clips"] and not summary["differ"] and not summary["failed"]
+    assert all((release / i.media.path).is_file() for i in items)
+    for name in ("HumanSense_VQA.json", "train_data/merged_video_wo_audio.json"):
+        assert all((release / r["video_path"]).is_file() for r in json.loads((release / "data" / name).read_text()))
+    import datasets
+
+    loaded = datasets.load_dataset(str(release), "all")
+    assert loaded["eval"].num_rows == sum(i.split == "eval" for i in items)
+    again = CliRunner().invoke(app, ["media", "materialize", "--release", str(release), "--config", str(config)])
+    assert json.loads(again.stdout)["already_present"] == summary["cut"]
+    # The authors' result format on the materialised release: every question answered right scores 100%.
+    from humansense.release.score import load_questions, score_questions
+
+    vqa = json.loads((release / "data" / "HumanSense_VQA.json").read_text())
+    for record in vqa:
+        record["questions"]["model_output"] = record["questions"]["answer"]
+    answered = tmp_path / "authors.json"
+    answered.write_text(json.dumps(vqa))
+    questions, _ = load_questions(answered, release=None)
+    assert score_questions(questions)["summary"]["strict"]["Avg."] == 1.0
