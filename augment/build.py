@@ -49,6 +49,12 @@ def answer_counts(drafts: Iterable[ItemDraft], splits: dict[str, str]) -> dict[t
     return {k: dict(c) for k, c in counts.items()}
 
 
+def options_key(item_id: str, answers: Iterable[str]) -> str:
+    """The ledger keeps wrong options per item and answer: an answer edited and then restored gets its first
+    options back (and with them its content hash and QC verdict), not the ones chosen for the edit."""
+    return item_id + "|" + "|".join(sorted(normalise_text(a) for a in answers))
+
+
 def still_valid(draft: ItemDraft, wrong: list[str] | None) -> list[str] | None:
     """The previous build's wrong options of a draft, when they still fit it (right number, none an answer now)."""
     if not wrong:
@@ -103,7 +109,7 @@ def augment_drafts(pairs: list[tuple[ItemDraft, Media, str]], seed: int, cfg: Au
         try:
             split = (splits or {}).get(draft.id, "unassigned")
             labels = task(draft.task).label_options  # labels are weighted by answer counts; free text is not
-            wrong = still_valid(draft, kept_options.get(draft.id)) or wrong_options_for(
+            wrong = still_valid(draft, kept_options.get(options_key(draft.id, draft.answers))) or wrong_options_for(
                 draft, seed, cfg, pools, weights.get((draft.task, split)) if labels else None,
                 excluded=train_records if split != "train" and not labels else ())
             ready.append(Ready(draft, media, clip, wrong))
@@ -200,7 +206,7 @@ def augment_stage(draft_files: list[Path], clip_of: Path, clips_dir: Path, selec
     # leaves and comes back, or that others' changes would have moved (answer counts weight the wrong options),
     # keeps its options and letters and with them its QC verdict.
     write_json(ledger, {"seed": seed, "positions": pinned | {i.id: positions_of(i) for i in items},
-                        "options": kept_options | {i.id: wrong_texts(i) for i in items}})
+                        "options": kept_options | {options_key(i.id, i.answer_texts()): wrong_texts(i) for i in items}})
     kept = sum(1 for i in items if i.id in pinned)
     return {"items": str(items_file), "quarantine": str(quarantine_file), "count": len(items),
             "letters": {"pinned_by_ledger": kept, "new": len(items) - kept, "spread": letter_balance(items)},

@@ -28,7 +28,7 @@ def placeholder_media(draft):
 
 def main() -> None:
     from humansense.augment.audit import audit
-    from humansense.augment.build import augment_drafts, positions_of, wrong_texts
+    from humansense.augment.build import augment_drafts, options_key, positions_of, wrong_texts
     from humansense.config import load_config
     from humansense.io import read_jsonl, write_jsonl
     from humansense.qc.store import content_hash
@@ -70,7 +70,7 @@ def main() -> None:
 
         # One record out, one new record in, with the ledger of the first build: nothing else may change.
         ledger = {i.id: positions_of(i) for i in items}
-        options = {i.id: wrong_texts(i) for i in items}
+        options = {options_key(i.id, i.answer_texts()): wrong_texts(i) for i in items}
         gone = next(p for p in pairs if selection.split[p[0].id] == "eval")
         newcomer_draft = gone[0].model_copy(update={"id": gone[0].id + "-new"})
         selection.split[newcomer_draft.id] = "train"

@@ -17,7 +17,7 @@ from prefect import flow, get_run_logger, task
 from prefect.cache_policies import CacheKeyFnPolicy
 from prefect.futures import as_completed
 from prefect.task_runners import ThreadPoolTaskRunner
-from prefect.settings import PREFECT_RESULTS_LOCAL_STORAGE_PATH
+from prefect.settings import PREFECT_RESULTS_LOCAL_STORAGE_PATH, PREFECT_TASKS_REFRESH_CACHE
 from rich.progress import Progress
 
 from humansense import sample
@@ -29,6 +29,7 @@ from humansense.cache_guard import refuse_unsafe_results
 from humansense.config import BuildConfig, check_sample_use, load_config
 from humansense.ids import digest
 from humansense.layout import BuildLayout
+from humansense.lock import build_lock
 from humansense.terminal import stage
 from humansense.qc.review import qc_stage
 from humansense.release.hub import push_release
@@ -36,12 +37,13 @@ from humansense.release.select import select_stage
 from humansense.release.stage import publish
 from humansense.sources import adapter_class
 from humansense.sources.base import ANNOTATED_FILE
-from humansense.sources.stage import parse_key, parse_source
+from humansense.sources.stage import parse_key, parse_source, parsed_folder
 
 
 # Keys include the output folder: results name files inside it, so two build folders never share a cached result.
 def _parse_cache_key(context, params) -> str:
-    key = parse_key(params["name"], params["config"], Path(params["root"]), params["seed"])
+    # Sources made from annotations are keyed when their parse runs, after the annotate stage wrote its manifest.
+    key = params["key"] or parse_key(params["name"], params["config"], Path(params["root"]), params["seed"])
     return f"parse-{params['name']}-{digest(key, params['work'])}"
 
 
@@ -66,8 +68,8 @@ def annotate_source_task(name: str, source_config, root: str, evidence: str, con
 
 
 @task(name="parse-source", persist_result=True, result_serializer="json")
-def parse_source_task(name: str, config, root: str, seed: int, work: str) -> dict:
-    return parse_source(name, config, Path(root), seed, Path(work))
+def parse_source_task(name: str, config, root: str, seed: int, work: str, key: str) -> dict:
+    return parse_source(name, config, Path(root), seed, Path(work), key)
 
 
 @task(name="select")
@@ -120,9 +122,11 @@ def push_release_task(release: str, repo_id: str | None) -> dict:
 def _cut_all(batches: list[str], clips_dir: Path) -> dict:
     cut = cut_clips_task.with_options(cache_policy=CacheKeyFnPolicy(cache_key_fn=_batch_cache_key)
                                       .configure(key_storage=str(clips_dir.parent / "prefect-keys")))
-    futures = [cut.with_options(refresh_cache=not batch_done(Path(b), clips_dir)).submit(b, str(clips_dir))
+    refresh = PREFECT_TASKS_REFRESH_CACHE.value()
+    futures = [cut.with_options(refresh_cache=not batch_done(Path(b), clips_dir) or refresh).submit(b, str(clips_dir))
                for b in batches]
-    media_tasks = {"total": len(futures), "cached": 0, "clips_cut": 0, "clips_reused": 0, "clips_failed": 0}
+    media_tasks = {"total": len(futures), "cached": 0, "clips_cut": 0, "clips_reused": 0, "clips_failed": 0,
+                   "clips_transient": 0}
     with Progress(transient=True) as progress:
         bar = progress.add_task("cutting clips", total=len(futures))
         for future in as_completed(futures):
@@ -130,8 +134,8 @@ def _cut_all(batches: list[str], clips_dir: Path) -> dict:
             if future.state.name == "Cached":  # a cached result replays its first run's counts: nothing was cut now
                 counts = {"cut": 0, "reused": counts["cut"] + counts["reused"], "failed": counts["failed"]}
                 media_tasks["cached"] += 1
-            for k in ("cut", "reused", "failed"):
-                media_tasks[f"clips_{k}"] += counts[k]
+            for k in ("cut", "reused", "failed", "transient"):
+                media_tasks[f"clips_{k}"] += counts.get(k, 0)
             progress.advance(bar)
     return media_tasks
 
@@ -141,7 +145,13 @@ def build_humansense(out: str = "build", config_file: str | None = None, seed: i
                      push: bool = False, repo_id: str | None = None) -> dict:
     """Build the benchmark into `<out>/release` from the configured sources (the embedded sample by default);
     with push=true, upload the release to the Hub dataset `repo_id` (token from HF_TOKEN) when its QC gate passes."""
+    with build_lock(Path(out)):  # one build per folder; a second is refused, a dead holder frees it
+        return _build(out, config_file, seed, push, repo_id)
+
+
+def _build(out: str, config_file: str | None, seed: int | None, push: bool, repo_id: str | None) -> dict:
     logger = get_run_logger()
+    refresh = PREFECT_TASKS_REFRESH_CACHE.value()  # the documented way to force every task to run again
     config = load_config(Path(config_file) if config_file else None, **({"seed": seed} if seed is not None else {}))
     at = BuildLayout.at(out)
     refused = refuse_unsafe_results(at.keys, Path(PREFECT_RESULTS_LOCAL_STORAGE_PATH.value()))
@@ -165,13 +175,16 @@ def build_humansense(out: str = "build", config_file: str | None = None, seed: i
         for name, source_config in enabled.items():
             if adapter_class(name).evidence_kinds:  # items made from annotations: run the annotators first
                 present = (at.evidence(name) / ANNOTATED_FILE).exists()  # lost evidence is made again, not trusted
-                annotated[name] = annotate.with_options(refresh_cache=not present).submit(
+                annotated[name] = annotate.with_options(refresh_cache=not present or refresh).submit(
                     name, source_config, roots[name], str(at.evidence(name)), config,
                     str(config.annotators.cache_dir or at.annotations))
                 source_config = source_config.model_copy(update={"evidence_dir": str(at.evidence(name))})
-            done = (at.parsed(name) / "drafts.jsonl").exists()  # lost outputs are recomputed, not trusted
-            parse_futures[name] = parse.with_options(refresh_cache=not done).submit(
-                name, source_config, roots[name], config.seed, str(at.work),
+            # For annotated sources the key is predicted from the last annotate run (the task keys itself when it
+            # runs); a missing output for the key is recomputed, never trusted.
+            key = parse_key(name, source_config, Path(roots[name]), config.seed)
+            done = (parsed_folder(at.work, name, key) / "drafts.jsonl").exists()
+            parse_futures[name] = parse.with_options(refresh_cache=not done or refresh).submit(
+                name, source_config, roots[name], config.seed, str(at.work), None if name in annotated else key,
                 wait_for=[annotated[name]] if name in annotated else None)  # sources annotate side by side
         parsed = {name: f.result() for name, f in parse_futures.items()}
         annotation_tasks = {"total": len(annotated),

@@ -222,6 +222,7 @@ def build(
     with quiet_terminal(log_file, verbose):  # stage lines go to the terminal it keeps
         from humansense.augment.audit import BiasAuditError
         from humansense.flows.build import build_humansense, with_runner  # late: Prefect reads settings on import
+        from humansense.lock import BuildLocked
         from humansense.release.shortfall import ShortfallError
 
         flow = with_runner(build_humansense, runner, dask_address)
@@ -229,6 +230,8 @@ def build(
             report = flow(out=str(out), config_file=str(config) if config else None, seed=seed)
         except (ShortfallError, BiasAuditError) as e:
             failure = f"[red]build failed, nothing published:[/red] {e}"
+        except BuildLocked as e:
+            failure = f"[red]build refused:[/red] {e}"
         except Exception as e:  # the traceback is in the log; the terminal gets one line and where to look
             failure = f"[red]build failed:[/red] {type(e).__name__}: {e}"
             if not verbose:

@@ -15,7 +15,7 @@ from pathlib import Path
 from humansense.config import MediaConfig
 from humansense.ids import digest
 from humansense.io import read_jsonl, write_json, write_jsonl
-from humansense.media import CUTTER_VERSION, MediaError, cut_clip, fingerprint, sha256_file
+from humansense.media import CUTTER_VERSION, TRANSIENT_REASONS, MediaError, cut_clip, fingerprint, sha256_file
 from humansense.schema import ClipSpec, ItemDraft, Media, Provenance, Quarantined
 from humansense.tasks import task
 
@@ -23,7 +23,8 @@ from humansense.tasks import task
 def clip_key(spec: ClipSpec, source_fingerprint: str, media: MediaConfig) -> str:
     encoding = {"max_height": media.max_height, "crf": media.crf, "preset": media.preset}
     # `output` joins the key only for audio clips, so video clip keys (and cached clips) stay as they were.
-    exclude = {"source_path"} | ({"output"} if spec.output == "video" else set())
+    exclude = {"source_path"} | ({"output"} if spec.output == "video" else set()) | (
+        {"required_end_s"} if spec.required_end_s is None else set())
     return digest(spec.model_dump(exclude=exclude), source_fingerprint, encoding, CUTTER_VERSION, length=24)
 
 
@@ -120,12 +121,20 @@ def cut_batch(batch: Path, clips_dir: Path) -> dict[str, int]:
         try:
             info = cut_clip(spec, out, max_height=media.max_height, crf=media.crf, preset=media.preset,
                             timeout_s=media.timeout_s)
+            if info.duration_s < media.min_clip_s:
+                out.unlink(missing_ok=True)
+                raise MediaError("clip too short", f"{spec.source_path}: the clip lasts {info.duration_s:.3f} s "
+                                                   f"({info.frame_count or '?'} frames); at least "
+                                                   f"{media.min_clip_s:g} s are needed to ask about it")
             record = {"duration_s": info.duration_s, "width": info.width, "height": info.height, "fps": info.fps,
                       "frame_count": info.frame_count, "sha256": sha256_file(out)}
             counts["cut"] += 1
         except MediaError as e:
-            record = {"error": {"reason": e.reason, "detail": e.detail}}
             counts["failed"] += 1
+            if e.reason in TRANSIENT_REASONS:  # not about the input: left unrecorded, tried again next build
+                counts["transient"] = counts.get("transient", 0) + 1
+                continue
+            record = {"error": {"reason": e.reason, "detail": e.detail}}
         write_json(meta, record)
     return counts
 

@@ -158,6 +158,7 @@ class MediaConfig(_Section):
     timeout_s: float = 300.0  # per ffmpeg/ffprobe call
     batch_size: int = Field(default=8, ge=1)  # clips per Prefect task
     workers: int = Field(default=2, ge=1)  # concurrent media tasks
+    min_clip_s: float = Field(default=0.5, ge=0)  # a shorter clip (one HC frame) cannot be asked about: quarantined
 
 
 class AugmentConfig(_Section):

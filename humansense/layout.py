@@ -58,9 +58,6 @@ class BuildLayout:
     def release(self) -> Path:
         return self.out / "release"
 
-    def parsed(self, source: str) -> Path:
-        return self.work / "parsed" / source
-
     def evidence(self, source: str) -> Path:
         return self.work / "evidence" / source
 

@@ -76,6 +76,11 @@ class ProbeResult:
     has_audio: bool
 
 
+# Failures that say nothing about the input: not recorded, so the next build tries the clip again.
+TRANSIENT_REASONS = frozenset({"ffmpeg timed out", "ffmpeg missing"})
+SPAN_TOLERANCE_S = 0.5  # container durations are rounded; a span ending this little past the end still cuts
+
+
 # Third-party media are read as local files of known container formats only: a "video" that is really a playlist
 # (HLS, concat) could otherwise pull other files, or URLs, into a published clip.
 SAFE_FORMATS = "mov,mp4,m4a,3gp,3g2,mj2,matroska,webm,avi,mpegts,wav,mp3,flac,ogg,aac,image2,mjpeg"
@@ -146,13 +151,24 @@ def probe(path: Path, timeout_s: float = 60.0) -> ProbeResult:
     )
 
 
+def _span_end(spec: ClipSpec, info: ProbeResult, src: Path) -> float:
+    """Where the cut ends: the span's end, whose required part must lie within the media (a span past the end is
+    refused with the figures, never truncated: a truncated clip would miss what the question asks about); context
+    after the required part is cut short at the media's end."""
+    if spec.start_s >= info.duration_s:
+        raise MediaError("span outside media", f"{src}: starts at {spec.start_s:g} s, media lasts {info.duration_s:g} s")
+    required = spec.end_s if spec.required_end_s is None else spec.required_end_s
+    if required > info.duration_s + SPAN_TOLERANCE_S:
+        raise MediaError("span past the end", f"{src}: the span {spec.start_s:g}-{required:g} s ends past the "
+                                              f"media's {info.duration_s:.2f} s")
+    return min(spec.end_s, info.duration_s)
+
+
 def _cut_audio(spec: ClipSpec, src: Path, tmp: Path, out_path: Path, timeout_s: float) -> ProbeResult:
     info = probe_source(src, timeout_s)
     if not info.has_audio:
         raise MediaError("no audio stream", f"{src} has no audio stream")
-    if spec.start_s >= info.duration_s:
-        raise MediaError("span outside media", f"{src}: starts at {spec.start_s:g} s, media lasts {info.duration_s:g} s")
-    end = min(spec.end_s, info.duration_s)
+    end = _span_end(spec, info, src)
     cmd = (ffmpeg.input(str(src), ss=f"{spec.start_s:.3f}", **SAFE_INPUT).audio
            .output(str(tmp), f="wav", t=f"{end - spec.start_s:.3f}", acodec="pcm_s16le", ac=1, map_metadata=-1)
            .global_args("-nostdin", "-loglevel", "error"))
@@ -217,9 +233,7 @@ def cut_clip(spec: ClipSpec, out_path: Path, *, max_height: int = 480, crf: int 
     audio = None
     if spec.kind == "span":
         info = probe_source(src, timeout_s)
-        if spec.start_s >= info.duration_s:
-            raise MediaError("span outside media", f"{src}: starts at {spec.start_s:g} s, media lasts {info.duration_s:g} s")
-        end = min(spec.end_s, info.duration_s)
+        end = _span_end(spec, info, src)
         inp = ffmpeg.input(str(src), ss=f"{spec.start_s:.3f}", **SAFE_INPUT)
         out_opts = {"t": f"{end - spec.start_s:.3f}"}
         if not info.has_video:

@@ -78,6 +78,9 @@ class ClipSpec(_Strict):
     frame_count: int | None = None  # None: every frame from first_frame on
     fps: float | None = None
     output: Literal["video", "audio"] = "video"  # audio: a WAV of the span's sound (the audio tasks)
+    # Where the part the question is about ends (the anomaly, the utterance, the keyframe); the rest of the span is
+    # context that may be cut short at the media's end. None: the whole span is required (a CM event sequence).
+    required_end_s: float | None = None
 
     @model_validator(mode="after")
     def _complete(self) -> ClipSpec:
@@ -88,6 +91,9 @@ class ClipSpec(_Strict):
             raise ValueError("a frames clip needs frame_pattern, first_frame, fps and no empty frame_count")
         if self.output == "audio" and (self.kind != "span" or self.crop is not None):
             raise ValueError("an audio clip is an uncropped span")
+        if self.required_end_s is not None and not (self.kind == "span"
+                                                    and self.start_s <= self.required_end_s <= self.end_s):
+            raise ValueError("required_end_s lies within a span clip's start and end")
         return self
 
     @property

@@ -158,6 +158,7 @@ class AvaAdapter(SourceAdapter):
                                   start_s=start, end_s=end, annotation_file=record.file.name,
                                   annotation_row=record.row),
             answers=answers, distractors=distractor_pool(vocabulary, actions, ACTION_CONFUSABLE),
-            clip=ClipSpec(kind="span", source_path=str(media), start_s=start, end_s=end, crop=crop),
+            clip=ClipSpec(kind="span", source_path=str(media), start_s=start, end_s=end, crop=crop,
+                          required_end_s=max(start, float(t))),  # the keyframe; the second after it is context
             annotations={"actions": actions, "action_kind": kind, "person_id": person, "box": box, "keyframe_s": t,
                          "persons_in_frame": self.persons_at[(video, ts)]})]

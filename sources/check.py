@@ -14,11 +14,10 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from humansense.media import MediaError, probe_source
+from humansense.media import SPAN_TOLERANCE_S, MediaError, probe_source
 from humansense.schema import ClipSpec, ItemDraft
 from humansense.sources.base import SourceAdapter
 
-SPAN_TOLERANCE_S = 0.5  # container durations are rounded; a span ending this little past the end still cuts
 
 
 @dataclass
@@ -73,9 +72,10 @@ def check_media(drafts: list[ItemDraft], timeout_s: float, media: MediaCheck) ->
         found = probed[clip.source_path]
         if isinstance(found, MediaError):
             media.add(found.reason, f"{where}: {found.detail}")
-        elif clip.end_s is not None and clip.end_s > found + SPAN_TOLERANCE_S:
+        elif (needed := clip.end_s if clip.required_end_s is None else clip.required_end_s) is not None \
+                and needed > found + SPAN_TOLERANCE_S:
             media.add("media shorter than its span",
-                      f"{where}: {found:.1f} s long, {draft.id} needs {clip.start_s:g}-{clip.end_s:g} s")
+                      f"{where}: {found:.1f} s long, {draft.id} needs {clip.start_s:g}-{needed:g} s")
 
 
 def check_source(adapter: SourceAdapter, *, media: bool = True, timeout_s: float = 60.0) -> dict:

@@ -172,7 +172,8 @@ class RealtalkAdapter(SourceAdapter):
             drafts.append(self.draft(
                 task="TR", record_id=f"{video_id}-s{seg['index']}", answers=[PERSON[seg["speaker"]]],
                 distractors=[PERSON[other]], template_vars={"utterance": seg["text"].rstrip(".")},
-                clip=ClipSpec(kind="span", source_path=str(media), start_s=start, end_s=end),
+                clip=ClipSpec(kind="span", source_path=str(media), start_s=start, end_s=end,
+                              required_end_s=seg["end"]),  # the utterance; the 20 s after it are context
                 provenance=self._provenance(video_id, record, start, end),
                 annotations={"utterance": seg["text"], "segment": {"start": seg["start"], "end": seg["end"]},
                              "speaker": seg["speaker"], "speaker_side": SIDES[seg["speaker"]],

@@ -142,7 +142,8 @@ class SkindeepAdapter(SourceAdapter):
                       provenance=Provenance(source=self.name, record_id=video_id, group=video_id,
                                             original_file=self.rel(media), start_s=0.0, end_s=end,
                                             annotation_file=record.file.name, annotation_row=record.row),
-                      clip=ClipSpec(kind="span", source_path=str(media), start_s=0.0, end_s=end))
+                      # the conversation's opening, as long as the video has
+                      clip=ClipSpec(kind="span", source_path=str(media), start_s=0.0, end_s=end, required_end_s=0.0))
         drafts = []
         if reading.relation is not None:
             drafts.append(self.draft(task="RG", answers=[reading.relation],

@@ -24,9 +24,18 @@ def parse_key(name: str, config: SourceConfig, root: Path, seed: int) -> str:
                   SCHEMA_VERSION, length=32)
 
 
-def parse_source(name: str, config: SourceConfig, root: Path, seed: int, work: Path) -> dict:
+KEEP_PARSED = 3  # parse outputs kept per source (most recent first): an edit undone finds its old output in place
+
+
+def parsed_folder(work: Path, name: str, key: str) -> Path:
+    """Where a source's parse output for one key lives: a value per key, never one file overwritten per source, so
+    edit -> rebuild -> revert -> rebuild reuses the first output instead of the edited one."""
+    return work / "parsed" / name / key
+
+
+def parse_source(name: str, config: SourceConfig, root: Path, seed: int, work: Path, key: str | None = None) -> dict:
     adapter = adapter_class(name)(config, root, seed)
-    out = work / "parsed" / name
+    out = parsed_folder(work, name, key or parse_key(name, config, root, seed))
     with jsonl_writer(out / "drafts.jsonl") as write:  # streamed: memory does not grow with the source
         result = adapter.parse(sink=write)
     write_jsonl(out / "quarantine.jsonl", result.quarantined)
@@ -36,4 +45,14 @@ def parse_source(name: str, config: SourceConfig, root: Path, seed: int, work: P
     summary.update(drafts=str(out / "drafts.jsonl"), quarantine=str(out / "quarantine.jsonl"),
                    annotation_files={f.name: sha256_file(f) for f in adapter.annotation_files() if f.is_file()})
     write_json(out / "summary.json", summary)
+    _prune(out.parent, keep=out)
     return summary
+
+
+def _prune(folder: Path, keep: Path) -> None:
+    """Drop all but the KEEP_PARSED most recent parse outputs of a source (an output removed is recomputed)."""
+    import shutil
+
+    outputs = sorted((p for p in folder.iterdir() if p.is_dir()), key=lambda p: p.stat().st_mtime, reverse=True)
+    for old in [p for p in outputs if p != keep][KEEP_PARSED - 1:]:
+        shutil.rmtree(old, ignore_errors=True)

@@ -67,11 +67,13 @@ class UcfCrimeAdapter(SourceAdapter):
             if (s1, e1) != (-1, -1):
                 raise RecordError("malformed row", "a Normal video has no anomalous interval (-1 -1)")
             start, end = 0.0, cfg.normal_clip_s
+            required = start  # any length of a normal video will do
         else:
             if s1 < 0 or e1 <= s1:
                 raise RecordError("malformed row", f"anomalous video needs start1 < end1, got {s1} {e1}")
             start = max(0.0, s1 / VIDEO_FPS - cfg.pad_s)
             end = min(e1 / VIDEO_FPS + cfg.pad_s, start + cfg.max_clip_s)
+            required = min(e1 / VIDEO_FPS, end)  # the anomaly itself; the padding after it is context
         media = self.videos.get(name, self.root / name)
         answer = CLASSES[label]
         return [self.draft(
@@ -79,5 +81,5 @@ class UcfCrimeAdapter(SourceAdapter):
             provenance=Provenance(source=self.name, record_id=name, group=name, original_file=self.rel(media), start_s=start,
                                   end_s=end, annotation_file=record.file.name, annotation_row=record.row),
             answers=[answer], distractors=distractor_pool(CLASSES.values(), [answer], CONFUSABLE),
-            clip=ClipSpec(kind="span", source_path=str(media), start_s=start, end_s=end),
+            clip=ClipSpec(kind="span", source_path=str(media), start_s=start, end_s=end, required_end_s=required),
             annotations={"class": label, "anomaly_frames": [[s1, e1], [s2, e2]] if s2 >= 0 else [[s1, e1]]})]

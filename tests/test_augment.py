@@ -87,14 +87,14 @@ def test_correct_letters_are_balanced_exactly(big):
 def test_letters_survive_records_added_and_removed_through_the_ledger():
     """Between two builds 60 records leave and 112 arrive: every item present in both keeps its letters, options
     and QC content hash; the new items fill the least-used letters, so the balance stays within the stated bound."""
-    from humansense.augment.build import letter_balance, positions_of, wrong_texts
+    from humansense.augment.build import letter_balance, options_key, positions_of, wrong_texts
     from humansense.qc.store import content_hash
 
     pairs = generated(1500, 1000, 300, seed=3)
     first, _ = augment_drafts(pairs, seed=11, cfg=CFG)
     assert set(letter_balance(first).values()) <= {0, 1}  # a fresh build: within one
     ledger = {i.id: positions_of(i) for i in first}
-    options = {i.id: wrong_texts(i) for i in first}
+    options = {options_key(i.id, i.answer_texts()): wrong_texts(i) for i in first}
     rng = random.Random(4)
     removed = set(rng.sample(range(len(pairs)), 60))
     added = generated(1560, 1040, 312, seed=99)

@@ -176,3 +176,34 @@ def test_real_sources_mixed_with_the_synthetic_sample_are_refused_before_anythin
     assert result.exit_code == 2
     assert "have no root and would read the embedded synthetic sample while jester read real downloads" in result.output
     assert "allow_sample = true" in result.output and not (tmp_path / "out").exists()
+
+
+def test_a_second_build_on_the_same_folder_is_refused_and_a_dead_holder_frees_it(tmp_path):
+    import signal
+    import sys
+    import time
+
+    from humansense.lock import BuildLocked, build_lock
+
+    out = tmp_path / "out"
+    holder = subprocess.Popen([sys.executable, "-c", "import sys, time; from humansense.lock import build_lock\n"
+                               f"with build_lock(__import__('pathlib').Path({str(out)!r})):\n"
+                               "    print('locked', flush=True); time.sleep(60)"], stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "locked"
+        result = runner.invoke(app, ["build", "--out", str(out)])
+        assert result.exit_code == 1 and f"another build is running on {out} (pid {holder.pid}" in result.output
+        with pytest.raises(BuildLocked):
+            with build_lock(out):
+                pass
+    finally:
+        holder.send_signal(signal.SIGKILL)
+        holder.wait(10)
+    deadline = time.monotonic() + 5
+    while True:  # the kernel frees a killed holder's lock
+        try:
+            with build_lock(out):
+                break
+        except BuildLocked:
+            assert time.monotonic() < deadline
+            time.sleep(0.1)

@@ -32,6 +32,14 @@ EXPECTED = {  # (task, source record) -> answer text, straight from the sample's
 }
 
 
+def latest_parse_outputs(out: Path, source: str = "*") -> list[Path]:
+    """Each source's newest parse output (outputs are stored per key: `parsed/<source>/<key>/drafts.jsonl`)."""
+    newest: dict[str, Path] = {}
+    for f in sorted((out / "cache" / "work" / "parsed").glob(f"{source}/*/drafts.jsonl"), key=lambda p: p.stat().st_mtime):
+        newest[f.parent.parent.name] = f
+    return list(newest.values())
+
+
 def test_build_makes_items_for_all_fifteen_tasks(sample_build):
     out, first, _, _ = sample_build
     release = out / "release"
@@ -40,7 +48,7 @@ def test_build_makes_items_for_all_fifteen_tasks(sample_build):
         assert pq.read_schema(shard).equals(ITEM_ARROW_SCHEMA)
     assert {i.task for i in items} == set(ALL_TASKS)
     assert first["items_per_task"] == SAMPLE_COUNTS
-    drafts = {(d.task, d.provenance.record_id): d for f in (out / "cache" / "work" / "parsed").glob("*/drafts.jsonl")
+    drafts = {(d.task, d.provenance.record_id): d for f in latest_parse_outputs(out)
               for d in read_jsonl(f, ItemDraft)}
     for key, answer in EXPECTED.items():
         assert drafts[key].answers == answer, key
@@ -68,7 +76,7 @@ def test_annotated_tasks_come_from_the_real_engines_with_their_evidence(sample_b
     items = load_items(out / "release")
     tr = {i.annotations["utterance"].rstrip("."): i.answer_texts()[0] for i in items if i.task == "TR"}
     tr_drafts = {d.annotations["utterance"].rstrip("."): d.answers[0]
-                 for d in read_jsonl(out / "cache" / "work" / "parsed" / "realtalk" / "drafts.jsonl", ItemDraft)
+                 for f in latest_parse_outputs(out, "realtalk") for d in read_jsonl(f, ItemDraft)
                  if d.task == "TR"}
     assert len(tr) == 2 and tr.items() <= tr_drafts.items()  # one per conversation: their clips overlap in time
     assert tr_drafts == {
@@ -278,3 +286,32 @@ def test_a_planted_pickle_in_the_cache_is_refused_not_run(prefect_harness, sampl
     assert not marker.exists()
     assert (out / "cache" / "refused" / "prefect-keys" / keys[0].name).exists()
     assert report["items_per_task"]["GR"] == SAMPLE_COUNTS["GR"]
+
+
+def test_an_edit_undone_gives_the_first_release_back_byte_for_byte(prefect_harness, sample_roots, tmp_path):
+    """Edit one Jester label, rebuild, restore the file, rebuild: the parse output is a value per key, so the third
+    build reuses the first one's (cached) and publishes exactly the first release's items."""
+    import shutil
+
+    from humansense.flows.build import build_humansense
+
+    root = tmp_path / "jester"
+    shutil.copytree(sample_roots["jester"], root)
+    config = sample_config({"jester": root}, tmp_path / "c.toml", only_sources("jester"))
+    out = tmp_path / "b"
+    labels = root / "jester-v1-validation.csv"
+    original = labels.read_text()
+
+    def shards() -> dict[str, bytes]:
+        return {p.relative_to(out).as_posix(): p.read_bytes() for p in (out / "release" / "data").glob("*/*.parquet")}
+
+    build_humansense(out=str(out), config_file=str(config))
+    first = shards()
+    labels.write_text(original.replace("34870;Drumming Fingers", "34870;Thumb Up"))
+    build_humansense(out=str(out), config_file=str(config))
+    assert shards() != first
+    labels.write_text(original)
+    report = build_humansense(out=str(out), config_file=str(config))
+    assert shards() == first
+    assert report["sources"]["jester"]["annotation_files"]["jester-v1-validation.csv"] == \
+        __import__("hashlib").sha256(original.encode()).hexdigest()

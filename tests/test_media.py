@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -102,3 +103,49 @@ def test_a_playlist_disguised_as_a_video_cannot_pull_other_files_in(tmp_path):
     spec = ClipSpec(kind="span", source_path=str(evil), start_s=0.0, end_s=1.0)
     with pytest.raises(MediaError):
         cut_clip(spec, tmp_path / "clip.mp4")
+
+
+def test_a_span_past_the_end_is_refused_with_the_figures_not_truncated(sample_roots, tmp_path: Path):
+    video = next((sample_roots["activitynet"] / "videos").glob("*.mp4"))
+    length = probe(video).duration_s
+    inside = ClipSpec(kind="span", source_path=str(video), start_s=0.0, end_s=length + 0.2)  # rounding: cut
+    assert cut_clip(inside, tmp_path / "ok.mp4").duration_s == pytest.approx(length, abs=0.1)
+    past = ClipSpec(kind="span", source_path=str(video), start_s=0.0, end_s=length + 40)
+    with pytest.raises(MediaError) as e:
+        cut_clip(past, tmp_path / "past.mp4")
+    assert e.value.reason == "span past the end" and f"{length:.2f} s" in e.value.detail
+    assert not (tmp_path / "past.mp4").exists()
+
+
+def _batch(tmp_path: Path, spec: ClipSpec) -> Path:
+    batch = tmp_path / "batch.json"
+    batch.write_text(json.dumps({"media": MediaConfig().model_dump(), "clips": [
+        {"key": "k1", "spec": spec.model_dump(mode="json")}]}))
+    return batch
+
+
+def test_transient_failures_are_tried_again_permanent_ones_are_kept(sample_roots, tmp_path: Path, monkeypatch):
+    import humansense.clips as clips
+    from humansense.clips import batch_done, cut_batch
+
+    folder = next(p for p in (sample_roots["jester"] / "20bn-jester-v1").iterdir() if p.is_dir())
+    spec = ClipSpec(kind="frames", source_path=str(folder), frame_pattern="%05d.jpg", first_frame=1, fps=12.0)
+    batch, out = _batch(tmp_path, spec), tmp_path / "clips"
+    real = clips.cut_clip
+
+    def timed_out(*a, **k):
+        raise MediaError("ffmpeg timed out", "no result after 300 s")
+
+    monkeypatch.setattr(clips, "cut_clip", timed_out)
+    assert cut_batch(batch, out) == {"cut": 0, "reused": 0, "failed": 1, "transient": 1}
+    assert not batch_done(batch, out)  # nothing recorded: the next build tries again
+    monkeypatch.setattr(clips, "cut_clip", real)
+    assert cut_batch(batch, out)["cut"] == 1 and batch_done(batch, out)
+
+    one_frame = ClipSpec(kind="frames", source_path=str(folder), frame_pattern="%05d.jpg", first_frame=1,
+                         frame_count=1, fps=30.0)  # 0.033 s: nothing to count people across
+    (tmp_path / "b2").mkdir()
+    batch2, out2 = _batch(tmp_path / "b2", one_frame), tmp_path / "c2"
+    assert cut_batch(batch2, out2) == {"cut": 0, "reused": 0, "failed": 1}
+    record = json.loads((out2 / "k1.json").read_text())
+    assert record["error"]["reason"] == "clip too short" and batch_done(batch2, out2)  # permanent: recorded
