@@ -315,3 +315,24 @@ def test_an_edit_undone_gives_the_first_release_back_byte_for_byte(prefect_harne
     assert shards() == first
     assert report["sources"]["jester"]["annotation_files"]["jester-v1-validation.csv"] == \
         __import__("hashlib").sha256(original.encode()).hexdigest()
+
+
+def test_secrets_in_the_environment_appear_in_no_file_the_build_writes(prefect_harness, sample_roots, tmp_path,
+                                                                       monkeypatch):
+    """A recognisable Hub token and LLM key in the environment: every file under the build folder (logs, caches,
+    Prefect results, the release and its Parquet shards) is scanned for them."""
+    from humansense.flows.build import build_humansense
+
+    secrets = {"HF_TOKEN": "hf_SECRETtoken1234567890", "OPENAI_API_KEY": "sk-SECRETkey0987654321"}
+    for name, value in secrets.items():
+        monkeypatch.setenv(name, value)
+    config = sample_config({"jester": sample_roots["jester"]}, tmp_path / "c.toml", only_sources("jester"))
+    out = tmp_path / "b"
+    build_humansense(out=str(out), config_file=str(config))
+    scanned = 0
+    for path in out.rglob("*"):
+        if path.is_file():
+            data = path.read_bytes()
+            scanned += 1
+            assert not any(v.encode() in data for v in secrets.values()), path
+    assert scanned > 20
