@@ -13,7 +13,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from humansense.augment.options import OptionError, arrange, balanced_positions, wrong_options_for
+from humansense.augment.options import (OptionError, answer_slots, arrange, balanced_positions,
+                                        wrong_options_for)
 from humansense.augment.templates import load_templates
 from humansense.clips import media_for
 from humansense.config import AugmentConfig
@@ -60,7 +61,7 @@ def still_valid(draft: ItemDraft, wrong: list[str] | None) -> list[str] | None:
     if not wrong:
         return None
     answers = {normalise_text(a) for a in draft.answers}
-    wanted = task(draft.task).options - (1 if task(draft.task).kind is Kind.NUMERAL else len(draft.answers))
+    wanted = task(draft.task).options - answer_slots(draft)
     if len(wrong) != wanted or any(normalise_text(w) in answers for w in wrong):
         return None
     return list(wrong)

@@ -12,14 +12,14 @@ import os
 from pathlib import Path
 
 
+_NOT_JSON = object()
+
+
 def _json(path: Path):
     try:
         return json.loads(path.read_bytes())
     except (OSError, UnicodeDecodeError, json.JSONDecodeError):
         return _NOT_JSON
-
-
-_NOT_JSON = object()
 
 
 def _safe_record(path: Path) -> bool:

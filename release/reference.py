@@ -13,7 +13,6 @@ reference elsewhere), or "files" / "reference" for every source.
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -117,7 +116,10 @@ def materialize(release: Path, config: BuildConfig) -> Materialized:
         target = safe_join(release, rel, "media path")
         if target.exists():
             why = _check(target, entry, timeout_s)
-            (result.differs.__setitem__(rel, why) if why else result.present.append(rel))
+            if why:
+                result.differs[rel] = why
+            else:
+                result.present.append(rel)
             continue
         root = getattr(config.sources, entry["source"]).root
         if root is None:
@@ -126,15 +128,15 @@ def materialize(release: Path, config: BuildConfig) -> Materialized:
         try:
             source_path = safe_join(Path(root), entry["original_file"], "source file")
             spec = ClipSpec(**entry["spec"], source_path=str(source_path))
-            target.parent.mkdir(parents=True, exist_ok=True)
-            tmp = target.with_name(f".{target.stem}.{os.getpid()}.part{target.suffix}")
-            cut_clip(spec, tmp, timeout_s=timeout_s, **entry["encoder"])
-            os.replace(tmp, target)
+            cut_clip(spec, target, timeout_s=timeout_s, **entry["encoder"])  # writes a temp file, then renames
         except (MediaError, ValueError) as e:
             result.failed[rel] = getattr(e, "detail", str(e))
             continue
         why = _check(target, entry, timeout_s)
-        (result.differs.__setitem__(rel, why) if why else result.ok.append(rel))
+        if why:
+            result.differs[rel] = why
+        else:
+            result.ok.append(rel)
     return result
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 from humansense.config import SourceConfig
@@ -51,8 +52,6 @@ def parse_source(name: str, config: SourceConfig, root: Path, seed: int, work: P
 
 def _prune(folder: Path, keep: Path) -> None:
     """Drop all but the KEEP_PARSED most recent parse outputs of a source (an output removed is recomputed)."""
-    import shutil
-
     outputs = sorted((p for p in folder.iterdir() if p.is_dir()), key=lambda p: p.stat().st_mtime, reverse=True)
     for old in [p for p in outputs if p != keep][KEEP_PARSED - 1:]:
         shutil.rmtree(old, ignore_errors=True)
