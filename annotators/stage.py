@@ -14,6 +14,7 @@ from humansense.annotators.base import AnnotationCache, NoAnnotation
 from humansense.annotators.ocr import PaddleOcrEngine, read_captions
 from humansense.config import AnnotatorsConfig, OcrConfig
 from humansense.annotators.translate import Translated, load_memory, memory_key, translate_all
+from humansense.faults import checkpoint
 from humansense.ids import digest, unit_interval
 from humansense.io import write_json, write_text_atomic
 from humansense.sources.base import ANNOTATED_FILE
@@ -196,6 +197,7 @@ def speech_evidence(jobs: list[SpeechJob], out_dir: Path, cfg: AnnotatorsConfig,
                                 verdicts.get(job.id, {}) if _judged(job, cfg) else None,
                                 client.cfg.model if client is not None else None)
             write_text_atomic(out_dir / f"{job.id}.speech.json", json.dumps(result, ensure_ascii=False))
+            checkpoint("annotate")
             counts["spoken" if result["status"] == "ok" else "untranslated"] += 1
         counts["from_memory"] = sum(isinstance(t, Translated) and t.by == "memory" for t in translated.values())
         if client is not None:

@@ -18,6 +18,7 @@ from humansense.augment.options import (OptionError, answer_slots, arrange, bala
 from humansense.augment.templates import load_templates
 from humansense.clips import media_for
 from humansense.config import AugmentConfig
+from humansense.faults import checkpoint
 from humansense.ids import seeded_rng
 from humansense.io import read_jsonl, write_json, write_jsonl
 from humansense.media import MediaError
@@ -140,6 +141,7 @@ def build_items(draft_files: list[Path], clip_of: dict[str, str], clips_dir: Pat
     pairs, quarantined = [], []
     for path in draft_files:
         for draft in read_jsonl(path, ItemDraft):
+            checkpoint("augment")
             key = clip_of.get(draft.id)
             if key is None:  # not selected, or already quarantined by the media plan (missing source file)
                 continue

@@ -1,6 +1,7 @@
 """The `build-humansense` flow, one task (or task family) per stage, in the data's order:
 
-    annotate (sources made from annotations: only the records needed) -> parse (per source) -> select
+    [fetch (YouTube sources with a manifest or channel)] -> annotate (sources made from annotations: only the
+    records needed) -> parse (per source) -> select
     -> plan media -> cut (per batch) -> augment -> audit -> QC sample -> publish [-> push]
 
 Wiring only: each task calls one stage function from its stage folder and passes file paths, not item lists. The
@@ -14,6 +15,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from prefect import flow, get_run_logger, task
+from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import CacheKeyFnPolicy
 from prefect.futures import as_completed
 from prefect.task_runners import ThreadPoolTaskRunner
@@ -32,11 +34,13 @@ from humansense.layout import BuildLayout
 from humansense.lock import build_lock
 from humansense.terminal import stage
 from humansense.qc.review import qc_stage
+from humansense.release.artifacts import run_artifacts
 from humansense.release.hub import push_release
 from humansense.release.select import select_stage
 from humansense.release.stage import publish
 from humansense.sources import adapter_class
 from humansense.sources.base import ANNOTATED_FILE
+from humansense.sources.fetch import fetch_source
 from humansense.sources.stage import parse_key, parse_source, parsed_folder
 
 
@@ -60,6 +64,11 @@ def _batch_cache_key(context, params) -> str:
 @task(name="prepare-sample")
 def prepare_sample(dest: str, names: list[str]) -> dict[str, str]:
     return {k: str(v) for k, v in sample.materialize(Path(dest), names).items()}
+
+
+@task(name="fetch-source")  # never cached: every run asks what is new
+def fetch_source_task(name: str, fetch, root: str, quarantine: str) -> dict:
+    return fetch_source(name, fetch, Path(root), Path(quarantine))
 
 
 @task(name="annotate-source", persist_result=True, result_serializer="json")
@@ -110,6 +119,19 @@ def qc_task(items: str, config: BuildConfig, qc_dir: str, work: str) -> dict:
 def publish_release_task(release: str, items: str, quarantine_files: list[str], clips_dir: str, config: BuildConfig,
                          stages: dict) -> dict:
     return publish(Path(release), Path(items), [Path(f) for f in quarantine_files], Path(clips_dir), config, stages)
+
+
+@task(name="report-artifacts")
+def report_artifacts_task(report: dict, audit_csv: str | None) -> list[str]:
+    """The run's report as Prefect artifacts (tables and a summary), shown on the run's page in the UI."""
+    keys = []
+    for artifact in run_artifacts(report, audit_csv):
+        if artifact.table is not None:
+            create_table_artifact(artifact.table, key=artifact.key, description=artifact.description)
+        else:
+            create_markdown_artifact(artifact.markdown, key=artifact.key, description=artifact.description)
+        keys.append(artifact.key)
+    return keys
 
 
 @task(name="push-release")
@@ -166,6 +188,13 @@ def _build(out: str, config_file: str | None, seed: int | None, push: bool, repo
         logger.info("sources from the embedded sample: %s", ", ".join(sample_names))
         roots |= prepare_sample(str(at.sample), sample_names)
 
+    fetching = {n: c.fetch for n, c in enabled.items() if getattr(c, "fetch", None) and c.fetch.configured()}
+    fetched = {}
+    if fetching:
+        with stage("fetch", ", ".join(fetching)):
+            fetched = {n: fetch_source_task(n, f, roots[n], str(at.work / f"fetch_quarantine.{n}.jsonl"))
+                       for n, f in fetching.items()}
+
     parse = parse_source_task.with_options(cache_policy=CacheKeyFnPolicy(cache_key_fn=_parse_cache_key)
                                            .configure(key_storage=str(at.keys)))
     annotate = annotate_source_task.with_options(cache_policy=CacheKeyFnPolicy(cache_key_fn=_annotate_cache_key)
@@ -208,16 +237,17 @@ def _build(out: str, config_file: str | None, seed: int | None, push: bool, repo
                              str(config.annotators.cache_dir or at.annotations))
     with stage("QC sample"):
         reviewed = qc_task(augmented["items"], config, str(at.qc), str(at.work))
-    quarantine_files = [s["quarantine"] for s in parsed.values()] + [
+    quarantine_files = [s["quarantine"] for s in [*fetched.values(), *parsed.values()]] + [
         selected["quarantine"], plan["quarantine"], augmented["quarantine"], reviewed["quarantine"]]
     selection = {k: v for k, v in selected.items() if k not in {"selection", "quarantine"}}
     stages = {"sources": parsed, "selection": selection, "letters": augmented["letters"],
               "media_tasks": media_tasks, "audit": audited,
               "qc": reviewed["qc"], "annotations": annotated, "annotation_tasks": annotation_tasks,
-              "sample_sources": sample_names}
+              "sample_sources": sample_names, "fetch": fetched}
     with stage("publish"):
         report = publish_release_task(str(at.release), reviewed["items"], quarantine_files, str(at.clips), config,
                                       stages)
+    report_artifacts_task(report, next((f for f in audited["files"] if f.endswith(".csv")), None))
     if push:
         report["push"] = push_release_task(str(at.release), repo_id)
     return report

@@ -174,6 +174,50 @@ def qc_export_labelstudio(out: Annotated[Path, typer.Option("--out", help="Build
     typer.echo(json.dumps({"tasks": str(tasks), "config": str(config)}))
 
 
+@qc_app.command("labelstudio-push")
+def qc_labelstudio_push(
+    url: Annotated[str, typer.Option("--url", help="A running Label Studio, e.g. http://127.0.0.1:8080.")],
+    out: Annotated[Path, typer.Option("--out", help="Build folder (Label Studio's local-files document root).")]
+    = Path("build"),
+    title: Annotated[str, typer.Option("--title", help="Project title.")] = "HumanSense QC",
+) -> None:
+    """Create a Label Studio project from our labelling config, connect the build's release as local-file storage
+    and import the QC sample as tasks (API key from LABEL_STUDIO_API_KEY). Prints the project id."""
+    from humansense.qc.labelstudio_api import LabelStudio, LabelStudioError
+
+    try:
+        with LabelStudio(url) as studio:
+            project = studio.create_project(title)
+            studio.connect_build(project, out)
+            count = studio.import_items(project, _sample_items(out))
+    except (LabelStudioError, OSError) as e:
+        console.print(f"[red]{e}[/red]")
+        raise typer.Exit(1) from None
+    typer.echo(json.dumps({"project": project, "tasks": count}))
+
+
+@qc_app.command("labelstudio-pull")
+def qc_labelstudio_pull(
+    url: Annotated[str, typer.Option("--url", help="The Label Studio the sample was pushed to.")],
+    project: Annotated[int, typer.Option("--project", help="Its project id (from labelstudio-push).")],
+    out: Annotated[Path, typer.Option("--out", help="Build folder.")] = Path("build"),
+) -> None:
+    """Export the project's annotations from Label Studio and store them as verdicts (like import-labelstudio)."""
+    from humansense.qc.labelstudio import import_annotations
+    from humansense.qc.labelstudio_api import LabelStudio, LabelStudioError
+    from humansense.qc.store import REVIEWS_FILE, ReviewStore
+
+    try:
+        with LabelStudio(url) as studio:
+            export = studio.export(project)
+    except (LabelStudioError, OSError) as e:
+        console.print(f"[red]{e}[/red]")
+        raise typer.Exit(1) from None
+    stored, problems = import_annotations(export, ReviewStore(out / "qc" / REVIEWS_FILE))
+    typer.echo(json.dumps({"stored": stored, "problems": problems}, indent=2))
+    raise typer.Exit(1 if problems else 0)
+
+
 @qc_app.command("import-labelstudio")
 def qc_import_labelstudio(
     export: Annotated[Path, typer.Argument(help="Label Studio's JSON export.")],
@@ -440,18 +484,62 @@ def release_push(
     typer.echo(json.dumps({"dry_run": dry_run, **plan.summary()}, indent=2))
 
 
+@release_app.command("diff")
+def release_diff_command(
+    old: Annotated[str, typer.Argument(help="The previous release: a folder or hf://owner/name[@revision].")],
+    new: Annotated[Path, typer.Argument(help="The new release folder.")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print the whole diff (every item) as JSON.")] = False,
+    endpoint: Annotated[Optional[str], typer.Option("--endpoint", envvar="HF_ENDPOINT", help="Hub URL.")] = None,
+) -> None:
+    """What NEW changed against OLD: items added, removed and changed per task and split, with the reasons."""
+    import tempfile
+
+    from humansense.release.diff import HUB_PREFIX, diff_items, fetch_hub_release, release_items
+
+    with tempfile.TemporaryDirectory() as scratch:
+        try:
+            folder = fetch_hub_release(old, Path(scratch), endpoint=endpoint) if old.startswith(HUB_PREFIX) else Path(old)
+            old_items, _ = release_items(folder)
+            new_items, new_quarantine = release_items(new)
+        except (FileNotFoundError, OSError) as e:
+            console.print(f"[red]{e}[/red]")
+            raise typer.Exit(1) from None
+    diff = diff_items(old_items, new_items, new_quarantine, old).to_json()
+    if as_json:
+        typer.echo(json.dumps(diff, indent=1, ensure_ascii=False))
+        return
+    table = Table(title=diff["summary"])
+    for col in ("task/split", "added", "removed", "changed"):
+        table.add_column(col, justify="left" if col == "task/split" else "right")
+    for key, counts in diff["per_task"].items():
+        table.add_row(key, *(str(counts[k]) for k in ("added", "removed", "changed")))
+    console.print(table)
+    for kind, reasons in diff["reasons"].items():
+        for reason, n in reasons.items():
+            console.print(f"{kind}: {reason}: {n}")
+
+
 @sources_app.command("fetch")
 def sources_fetch(
-    manifest: Annotated[Path, typer.Option("--manifest", help="CSV with header url,start,end.")],
     out: Annotated[Path, typer.Option("--out", help="Download folder (kept across rebuilds).")],
+    manifest: Annotated[Optional[Path], typer.Option("--manifest", help="CSV with header url,start,end.")] = None,
+    url: Annotated[Optional[list[str]], typer.Option("--url", help="A channel, playlist or page URL: every video it "
+                                                                   "lists (repeatable).")] = None,
     sleep_s: Annotated[float, typer.Option("--sleep", help="Seconds between downloads.")] = 2.0,
 ) -> None:
-    """Download the YouTube videos of a manifest with yt-dlp (once each) and print their statuses as JSON."""
-    from humansense.sources.youtube import YoutubeConfig, download, read_manifest
+    """Download what is new (yt-dlp, once each) and print the statuses as JSON; videos no longer listed are marked
+    withdrawn in status.json (the build leaves them out). A build does the same as its first stage when
+    `sources.skindeep.fetch` is configured."""
+    from humansense.config import FetchConfig
+    from humansense.sources.fetch import fetch_source, read_statuses
 
-    rows, problems = read_manifest(manifest)
-    statuses = download(rows, out, YoutubeConfig(sleep_s=sleep_s))
-    typer.echo(json.dumps({"problems": problems, "videos": [s.model_dump(exclude={"info"}) for s in statuses]},
+    if manifest is None and not url:
+        console.print("[red]give --manifest FILE and/or --url URL[/red]")
+        raise typer.Exit(2)
+    summary = fetch_source("skindeep", FetchConfig(manifest=manifest, urls=url or [], sleep_s=sleep_s), out,
+                           out / "fetch_quarantine.jsonl")
+    typer.echo(json.dumps({**{k: v for k, v in summary.items() if k != "quarantine"},
+                           "videos": [s.model_dump(exclude={"info"}) for s in read_statuses(out)]},
                           indent=2, ensure_ascii=False))
 
 

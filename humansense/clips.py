@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from humansense.config import MediaConfig
+from humansense.faults import checkpoint
 from humansense.ids import digest
 from humansense.io import read_jsonl, write_json, write_jsonl
 from humansense.media import CUTTER_VERSION, TRANSIENT_REASONS, MediaError, cut_clip, fingerprint, sha256_file
@@ -136,6 +137,7 @@ def cut_batch(batch: Path, clips_dir: Path) -> dict[str, int]:
                 continue
             record = {"error": {"reason": e.reason, "detail": e.detail}}
         write_json(meta, record)
+        checkpoint("cut")
     return counts
 
 

@@ -19,7 +19,7 @@ import tomllib
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict, TomlConfigSettingsSource
 
 from humansense.ids import digest
@@ -83,6 +83,22 @@ class TaoConfig(SourceConfig):
     person_synset: str = "person.n.01"
 
 
+class FetchConfig(_Section):
+    """Fetching a YouTube source as the build's first stage (`sources/fetch.py`) into the source's `root`, which is
+    then read as a download folder. Without `manifest` and `urls` nothing is fetched."""
+
+    manifest: Path | None = None  # CSV `url,start,end` (relative to the config file); sections are downloaded
+    urls: list[str] = []  # channel, playlist or page URLs: every video they list (new ones only, by the archive)
+    format: str = "bv*[height<=480]+ba/b[height<=480]/bv*+ba/b"  # modest resolution, best audio
+    rate_limit: int | None = 5_000_000  # bytes per second
+    sleep_s: float = Field(default=2.0, ge=0)  # between downloads
+    retries: int = Field(default=3, ge=0)
+    socket_timeout_s: float = Field(default=30.0, gt=0)
+
+    def configured(self) -> bool:
+        return self.manifest is not None or bool(self.urls)
+
+
 class SkindeepConfig(SourceConfig):
     clip_s: float = 150.0  # FR/RG clips: the first 100-150 s of the conversation, as in the paper
     caption_window_s: float = 60.0  # captions naming the couple appear early; OCR reads this much of each video
@@ -90,6 +106,13 @@ class SkindeepConfig(SourceConfig):
     min_confidence: float = 0.8  # OCR lines below this are not used as evidence
     rr_min_words: int = 25  # a transcript shorter than this is too little to judge rapport from
     rapport_reviews: str | None = "rapport.reviewed.jsonl"  # reviewed scores in the root, used instead of the LLM's
+    fetch: FetchConfig = FetchConfig()  # download the videos in the build (root = the download folder)
+
+    @model_validator(mode="after")
+    def _fetch_needs_a_folder(self):
+        if self.fetch.configured() and self.root is None:
+            raise ValueError("fetch needs root: the download folder the videos are fetched into")
+        return self
 
 
 class RealtalkConfig(SourceConfig):
@@ -208,6 +231,9 @@ class ReleaseConfig(_Section):
     # (sources/facts.py); `media` overrides per source. The embedded sample's clips are always files.
     media_mode: Literal["licence", "files", "reference"] = "licence"
     media: dict[str, Literal["files", "reference"]] = {}
+    # The release each build is compared with (release_diff.json, the card, the push's commit message): a release
+    # folder or a Hub dataset `hf://owner/name[@revision]`; by default the build folder's current release.
+    diff_against: str | None = None
 
 
 class QcConfig(_Section):
@@ -349,6 +375,9 @@ def _resolve_relative(config: BuildConfig, base: Path) -> None:
         source = getattr(config.sources, name)
         if source.root is not None and not source.root.is_absolute() and not _env_sets(("sources", name, "root")):
             source.root = (base / source.root).resolve()
+    manifest = config.sources.skindeep.fetch.manifest
+    if manifest is not None and not manifest.is_absolute():
+        config.sources.skindeep.fetch.manifest = (base / manifest).resolve()
     cache = config.annotators.cache_dir
     if cache is not None and not cache.is_absolute() and not _env_sets(("annotators", "cache_dir")):
         config.annotators.cache_dir = (base / cache).resolve()

@@ -225,7 +225,7 @@ class Item(_Strict):
 class Quarantined(_Strict):
     """A record a stage refused, with where it came from and why; written to the release's quarantine report."""
 
-    stage: Literal["parse", "media", "augment", "qc", "release"]
+    stage: Literal["fetch", "parse", "media", "augment", "qc", "release"]
     source: str
     reason: str  # a short, stable category (e.g. "unknown label", "unreadable media")
     detail: str  # the full message, naming file and row

@@ -7,7 +7,9 @@ from collections import Counter
 import pandas as pd
 import yaml
 
+from humansense.release.diff import diff_markdown
 from humansense.schema import Item
+from humansense.sources.fetch import fetch_line
 from humansense.sources.facts import FACTS
 from humansense.tasks import TASKS
 
@@ -57,7 +59,7 @@ def card_header(shards: dict[tuple[str, str], list[str]], schema, pretty_name: s
     }
 
 
-def _markdown(df: pd.DataFrame) -> str:
+def markdown_table(df: pd.DataFrame) -> str:
     cols = list(df.columns)
     lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
     lines += ["| " + " | ".join(str(v) for v in row) + " |" for row in df.itertuples(index=False)]
@@ -68,7 +70,7 @@ def _classes_md(classes: dict[str, dict[str, int]]) -> str:
     if not classes:
         return "(no class-answer tasks in eval)"
     rows = [{"task": t, "answers": ", ".join(f"{c} {n}" for c, n in counts.items())} for t, counts in classes.items()]
-    return _markdown(pd.DataFrame(rows))
+    return markdown_table(pd.DataFrame(rows))
 
 
 def card_text(header: dict, items: list[Item], tiny: set[str], report: dict, audit: pd.DataFrame) -> str:
@@ -78,7 +80,7 @@ def card_text(header: dict, items: list[Item], tiny: set[str], report: dict, aud
              "eval": counts.get((a, "eval"), 0), "train": counts.get((a, "train"), 0), "tiny": tiny_counts.get(a, 0),
              "paper": t.target} for a, t in TASKS.items()]
     sources = sorted({i.provenance.source for i in items})
-    audit_md = _markdown(audit.drop(columns=["p_value"])) if not audit.empty else "(no items)"
+    audit_md = markdown_table(audit.drop(columns=["p_value"])) if not audit.empty else "(no items)"
     flagged = report.get("bias_audit", {}).get("flagged") or []
     qc = report.get("qc", {})
     provenance = {k: report.get(k) for k in ("humansense_version", "built_at", "seed", "config_fingerprint")}
@@ -95,7 +97,7 @@ def card_text(header: dict, items: list[Item], tiny: set[str], report: dict, aud
         "## Splits and tasks", "",
         "`eval` is the benchmark; `train` is for reinforcement learning and shares no source video, conversation or "
         "person with eval (checked in every build); `tiny` is a seeded subset of eval for human baselines.", "",
-        _markdown(pd.DataFrame(rows)), "",
+        markdown_table(pd.DataFrame(rows)), "",
         "Answer classes in eval (selection evens them out as far as each source allows):", "",
         _classes_md(report.get("eval_answer_classes") or {}), "",
         "## Loading", "", "```python", "from datasets import load_dataset",
@@ -114,6 +116,10 @@ def card_text(header: dict, items: list[Item], tiny: set[str], report: dict, aud
         "## Quality control", "",
         f"{report.get('qc_sampled', 0)} items are in the review sample; verdicts: "
         f"{qc.get('summary', 'not yet reviewed')}.", "",
+        *(["Fetched in this build: " + "; ".join(fetch_line(name, f) for name, f in report["fetch"].items()) + ".",
+           ""] if report.get("fetch") else []),
+        "## Changes since the previous release", "",
+        diff_markdown(report["release_diff"]) if report.get("release_diff") else "Not compared.", "",
         "## Licences, sources and takedown", "",
         "This dataset is derived from third-party datasets, each under its own terms; using it means accepting "
         "them. Clips are short excerpts for research on human-centred perception.", "",

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from humansense.qc.gate import release_gate
+from humansense.release.diff import diff_markdown, load_diff
 from humansense.release.writer import read_manifest
 
 KEEP_REMOTE = {".gitattributes"}  # the Hub's own files; never deleted
@@ -77,6 +78,13 @@ def plan_push(release: Path, repo_id: str, *, revision: str = "main", endpoint: 
     return plan
 
 
+def _items_line(diff: dict | None) -> str:
+    if not diff or not diff.get("counts"):
+        return ""
+    c = diff["counts"]
+    return f"items +{c['added']} -{c['removed']} ~{c['changed']}, "
+
+
 def push_release(release: Path, repo_id: str, *, private: bool = True, create_pr: bool = False,
                  dry_run: bool = False, allow_unreviewed: bool = False, allow_sample: bool = False,
                  revision: str = "main", endpoint: str | None = None, token: str | None = None) -> PushPlan:
@@ -100,8 +108,10 @@ def push_release(release: Path, repo_id: str, *, private: bool = True, create_pr
     if not operations:
         return plan
     note = "" if gate.passed else " (QC review not complete: pushed with --allow-unreviewed)"
+    diff = load_diff(release)
     info = api.create_commit(repo_id, operations, repo_type="dataset", revision=revision, create_pr=create_pr,
-                             commit_message=f"humansense-build release: +{len(plan.add)} ~{len(plan.change)} "
-                                            f"-{len(plan.delete)}{note}")
+                             commit_message=f"humansense-build release: {_items_line(diff)}files +{len(plan.add)} "
+                                            f"~{len(plan.change)} -{len(plan.delete)}{note}",
+                             commit_description=diff_markdown(diff) if diff else None)
     plan.commit_url, plan.pull_request_url = info.commit_url, info.pr_url
     return plan

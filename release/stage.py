@@ -10,12 +10,13 @@ import pandas as pd
 
 from humansense.config import BuildConfig
 from humansense.io import read_jsonl
+from humansense.release.diff import diff_label, release_diff
 from humansense.release.reference import CLIP_SPECS, manifest_entries, media_mode
 from humansense.release.report import build_report
 from humansense.release.scrub import machine_prefixes, scrub, secrets_in_environment
 from humansense.release.shortfall import ShortfallError, shortfall
 from humansense.release.splits import check_leakage, tiny_ids
-from humansense.release.writer import write_release
+from humansense.release.writer import split_counts, split_groups, write_release
 from humansense.schema import Item, Quarantined
 from humansense.sources.facts import facts
 from humansense.tasks import TASKS
@@ -64,15 +65,23 @@ def publish(release_dir: Path, items_file: Path, quarantine_files: list[Path], c
                           stages["sample_sources"], audit["flagged"])
     report |= {"selection": stages["selection"], "answer_letters": stages["letters"], "eval_answer_classes": eval_answer_classes(items),
                "qc": stages["qc"], "llm_account": audit["llm_account"], "annotations": stages["annotations"],
-               "annotation_tasks": stages["annotation_tasks"], "shortfall": short}
+               "annotation_tasks": stages["annotation_tasks"], "shortfall": short,
+               "fetch": {n: {k: v for k, v in f.items() if k != "quarantine"}
+                         for n, f in (stages.get("fetch") or {}).items()}}
     modes = {n: media_mode(n, config, stages["sample_sources"]) for n in config.sources.enabled()}
     specs_file = Path(items_file).with_name(CLIP_SPECS)
     specs = json.loads(specs_file.read_text()) if specs_file.exists() else {}
     references = manifest_entries(items, specs, Path(clips_dir), config.media, modes)
     items = [without_restricted_texts(i) for i in items]
-    report |= {"media_modes": modes, "referenced_clips": len(references)}
+    previous = config.release.diff_against or Path(release_dir)
+    diff = release_diff(previous, items, quarantined, Path(items_file).parent / "previous_release",
+                        diff_label(previous, Path(release_dir))).to_json()
+    report |= {"media_modes": modes, "referenced_clips": len(references),
+               "release_diff": {k: diff[k] for k in ("previous", "summary", "counts", "per_task", "reasons")}}
     audit_csv = next(Path(f) for f in audit["files"] if f.endswith(".csv"))
-    write_release(release_dir, items, clips_dir, quarantined, report, tiny=tiny_ids(items, config.split, config.seed),
+    tiny = tiny_ids(items, config.split, config.seed)
+    report["splits"] = split_counts(split_groups(items, tiny))
+    write_release(release_dir, items, clips_dir, quarantined, report, tiny=tiny,
                   audit=pd.read_csv(audit_csv), extra_files={f"audit/{Path(f).name}": Path(f) for f in audit["files"]},
-                  cfg=config.release, references=references)
+                  cfg=config.release, references=references, diff=diff)
     return report

@@ -11,6 +11,7 @@ Layout:
     audit/bias_audit.csv|png          blind answerers' accuracy per task against chance
     quarantine.jsonl                  every refused record, with stage, reason, file and row
     build_report.json                 counts, quarantine by reason, cache use, audit, provenance
+    release_diff.json                 items added, removed and changed against the previous release, with reasons
     media_manifest.json               reference releases: where each clip left out comes from, and its checksums
     manifest.json                     sha256 and size of every other file
 """
@@ -27,9 +28,11 @@ from pathlib import Path
 import pandas as pd
 
 from humansense.config import ReleaseConfig
+from humansense.faults import checkpoint
 from humansense.io import write_json, write_jsonl, write_text_atomic
 from humansense.media import sha256_file
 from humansense.release.authors import authors_files, authors_train_files
+from humansense.release.diff import DIFF_FILE
 from humansense.release.reference import write_media_manifest
 from humansense.release.card import card_header, card_text, licence_lines
 from humansense.release.lmms_eval import lmms_eval_files
@@ -48,6 +51,20 @@ def _link_or_copy(src: Path, dst: Path) -> None:
         shutil.copy2(src, dst)
 
 
+def split_groups(items: list[Item], tiny: set[str]) -> dict[tuple[str, str], list[Item]]:
+    """Items by (task, split), `tiny` (a subset of eval) included."""
+    groups: dict[tuple[str, str], list[Item]] = defaultdict(list)
+    for i in items:
+        groups[(i.task, i.split)].append(i)
+        if i.id in tiny:
+            groups[(i.task, "tiny")].append(i)
+    return groups
+
+
+def split_counts(groups: dict[tuple[str, str], list[Item]]) -> dict[str, int]:
+    return {f"{a}/{s}": len(v) for (a, s), v in sorted(groups.items())}
+
+
 def write_manifest(root: Path) -> dict[str, dict]:
     files = sorted(p for p in root.rglob("*") if p.is_file() and p.name != MANIFEST)
     manifest = {p.relative_to(root).as_posix(): {"sha256": sha256_file(p), "bytes": p.stat().st_size} for p in files}
@@ -58,7 +75,7 @@ def write_manifest(root: Path) -> dict[str, dict]:
 def write_release(release_dir: Path, items: list[Item], clips_dir: Path, quarantined: list[Quarantined],
                   report: dict, *, tiny: set[str] | None = None, audit: pd.DataFrame | None = None,
                   extra_files: dict[str, Path] | None = None, cfg: ReleaseConfig | None = None,
-                  references: dict[str, dict] | None = None) -> Path:
+                  references: dict[str, dict] | None = None, diff: dict | None = None) -> Path:
     cfg = cfg or ReleaseConfig()
     tiny = tiny or set()
     audit = audit if audit is not None else pd.DataFrame()
@@ -70,11 +87,7 @@ def write_release(release_dir: Path, items: list[Item], clips_dir: Path, quarant
         for rel in sorted({i.media.path for i in items} - set(references)):  # referenced clips stay out
             _link_or_copy(clips_dir / Path(rel).name, tmp / rel)
         write_media_manifest(tmp, references)
-        groups: dict[tuple[str, str], list[Item]] = defaultdict(list)
-        for i in items:
-            groups[(i.task, i.split)].append(i)
-            if i.id in tiny:
-                groups[(i.task, "tiny")].append(i)
+        groups = split_groups(items, tiny)
         shards = {}
         for (abbr, split), members in sorted(groups.items(), key=lambda kv: (list(TASKS).index(kv[0][0]), kv[0][1])):
             files = write_shards(members, tmp / "data" / abbr, split, cfg, tmp)
@@ -87,7 +100,7 @@ def write_release(release_dir: Path, items: list[Item], clips_dir: Path, quarant
         for rel, src in (extra_files or {}).items():
             (tmp / rel).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(src, tmp / rel)
-        report = {**report, "splits": {f"{a}/{s}": len(v) for (a, s), v in groups.items()}}
+        report = {**report, "splits": split_counts(groups)}
         header = card_header(shards, release_schema(cfg), cfg.pretty_name, len(items))
         write_text_atomic(tmp / "README.md", card_text(header, items, tiny, report, audit))
         used = {s: (report.get("media_modes") or {}).get(s, "files") for s in {i.provenance.source for i in items}}
@@ -95,7 +108,10 @@ def write_release(release_dir: Path, items: list[Item], clips_dir: Path, quarant
                           + "\n\nSee README.md for the takedown policy.\n")
         write_jsonl(tmp / "quarantine.jsonl", quarantined)
         write_json(tmp / "build_report.json", report)
+        if diff is not None:
+            write_json(tmp / DIFF_FILE, diff)
         write_manifest(tmp)
+        checkpoint("publish")  # the whole release written, not yet in place
         old = release_dir.with_name(f".{release_dir.name}.old-{uuid.uuid4().hex[:8]}")
         if release_dir.exists():
             os.replace(release_dir, old)

@@ -26,4 +26,11 @@ PYTHON="${PYTHON:-python3}"
 # fer ships its emotion model; its declared dependencies would pull facenet-pytorch and a CUDA torch, so it is
 # installed alone on top of tensorflow-cpu and its light dependencies (the `emotion` extra).
 .venv/bin/python -m pip install -q --no-deps "fer==25.10.3"
+# Label Studio, for the QC round trip against a real server (tests/test_labelstudio.py), in its own environment: its
+# pinned Django stack must not constrain ours. Pinned to the version the round trip was written against.
+if [ ! -x .venv-labelstudio/bin/label-studio ]; then
+  "$PYTHON" -m venv .venv-labelstudio
+  .venv-labelstudio/bin/python -m pip install -q --upgrade pip
+  .venv-labelstudio/bin/python -m pip install -q "label-studio==1.23.2"
+fi
 echo "humansense-build installed in .venv ($(.venv/bin/humansense --help >/dev/null && echo ok))"

@@ -19,6 +19,7 @@ from typing import Any, ClassVar
 from pydantic import ValidationError
 
 from humansense.config import SourceConfig
+from humansense.faults import checkpoint
 from humansense.ids import UnsafeIdError, digest, item_id
 from humansense.schema import ClipSpec, ItemDraft, Provenance, Quarantined, SpeechJob, normalise_text
 
@@ -180,6 +181,7 @@ class SourceAdapter(ABC):
         for record in self.records():
             if self.config.max_records is not None and taken >= self.config.max_records:
                 break
+            checkpoint("parse")
             self.result.records_read += 1
             taken += 1
             try:

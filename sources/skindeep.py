@@ -22,6 +22,7 @@ from humansense.ids import check_component
 from humansense.schema import ClipSpec, ItemDraft, Provenance
 from humansense.sources.base import Record, SourceAdapter, distractor_pool, find_video, transcript_of
 from humansense.annotators.rapport import rapport_label
+from humansense.sources.fetch import STATUS_FILE, withdrawn_ids
 from humansense.sources.relations import (FAMILIAR, RELATIONS, UNFAMILIAR, boilerplate_lines, familiarity,
                                           read_relation)
 
@@ -67,11 +68,15 @@ class SkindeepAdapter(SourceAdapter):
     config: SkindeepConfig
 
     def info_files(self) -> list[Path]:
-        return sorted(self.root.glob("*.info.json"))
+        """The downloads' info.json files, less the videos the fetch stage found withdrawn (sources/fetch.py)."""
+        withdrawn = withdrawn_ids(self.root)
+        return sorted(p for p in self.root.glob("*.info.json")
+                      if not withdrawn or video_id_of(p.name.removesuffix(".info.json"), p) not in withdrawn)
 
     def annotation_files(self) -> list[Path]:
         evidence = sorted(Path(self.config.evidence_dir).glob("*.json")) if self.config.evidence_dir else []
-        return self.info_files() + evidence
+        status = [self.root / STATUS_FILE] if (self.root / STATUS_FILE).is_file() else []
+        return self.info_files() + status + evidence
 
     @cached_property
     def _stems(self) -> dict[str, str]:
@@ -110,14 +115,15 @@ class SkindeepAdapter(SourceAdapter):
         return super().parse(sink)
 
     def records(self) -> Iterable[Record]:
-        for n, path in enumerate(self.info_files(), start=1):
+        for path in self.info_files():
             try:
                 info = json.loads(path.read_text(encoding="utf-8"))
             except (UnicodeDecodeError, json.JSONDecodeError) as e:
                 self.quarantine("malformed annotation file", f"{path.name}: not valid UTF-8 JSON ({e})", file=path)
                 continue
             stem = path.name.removesuffix(".info.json")
-            yield Record(file=path, row=n, record_id=video_id_of(stem, path, info), data=info)
+            # one record per info.json: its row is 1, not its place among the downloads (which moves as they come and go)
+            yield Record(file=path, row=1, record_id=video_id_of(stem, path, info), data=info)
 
     def drafts_for(self, record: Record) -> list[ItemDraft]:
         video_id = check_component(record.record_id, "video id")

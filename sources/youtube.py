@@ -21,6 +21,7 @@ from typing import Literal
 from pydantic import BaseModel
 
 from humansense.annotators.base import MissingExtra
+from humansense.config import FetchConfig
 from humansense.ids import UnsafeIdError, check_component
 from humansense.media import MediaError, probe
 
@@ -47,12 +48,7 @@ class VideoStatus(BaseModel):
     detail: str = ""
 
 
-class YoutubeConfig(BaseModel):
-    format: str = "bv*[height<=480]+ba/b[height<=480]/bv*+ba/b"  # modest resolution, best audio
-    rate_limit: int | None = 5_000_000  # bytes per second
-    sleep_s: float = 2.0  # between downloads
-    retries: int = 3
-    socket_timeout_s: float = 30.0
+YoutubeConfig = FetchConfig  # the download settings (format, rate limit, sleep, retries, time-out)
 
 
 def read_manifest(path: Path) -> tuple[list[ManifestRow], list[str]]:
@@ -76,6 +72,37 @@ def read_manifest(path: Path) -> tuple[list[ManifestRow], list[str]]:
                 continue
             rows.append(ManifestRow(row=n, url=url, start=start, end=end))
     return rows, problems
+
+
+def list_videos(url: str, cfg: FetchConfig | None = None, first_row: int = 1) -> list[ManifestRow]:
+    """Every video a channel, playlist or page lists (yt-dlp's flat extraction: one request per listing page, no
+    video page), as manifest rows numbered from `first_row`; nested listings (a channel's tabs) are opened too.
+    Raises DownloadError when the listing itself cannot be read."""
+    try:
+        import yt_dlp
+    except ImportError:
+        raise MissingExtra("YouTube source", "download", "yt-dlp") from None
+    cfg = cfg or FetchConfig()
+    params = {"extract_flat": "in_playlist", "quiet": True, "no_warnings": True, "logger": _QuietLogger(),
+              "retries": cfg.retries, "socket_timeout": cfg.socket_timeout_s}
+    urls: list[str] = []
+
+    def walk(info: dict, depth: int) -> None:
+        if info.get("_type") not in {"playlist", "multi_video"}:
+            urls.append(info.get("webpage_url") or info.get("url") or url)
+            return
+        for entry in info.get("entries") or []:
+            if not entry:
+                continue
+            if (entry.get("_type") == "playlist" or entry.get("ie_key") == "YoutubeTab") and depth < 2:
+                with yt_dlp.YoutubeDL(params) as ydl:
+                    walk(ydl.extract_info(entry["url"], download=False), depth + 1)
+            elif entry.get("url"):
+                urls.append(entry["url"])
+
+    with yt_dlp.YoutubeDL(params) as ydl:
+        walk(ydl.extract_info(url, download=False), 0)
+    return [ManifestRow(row=first_row + k, url=u) for k, u in enumerate(dict.fromkeys(urls))]
 
 
 def classify(message: str) -> Status:
@@ -105,7 +132,10 @@ def _youtube_id(url: str) -> str | None:
     return m.group(1) if m else None
 
 
-def download(rows: list[ManifestRow], folder: Path, cfg: YoutubeConfig | None = None) -> list[VideoStatus]:
+def download(rows: list[ManifestRow], folder: Path, cfg: YoutubeConfig | None = None,
+             known_ids: dict[str, str] | None = None) -> list[VideoStatus]:
+    """Download each row's video once. A row whose video is in the download archive (by its YouTube id, or by the
+    id `known_ids` maps its URL to from an earlier fetch) is not even requested again."""
     try:
         import yt_dlp
         from yt_dlp.utils import DownloadError, download_range_func
@@ -115,9 +145,10 @@ def download(rows: list[ManifestRow], folder: Path, cfg: YoutubeConfig | None = 
     folder.mkdir(parents=True, exist_ok=True)
     archive = folder / "download-archive.txt"
     statuses = []
+    archived = {line.split(" ", 1)[-1] for line in archive.read_text().splitlines()} if archive.exists() else set()
     for k, row in enumerate(rows):
-        known = _youtube_id(row.url)
-        if known and archive.exists() and f"youtube {known}" in archive.read_text().splitlines():
+        known = _youtube_id(row.url) or (known_ids or {}).get(row.url)
+        if known and known in archived:
             # in the archive: not even the page is fetched again
             info_file = folder / f"{known}.info.json"
             info = json.loads(info_file.read_text()) if info_file.exists() else {}

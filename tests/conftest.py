@@ -61,3 +61,72 @@ def sample_build(prefect_harness, sample_roots, tmp_path_factory):
                          for p in (out / "release" / "data").glob("*/*.parquet"))
     second = build_humansense(out=str(out), config_file=str(config))
     return out, first, second, items_first
+
+
+@pytest.fixture
+def qc_build(sample_build, tmp_path: Path) -> Path:
+    """A private copy of the sample build's release and QC sample (reviews here touch nothing else)."""
+    import shutil
+
+    from humansense.qc.store import SAMPLE_FILE
+
+    out = sample_build[0]
+    build = tmp_path / "build"
+    shutil.copytree(out / "release", build / "release")
+    (build / "qc").mkdir()
+    shutil.copy(out / "qc" / SAMPLE_FILE, build / "qc" / SAMPLE_FILE)
+    return build
+
+
+class LocalHost:
+    """A folder served over HTTP on 127.0.0.1 (a stand-in for a video site), recording the paths requested."""
+
+    def __init__(self, site: Path):
+        import functools
+        import threading
+        from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+
+        self.site, self.hits = site, []
+        hits = self.hits
+
+        class Handler(SimpleHTTPRequestHandler):
+            def log_message(self, fmt, *args):
+                hits.append(self.path)
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(Handler, directory=str(site)))
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def video(self, name: str, seconds: float, size: str = "320x240") -> Path:
+        """An H.264/AAC MP4 (test pattern and a tone) at `<site>/<name>.mp4`; the tone differs by name, so each
+        video's content is its own."""
+        import subprocess
+        import zlib
+
+        tone = 200 + zlib.crc32(name.encode()) % 800
+
+        path = self.site / f"{name}.mp4"
+        subprocess.run(["ffmpeg", "-loglevel", "error", "-y", "-f", "lavfi", "-i", f"testsrc2=size={size}:rate=25",
+                        "-f", "lavfi", "-i", f"sine=frequency={tone}", "-t", str(seconds), "-c:v", "libx264", "-g", "25",
+                        "-pix_fmt", "yuv420p", "-c:a", "aac", "-shortest", "-movflags", "+faststart", str(path)],
+                       check=True, timeout=60)
+        return path
+
+    def page(self, name: str, title: str, video: str) -> str:
+        """An episode page embedding `video`; returns its URL."""
+        (self.site / f"{name}.html").write_text(f"<html><head><title>{title}</title></head><body>"
+                                                f'<video src="{video}" controls></video></body></html>')
+        return f"{self.url}/{name}.html"
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def web_host(tmp_path):
+    site = tmp_path / "site"
+    site.mkdir()
+    host = LocalHost(site)
+    yield host
+    host.close()

@@ -47,7 +47,38 @@ class FakeHub:
                     if repo not in hub.repos:
                         return self._send(404, {"error": "Repository not found"}, {"X-Error-Code": "RepoNotFound"})
                     return self._send(200, [hub.entry(p, c) for p, c in sorted(hub.repos[repo].items())])
+                if parts[:2] == ["api", "datasets"] and len(parts) >= 6 and parts[4] == "revision":
+                    repo = f"{parts[2]}/{parts[3]}"
+                    if repo not in hub.repos:
+                        return self._send(404, {"error": "Repository not found"}, {"X-Error-Code": "RepoNotFound"})
+                    return self._send(200, {"id": repo, "sha": hub.head(repo), "private": True,
+                                            "siblings": [{"rfilename": p} for p in sorted(hub.repos[repo])]})
+                if self._resolve(parts, body=True):
+                    return None
                 self._send(404, {"error": f"not faked: GET {self.path}"})
+
+            def do_HEAD(self):
+                if not self._resolve(urlparse(self.path).path.strip("/").split("/"), body=False):
+                    self.send_response(404)
+                    self.send_header("X-Error-Code", "EntryNotFound")
+                    self.end_headers()
+
+            def _resolve(self, parts, body: bool) -> bool:
+                """A file's bytes (`/datasets/<repo>/resolve/<revision>/<path>`), with the headers the client reads."""
+                if parts[:1] != ["datasets"] or len(parts) < 6 or parts[3] != "resolve":
+                    return False
+                repo, path = f"{parts[1]}/{parts[2]}", "/".join(parts[5:])
+                content = hub.repos.get(repo, {}).get(path)
+                if content is None:
+                    return False
+                self.send_response(200)
+                self.send_header("Content-Length", str(len(content)))
+                self.send_header("X-Repo-Commit", hub.head(repo))
+                self.send_header("ETag", f'"{hub.entry(path, content)["oid"]}"')
+                self.end_headers()
+                if body:
+                    self.wfile.write(content)
+                return True
 
             def do_POST(self):
                 hub.auth_headers.append(self.headers.get("Authorization"))
@@ -93,6 +124,11 @@ class FakeHub:
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    def head(self, repo: str) -> str:
+        """A commit id for the repository's current files."""
+        files = self.repos.get(repo, {})
+        return hashlib.sha1(b"".join(p.encode() + hashlib.sha1(c).digest() for p, c in sorted(files.items()))).hexdigest()
 
     @staticmethod
     def entry(path: str, content: bytes) -> dict:

@@ -28,17 +28,6 @@ http = httpx.Client(headers={"Authorization": f"Bearer {TOKEN}"}, timeout=30)
 
 
 @pytest.fixture
-def qc_build(sample_build, tmp_path: Path) -> Path:
-    """A private copy of the sample build's release and QC sample (reviews here touch nothing else)."""
-    out = sample_build[0]
-    build = tmp_path / "build"
-    shutil.copytree(out / "release", build / "release")
-    (build / "qc").mkdir()
-    shutil.copy(out / "qc" / SAMPLE_FILE, build / "qc" / SAMPLE_FILE)
-    return build
-
-
-@pytest.fixture
 def app_url(qc_build: Path):
     import uvicorn
 

@@ -2,11 +2,7 @@
 
 from __future__ import annotations
 
-import functools
 import json
-import subprocess
-import threading
-from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -16,26 +12,11 @@ from humansense.sources.youtube import YoutubeConfig, classify, download, read_m
 
 
 @pytest.fixture
-def host(tmp_path: Path):
-    site = tmp_path / "site"
-    site.mkdir()
+def host(web_host):
     for name, seconds in (("interview", 12), ("couple", 6)):
-        subprocess.run(["ffmpeg", "-loglevel", "error", "-f", "lavfi", "-i", "testsrc2=size=320x240:rate=25", "-f",
-                        "lavfi", "-i", "sine=frequency=330", "-t", str(seconds), "-c:v", "libx264", "-g", "25",
-                        "-pix_fmt", "yuv420p", "-c:a", "aac", "-shortest", "-movflags", "+faststart",
-                        str(site / f"{name}.mp4")], check=True, timeout=60)
-    (site / "episode.html").write_text('<html><head><title>{THE AND} Married 6 Years with Sam &amp; Alex</title>'
-                                       '</head><body><video src="couple.mp4" controls></video></body></html>')
-    hits: list[str] = []
-
-    class Handler(SimpleHTTPRequestHandler):
-        def log_message(self, fmt, *args):
-            hits.append(self.path)
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(Handler, directory=str(site)))
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{server.server_address[1]}", hits
-    server.shutdown()
+        web_host.video(name, seconds)
+    web_host.page("episode", "{THE AND} Married 6 Years with Sam &amp; Alex", "couple.mp4")
+    yield web_host.url, web_host.hits
 
 
 def test_downloads_sections_keeps_info_and_never_fetches_twice(host, tmp_path: Path):
@@ -83,3 +64,51 @@ def test_manifest_problems_and_status_classes(tmp_path: Path):
     assert classify("This video has been removed by the uploader") == "removed"
     assert classify("[youtube] x: Video unavailable") == "unavailable"
     assert classify("Some other trouble") == "failed"
+
+
+def _channel(site: Path, names: list[str]) -> None:
+    """The channel page of the local host: one embedded video per name (yt-dlp lists them as a playlist)."""
+    (site / "channel.html").write_text("<html><head><title>{THE AND} channel</title></head><body>" + "".join(
+        f'<video src="{n}.mp4" controls></video>' for n in names) + "</body></html>")
+
+
+def test_fetch_stage_fetches_only_new_videos_and_withdraws_removed_ones(host, tmp_path: Path):
+    from humansense.config import FetchConfig
+    from humansense.io import read_jsonl
+    from humansense.schema import Quarantined
+    from humansense.sources.fetch import fetch_source, withdrawn_ids
+
+    base, hits = host
+    site = tmp_path / "site"
+    for name in ("first", "second", "third"):
+        (site / f"{name}.mp4").write_bytes((site / "couple.mp4").read_bytes())
+    folder, quarantine = tmp_path / "downloads", tmp_path / "q.jsonl"
+    manifest = tmp_path / "manifest.csv"
+    manifest.write_text(f"url,start,end\n{base}/episode.html,,\n{base}/missing.html,,\n")
+    cfg = FetchConfig(manifest=manifest, urls=[f"{base}/channel.html"], sleep_s=0)
+
+    _channel(site, ["first", "second"])
+    run1 = fetch_source("skindeep", cfg, folder, quarantine)
+    assert run1["listed"] == 4 and run1["new"] == ["episode-1", "first", "second"]
+    assert run1["statuses"] == {"downloaded": 3, "unavailable": 1}
+    assert [(q.stage, q.reason, q.row) for q in read_jsonl(quarantine, Quarantined)] == [
+        ("fetch", "video unavailable", 3)]
+
+    hits.clear()
+    _channel(site, ["first", "second", "third"])  # a video appears: only it is downloaded
+    run2 = fetch_source("skindeep", cfg, folder, quarantine)
+    assert run2["new"] == ["third"] and run2["statuses"]["already downloaded"] == 3
+    assert {h for h in hits if h.endswith(".mp4")} == {"/third.mp4"}  # (yt-dlp probes it, then downloads)
+
+    _channel(site, ["first", "third"])  # one disappears from the channel: reported, and it leaves the build
+    run3 = fetch_source("skindeep", cfg, folder, quarantine)
+    assert run3["new"] == [] and run3["withdrawn"] == ["second"]
+    gone = [q for q in read_jsonl(quarantine, Quarantined) if q.record_id == "second"]
+    assert gone[0].reason == "video removed" and "no longer listed" in gone[0].detail
+    assert withdrawn_ids(folder) == {"second"} and (folder / "second.mp4").exists()
+
+    from humansense.config import SkindeepConfig
+    from humansense.sources.skindeep import SkindeepAdapter
+
+    adapter = SkindeepAdapter(SkindeepConfig(root=folder), folder, 2026)
+    assert sorted(v for v, _ in adapter.videos()) == ["episode-1", "first", "third"]
