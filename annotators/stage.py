@@ -215,7 +215,7 @@ def _speak_job(job: SpeechJob, translated: dict[str, Translated | NoAnnotation],
     if missing:
         first = translated[missing[0]]
         return {"status": "none", "reason": "untranslated", "detail": f"{len(missing)} of {len(texts)} texts not "
-                f"translated; first: {first.detail}", "untranslated": missing[:5], "raw": first.raw}
+                f"translated; first: {first.reason}: {first.detail}", "untranslated": missing[:5], "raw": first.raw}
     english = [(speaker, translated[text].text) for speaker, text in job.turns]
     if job.arrangement == "call":
         english = phone_call_turns(" ".join(text for _, text in english), job.id)

@@ -241,6 +241,18 @@ def _prefect_env(out: Path) -> None:
     os.environ.setdefault("DO_NOT_TRACK", "1")
 
 
+def _check_writable(out: Path) -> None:
+    """A build folder that cannot be written (read-only, full, not ours) is refused before anything starts."""
+    probe = out / f".write-probe-{os.getpid()}"
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        probe.write_bytes(b"x")
+        probe.unlink()
+    except OSError as e:
+        console.print(f"[red]build refused:[/red] cannot write to {out}: {e.strerror or e}", highlight=False)
+        raise typer.Exit(1) from None
+
+
 @app.command()
 def build(
     out: Annotated[Path, typer.Option("--out", help="Build folder; the release goes to OUT/release.")] = Path("build"),
@@ -254,6 +266,7 @@ def build(
 ) -> None:
     """Build the benchmark (on the embedded sample unless a config points at real sources)."""
     _config(config, for_build=True, **({"seed": seed} if seed is not None else {}))  # errors before Prefect starts
+    _check_writable(out)
     _prefect_env(out)
     from humansense.terminal import quiet_terminal
 

@@ -7,6 +7,7 @@ half-written clip that a later build would take for a finished one.
 
 from __future__ import annotations
 
+import errno
 import functools
 import hashlib
 import json
@@ -103,8 +104,16 @@ def run_ffmpeg_both(args: list[str], timeout_s: float, what: str, stdin: bytes |
     except FileNotFoundError:
         raise MediaError("ffmpeg missing", f"{args[0]} is not installed (apt-get install ffmpeg)") from None
     if run.returncode != 0:
-        raise MediaError("unreadable media", f"{what}: {run.stderr.decode(errors='replace').strip()[-300:]}")
+        stderr = run.stderr.decode(errors="replace")
+        for code, words in _MACHINE_ERRORS.items():  # the machine's fault, not the input's: stop the build
+            if words in stderr:
+                raise OSError(code, words, what)
+        raise MediaError("unreadable media", f"{what}: {stderr.strip()[-300:]}")
     return run.stdout, run.stderr
+
+
+# ffmpeg's words for a full or read-only disk: never a verdict on the media (no quarantine is recorded).
+_MACHINE_ERRORS = {errno.ENOSPC: "No space left on device", errno.EROFS: "Read-only file system"}
 
 
 def _rate(text: str | None) -> float | None:

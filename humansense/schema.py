@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import re
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import pyarrow as pa
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -23,6 +23,10 @@ Split = Literal["unassigned", "eval", "train"]
 QcStatus = Literal["not_sampled", "pending", "accepted", "rejected", "corrected"]
 
 
+# Times from sources are untrusted: NaN, infinite or negative seconds are refused where a record is made.
+Seconds = Annotated[float | None, Field(ge=0, allow_inf_nan=False)]
+
+
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -32,8 +36,8 @@ class Provenance(_Strict):
     record_id: str
     group: str | None = None  # the unit that must never straddle splits: source video, conversation or person
     original_file: str  # relative to the source root, as the dataset names it
-    start_s: float | None = None  # span in the original file, seconds
-    end_s: float | None = None
+    start_s: Seconds = None  # span in the original file, seconds
+    end_s: Seconds = None
     annotation_file: str | None = None
     annotation_row: int | None = None  # 1-based line (CSV/text) or record index (JSON)
 
@@ -70,17 +74,17 @@ class ClipSpec(_Strict):
 
     kind: Literal["span", "frames"]
     source_path: str  # absolute path at build time (work files only; the release keeps relative provenance)
-    start_s: float | None = None
-    end_s: float | None = None
+    start_s: Seconds = None
+    end_s: Seconds = None
     crop: Crop | None = None
     frame_pattern: str | None = None  # ffmpeg image2 pattern inside source_path, e.g. "%05d.jpg"
     first_frame: int | None = None
     frame_count: int | None = None  # None: every frame from first_frame on
-    fps: float | None = None
+    fps: Annotated[float | None, Field(gt=0, allow_inf_nan=False)] = None
     output: Literal["video", "audio"] = "video"  # audio: a WAV of the span's sound (the audio tasks)
     # Where the part the question is about ends (the anomaly, the utterance, the keyframe); the rest of the span is
     # context that may be cut short at the media's end. None: the whole span is required (a CM event sequence).
-    required_end_s: float | None = None
+    required_end_s: Seconds = None
 
     @model_validator(mode="after")
     def _complete(self) -> ClipSpec:

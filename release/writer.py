@@ -80,6 +80,9 @@ def write_release(release_dir: Path, items: list[Item], clips_dir: Path, quarant
     tiny = tiny or set()
     audit = audit if audit is not None else pd.DataFrame()
     release_dir = Path(release_dir)
+    for kind in ("tmp", "old"):  # left by a killed build; the build lock means no other writer is using them
+        for stale in release_dir.parent.glob(f".{release_dir.name}.{kind}-*"):
+            shutil.rmtree(stale, ignore_errors=True)
     tmp = release_dir.with_name(f".{release_dir.name}.tmp-{uuid.uuid4().hex[:8]}")
     tmp.mkdir(parents=True)
     try:

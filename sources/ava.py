@@ -38,25 +38,30 @@ ACTION_CONFUSABLE = [frozenset(g) for g in [
 ]]
 
 
-def read_label_map(path: Path) -> dict[int, str]:
-    """Parse `ava_action_list_v2.2*.pbtxt` the way the official evaluator does."""
+def read_label_map(path: Path, text: str | None = None) -> dict[int, str]:
+    """Parse `ava_action_list_v2.2*.pbtxt` the way the official evaluator does; a malformed entry is an error
+    naming its line."""
     labels: dict[int, str] = {}
     name = None
-    for line in path.read_text(encoding="utf-8").splitlines():
-        if line.startswith("  name:"):
-            name = line.split('"')[1]
-        elif line.startswith("  id:") or line.startswith("  label_id:"):
-            labels[int(line.strip().split(" ")[-1])] = name
+    lines = (path.read_text(encoding="utf-8") if text is None else text).splitlines()
+    for n, line in enumerate(lines, start=1):
+        try:
+            if line.startswith("  name:"):
+                name = line.split('"')[1]
+            elif line.startswith("  id:") or line.startswith("  label_id:"):
+                labels[int(line.strip().split(" ")[-1])] = name
+        except (IndexError, ValueError):
+            raise ValueError(f"{path.name}, line {n}: not a label map entry: {line[:80]!r}") from None
     return labels
 
 
-def read_label_types(path: Path) -> dict[str, str]:
+def read_label_types(path: Path, text: str | None = None) -> dict[str, str]:
     """Label name -> its `label_type` (PERSON_MOVEMENT, OBJECT_MANIPULATION, PERSON_INTERACTION); "action" where a
     label map has no types."""
     types: dict[str, str] = {}
     name = None
-    for line in path.read_text(encoding="utf-8").splitlines():
-        if line.startswith("  name:"):
+    for line in (path.read_text(encoding="utf-8") if text is None else text).splitlines():
+        if line.startswith("  name:") and line.count('"') >= 2:
             name = line.split('"')[1]
             types[name] = "action"
         elif line.startswith("  label_type:") and name is not None:
@@ -79,20 +84,22 @@ class AvaAdapter(SourceAdapter):
         return [self.root / f for f in self.config.excluded_timestamps]
 
     def records(self) -> Iterable[Record]:
-        self.labels = read_label_map(self.root / self.config.label_map)
-        self.types = read_label_types(self.root / self.config.label_map)
+        label_map = self.root / self.config.label_map
+        text = self.read_text(label_map)
+        self.labels = read_label_map(label_map, text)
+        self.types = read_label_types(label_map, text)
         excluded = set()
         for name in self.config.excluded_timestamps:
             if not (self.root / name).is_file():
                 continue  # optional: reported as a warning
-            for row in csv.reader((self.root / name).read_text(encoding="utf-8").splitlines()):
+            for row in csv.reader(self.read_text(self.root / name).splitlines()):
                 if len(row) == 2:
                     excluded.add((row[0], row[1]))
         groups: dict[tuple[str, str, int], list] = defaultdict(list)
         first_seen: dict[tuple[str, str, int], tuple[Path, int]] = {}
         for name in self.config.annotation_files:
             path = self.root / name
-            for n, row in enumerate(csv.reader(path.read_text(encoding="utf-8").splitlines()), start=1):
+            for n, row in enumerate(csv.reader(self.read_text(path).splitlines()), start=1):
                 try:
                     parsed = self._parse_row(row)
                 except RecordError as e:

@@ -20,7 +20,7 @@ from pydantic import ValidationError
 
 from humansense.config import SourceConfig
 from humansense.faults import checkpoint
-from humansense.ids import UnsafeIdError, digest, item_id
+from humansense.ids import UnsafeIdError, check_component, digest, item_id
 from humansense.schema import ClipSpec, ItemDraft, Provenance, Quarantined, SpeechJob, normalise_text
 
 
@@ -40,6 +40,10 @@ class RecordError(Exception):
     def __init__(self, reason: str, detail: str):
         super().__init__(detail)
         self.reason = reason
+
+
+class UnreadableFile(Exception):
+    """An annotation file that cannot be read as its format says (wrong encoding, say): the source stops there."""
 
 
 @dataclass(frozen=True)
@@ -90,6 +94,7 @@ class SourceAdapter(ABC):
         self.root = Path(root)
         self.seed = seed
         self.result = ParseResult(source=self.name)
+        self.reading: Path | None = None  # the annotation file being read (set by `read_text`), for error reports
         self.not_reached = self._not_reached()
         self._interned: dict[str, list[tuple[str, str]]] = {}
 
@@ -178,7 +183,16 @@ class SourceAdapter(ABC):
                 self.quarantine("empty annotation file", f"{f} is empty", file=f)
                 return self.result
         taken = 0
-        for record in self.records():
+        records = iter(self.records())
+        while True:
+            try:
+                record = next(records)
+            except StopIteration:
+                break
+            except Exception as e:  # a file the adapter could not read at all: reported, the build goes on
+                where = self.reading or next(iter(self.annotation_files()), None)
+                self.quarantine("unreadable annotation file", f"{type(e).__name__}: {str(e)[:300]}", file=where)
+                break
             if self.config.max_records is not None and taken >= self.config.max_records:
                 break
             checkpoint("parse")
@@ -202,9 +216,21 @@ class SourceAdapter(ABC):
             except ValidationError as e:
                 self.quarantine("invalid record", _first_error(e), file=record.file,
                                 row=record.row, record_id=record.record_id)
+            except Exception as e:  # a record the adapter did not foresee (a number where text was, ...)
+                self.quarantine("malformed record", f"{type(e).__name__}: {str(e)[:300]}", file=record.file,
+                                row=record.row, record_id=record.record_id if _safe_id(record.record_id) else None)
         return self.result
 
     # Helpers for adapters -------------------------------------------------------------------------------------
+
+    def read_text(self, path: Path) -> str:
+        """A text annotation file (UTF-8, a BOM allowed), remembered as the file being read for error reports."""
+        self.reading = path
+        try:
+            return path.read_text(encoding="utf-8-sig")
+        except UnicodeDecodeError as e:
+            raise UnreadableFile(f"{path.name} is not UTF-8 text (byte {e.object[e.start]:#04x} at offset "
+                                 f"{e.start})") from None
 
     def rel(self, path: Path) -> str:
         try:
@@ -272,6 +298,14 @@ def distractor_pool(vocabulary: Iterable[str], answers: Iterable[str],
             seen.add(key)
             pool.append(label)
     return pool
+
+
+def _safe_id(record_id: str | None) -> bool:
+    """Whether a record id may be reported as it is (hostile ids are reported by file and row only)."""
+    try:
+        return record_id is not None and check_component(record_id, "record id") is not None
+    except UnsafeIdError:
+        return False
 
 
 def _first_error(e: ValidationError) -> str:

@@ -28,11 +28,11 @@ class JesterAdapter(SourceAdapter):
         return [self.root / self.config.labels_file] + [self.root / f for f in self.config.annotation_files]
 
     def records(self) -> Iterable[Record]:
-        self.labels = [line.strip() for line in (self.root / self.config.labels_file).read_text(
-            encoding="utf-8").splitlines() if line.strip()]
+        self.labels = [line.strip() for line in self.read_text(self.root / self.config.labels_file).splitlines()
+                       if line.strip()]
         for name in self.config.annotation_files:
             path = self.root / name
-            for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+            for n, line in enumerate(self.read_text(path).splitlines(), start=1):
                 if line.strip():
                     yield Record(file=path, row=n, record_id=line.split(";", 1)[0].strip(), data=line)
 

@@ -87,11 +87,19 @@ class LocalHost:
         from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 
         self.site, self.hits = site, []
-        hits = self.hits
+        self.routes: dict = {}  # path prefix -> respond(handler): misbehaviour on chosen paths
+        hits, routes = self.hits, self.routes
 
         class Handler(SimpleHTTPRequestHandler):
             def log_message(self, fmt, *args):
                 hits.append(self.path)
+
+            def do_GET(self):
+                for prefix, respond in routes.items():
+                    if self.path.startswith(prefix):
+                        hits.append(self.path)
+                        return respond(self)
+                return super().do_GET()
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(Handler, directory=str(site)))
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}"

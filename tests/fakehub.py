@@ -20,6 +20,7 @@ class FakeHub:
         self.commits: list[dict] = []
         self.auth_headers: list[str | None] = []
         self.validated: list[dict] = []
+        self.fail_commits = 0  # this many commits fail (as an upload cut off half-way does)
         hub = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -104,6 +105,9 @@ class FakeHub:
                                                        "shouldIgnore": False} for f in files]})
                 if parts[:2] == ["api", "datasets"] and len(parts) >= 6 and parts[4] == "commit":
                     repo = f"{parts[2]}/{parts[3]}"
+                    if hub.fail_commits > 0:  # the upload broke off: the Hub drops the whole commit
+                        hub.fail_commits -= 1
+                        return self._send(500, {"error": "Internal Error - upload interrupted"})
                     lines = [json.loads(x) for x in body.splitlines() if x.strip()]
                     files = hub.repos.setdefault(repo, {})
                     record = {"repo": repo, "query": urlparse(self.path).query, "header": lines[0]["value"],

@@ -1,5 +1,6 @@
-"""A small OpenAI-compatible server on 127.0.0.1 that misbehaves on demand: 429, 500, slow, malformed JSON,
-schema-refusing; plus the Files and Batches endpoints. Each chat request takes the next scripted behaviour."""
+"""A small OpenAI-compatible server on 127.0.0.1 that misbehaves on demand: 429, 500, slow, truncated bodies,
+malformed JSON, well-formed but invalid answers, schema-refusing; plus the Files and Batches endpoints. Each chat
+request takes the next scripted behaviour, else what `behave(request)` says."""
 
 from __future__ import annotations
 
@@ -12,8 +13,11 @@ from urllib.parse import urlparse
 
 
 class FakeLLM:
-    def __init__(self, answer: dict):
-        self.answer = answer  # the JSON a well-behaved request gets
+    def __init__(self, answer: dict | None = None, behave=None, answer_for=None):
+        self.answer = answer  # the JSON a well-behaved request gets (or `answer_for(request)`)
+        self.answer_for = answer_for
+        self.behave = behave  # request -> behaviour, when no script is queued
+        self.served: list[str] = []
         self.script: deque[str] = deque()
         self.requests: list[dict] = []
         self.headers: list[dict] = []
@@ -69,7 +73,18 @@ class FakeLLM:
                     return self._send(404, {"error": {"message": "not faked"}})
                 req = json.loads(body)
                 fake.requests.append(req)
-                behaviour = fake.script.popleft() if fake.script else "ok"
+                behaviour = fake.script.popleft() if fake.script else fake.behave(req) if fake.behave else "ok"
+                fake.served.append(behaviour)
+                if behaviour == "truncated":  # the body stops half-way and the connection drops
+                    data = json.dumps(fake.completion(json.dumps(fake.answer_to(req)))).encode()
+                    self.send_response(200)
+                    self.send_header("Content-Type", "application/json")
+                    self.send_header("Content-Length", str(len(data)))
+                    self.end_headers()
+                    self.wfile.write(data[: len(data) // 2])
+                    self.wfile.flush()
+                    self.close_connection = True
+                    return None
                 if behaviour == "429":
                     return self._send(429, {"error": {"message": "Rate limit reached", "type": "rate_limit"}})
                 if behaviour == "500":
@@ -79,7 +94,7 @@ class FakeLLM:
                 if behaviour == "no-schema" and req.get("response_format", {}).get("type") == "json_schema":
                     fake.script.appendleft("no-schema")
                     return self._send(400, {"error": {"message": "response_format json_schema is not supported"}})
-                content = "Sure! {not json" if behaviour == "malformed" else json.dumps(fake.answer)
+                content = "Sure! {not json" if behaviour == "malformed" else json.dumps(fake.answer_to(req))
                 if behaviour == "invalid":
                     content = json.dumps({"unexpected": True})
                 self._send(200, fake.completion(content))
@@ -87,6 +102,9 @@ class FakeLLM:
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}/v1"
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    def answer_to(self, request: dict) -> dict:
+        return self.answer_for(request) if self.answer_for else self.answer
 
     @staticmethod
     def completion(content: str) -> dict:

@@ -239,3 +239,55 @@ def test_host_headers_are_read_without_their_port():
 
     assert host_name("127.0.0.1:8765") == "127.0.0.1" and host_name("[::1]:8765") == "::1"
     assert host_name("Review.Example.org") == "review.example.org"
+
+
+@pytest.mark.faults
+def test_five_annotators_under_load_while_a_build_applies_verdicts(app_url, qc_build, sample_build, tmp_path: Path):
+    """Five annotators post verdicts as fast as the app answers (HUMANSENSE_LOAD_S seconds, 20 by default; 60 for
+    the full run) while a build's QC stage applies the verdicts again and again: every verdict the app acknowledged
+    is stored exactly once, and every application saw a consistent store."""
+    import os
+
+    from humansense.config import QcConfig
+    from humansense.qc.review import qc_stage
+
+    seconds = float(os.environ.get("HUMANSENSE_LOAD_S", "20"))
+    items = sample(qc_build)
+    augmented = sample_build[0] / "cache" / "work" / "augmented.jsonl"
+    stop_at = time.monotonic() + seconds
+    acknowledged: dict[str, list[str]] = {}
+    refused: list[str] = []
+    applied: list[int] = []
+
+    def annotator(who: str) -> None:
+        client = httpx.Client(headers={"Authorization": f"Bearer {TOKEN}"}, timeout=30)
+        done = acknowledged.setdefault(who, [])
+        k = 0
+        while time.monotonic() < stop_at:
+            item = items[k % len(items)]
+            body = {"item_id": item.id, "content_hash": content_hash(item), "annotator": who, "note": f"{who}-{k}",
+                    "verdict": "accept" if k % 2 else "reject", **({} if k % 2 else {"reason": "wrong answer"})}
+            response = client.post(f"{app_url}/api/verdicts", json=body)
+            if response.status_code == 201:  # stored, says the app
+                done.append(body["note"])
+            else:
+                refused.append(f"{body['note']}: HTTP {response.status_code}")
+            k += 1
+
+    def build_applies() -> None:
+        while time.monotonic() < stop_at:
+            report = qc_stage(augmented, QcConfig(), 2026, qc_build / "qc", tmp_path / "items.jsonl",
+                              tmp_path / "qc_quarantine.jsonl")
+            applied.append(sum(t["reviewed"] for t in report["qc"]["tasks"].values()))
+
+    threads = [threading.Thread(target=annotator, args=(f"ann{k}",)) for k in range(5)]
+    threads.append(threading.Thread(target=build_applies))
+    [t.start() for t in threads]
+    [t.join(seconds + 120) for t in threads]
+    posted = sorted(note for notes in acknowledged.values() for note in notes)
+    stored = sorted(r.note for r in ReviewStore(qc_build / "qc" / REVIEWS_FILE).rows())
+    assert not refused and len(posted) > 50
+    assert stored == posted  # nothing lost, nothing stored twice
+    assert len(applied) >= 2 and applied == sorted(applied)  # each application saw at least what the last one did
+    print(f"load: {len(posted)} verdicts from 5 annotators in {seconds:g} s, all stored once; "
+          f"{len(applied)} QC applications meanwhile")

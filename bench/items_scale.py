@@ -1,0 +1,128 @@
+"""Augment, audit and Parquet writing at 100,000 and 1,000,000 generated items: items per second and peak memory.
+
+    .venv/bin/python bench/items_scale.py [--sizes 100000 1000000]
+
+Each size runs in a fresh process (peak memory is the process's own): drafts for all 15 tasks in equal shares
+(labels, label sets, counts and free text, with vocabularies of the real tasks' sizes) are generated to a JSONL
+file first (not timed), then read, augmented (splits 20% eval / 80% train by id), audited (eval, every blind
+answerer) and written as Parquet shards per task and split, each stage timed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+LABELS = {t: [f"{t} class {k} " + "word " * (k % 4) for k in range(n)] for t, n in
+          {"GR": 27, "ER": 8, "AC": 13, "FG": 5, "FR": 2, "RR": 2, "RG": 6, "LD": 4, "ES": 6, "TR": 3}.items()}
+ATTRIBUTES = [f"attribute {k}" for k in range(40)]
+WORDS = "a man waves she opens the door dog runs across yard sits down they shake hands umbrella jumps".split()
+
+
+def sentence(rng: random.Random) -> str:
+    return " ".join(rng.choice(WORDS) for _ in range(rng.randint(5, 14))).capitalize() + "."
+
+
+def drafts(n: int, seed: int = 0):
+    from humansense.augment.templates import load_templates
+    from humansense.schema import ClipSpec, ItemDraft, Provenance
+
+    rng = random.Random(seed)
+    clip = ClipSpec(kind="span", source_path="/media/x.mp4", start_s=0.0, end_s=5.0)
+    templates = load_templates()
+    tasks = ["PA", "AR", "GR", "ER", "CM", "AC", "HC", "TR", "FR", "RR", "RG", "LD", "FG", "ES", "PC"]
+    for i in range(n):
+        task = tasks[i % len(tasks)]
+        if task in LABELS:
+            vocab = LABELS[task]
+            answers = [rng.choice(vocab)]
+            pool = [v for v in vocab if v not in answers]
+        elif task in {"PA", "AR"}:
+            answers = rng.sample(ATTRIBUTES, rng.randint(1, 3))
+            pool = [a for a in ATTRIBUTES if a not in answers]
+        elif task == "HC":
+            answers = [str(rng.randint(0, 9))]
+            pool = [str(c) for c in range(10) if str(c) != answers[0]]
+        else:  # CM, PC: free text against a pool of other records' texts
+            answers = [sentence(rng)]
+            pool = [t for t in dict.fromkeys(sentence(rng) for _ in range(40)) if t != answers[0]]
+        yield ItemDraft(id=f"{task.lower()}-{i:08d}", task=task, answers=answers, distractors=pool, clip=clip,
+                        template_vars={v: f"value {i % 97}" for v in templates[task].vars},
+                        provenance=Provenance(source="gen", record_id=str(i), group=f"g{i // 3}",
+                                              original_file=f"v{i}.mp4"))
+
+
+def peak_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def one(n: int, folder: Path) -> dict:
+    from humansense.augment.audit import audit
+    from humansense.augment.build import augment_drafts
+    from humansense.config import AugmentConfig, ReleaseConfig
+    from humansense.io import read_jsonl
+    from humansense.release.shards import write_shards
+    from humansense.schema import ItemDraft, Media
+    from humansense.tasks import TASKS
+
+    draft_file = folder / "drafts.jsonl"
+    with draft_file.open("w") as f:
+        for d in drafts(n):
+            f.write(d.model_dump_json() + "\n")
+    base = peak_mb()
+    times = {}
+    t = time.perf_counter()
+    pairs = [(d, Media(path=f"data/videos/{d.id}.mp4", duration_s=5.0, modality=TASKS[d.task].modality), d.id)
+             for d in read_jsonl(draft_file, ItemDraft)]
+    splits = {d.id: "eval" if int(d.provenance.record_id) % 5 == 0 else "train" for d, _, _ in pairs}
+    times["read"] = time.perf_counter() - t
+    t = time.perf_counter()
+    items, refused = augment_drafts(pairs, seed=7, cfg=AugmentConfig(), splits=splits)
+    times["augment"] = time.perf_counter() - t
+    del pairs
+    t = time.perf_counter()
+    table = audit([i for i in items if i.split == "eval"], AugmentConfig(), seed=7)
+    times["audit"] = time.perf_counter() - t
+    t = time.perf_counter()
+    by_group: dict[tuple[str, str], list] = {}
+    for i in items:
+        by_group.setdefault((i.task, i.split), []).append(i)
+    for (task, split), members in by_group.items():
+        write_shards(members, folder / "data" / task, split, ReleaseConfig(), folder)
+    times["parquet"] = time.perf_counter() - t
+    return {"items": len(items), "refused": len(refused), "flagged": int(table["flagged"].sum()),
+            "seconds": {k: round(v, 1) for k, v in times.items()},
+            "items_per_s": {k: round(len(items) / v) for k, v in times.items() if k != "read"},
+            "peak_mb": round(peak_mb()), "peak_mb_before_read": round(base)}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--sizes", type=int, nargs="+", default=[100_000, 1_000_000])
+    parser.add_argument("--one", type=int, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.one:
+        with tempfile.TemporaryDirectory() as folder:
+            print(json.dumps(one(args.one, Path(folder))))
+        return
+    rows = {}
+    for n in args.sizes:
+        run = subprocess.run([sys.executable, __file__, "--one", str(n)], capture_output=True, text=True)
+        if run.returncode != 0:
+            raise SystemExit(run.stderr[-3000:])
+        rows[n] = json.loads(run.stdout.strip().splitlines()[-1])
+        print(n, json.dumps(rows[n]), flush=True)
+    if len(rows) > 1:
+        small, large = min(rows), max(rows)
+        print(f"peak memory {large:,} / {small:,} items: {rows[large]['peak_mb'] / rows[small]['peak_mb']:.2f}x")
+
+
+if __name__ == "__main__":
+    main()
