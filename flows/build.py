@@ -192,7 +192,7 @@ def _build(out: str, config_file: str | None, seed: int | None, push: bool, repo
     fetched = {}
     if fetching:
         with stage("fetch", ", ".join(fetching)):
-            fetched = {n: fetch_source_task(n, f, roots[n], str(at.work / f"fetch_quarantine.{n}.jsonl"))
+            fetched = {n: fetch_source_task(n, f, roots[n], str(at.fetch_quarantine(n)))
                        for n, f in fetching.items()}
 
     parse = parse_source_task.with_options(cache_policy=CacheKeyFnPolicy(cache_key_fn=_parse_cache_key)

@@ -9,6 +9,7 @@
     <out>/cache/sample/           the embedded sample, materialised
     <out>/cache/work/parsed/<source>/   drafts, quarantine, option pools and summary of one source
     <out>/cache/work/evidence/<source>/ the annotate stage's evidence files
+    <out>/cache/work/fetch_quarantine.<source>.jsonl   the fetch stage's quarantine
     <out>/cache/work/...          selection, media plan, items and audit of the latest build
 """
 
@@ -60,6 +61,10 @@ class BuildLayout:
 
     def evidence(self, source: str) -> Path:
         return self.work / "evidence" / source
+
+    def fetch_quarantine(self, source: str) -> Path:
+        """Videos of a fetched source that could not be fetched or were withdrawn, as quarantine entries."""
+        return self.work / f"fetch_quarantine.{source}.jsonl"
 
     @property
     def selection(self) -> Path:
