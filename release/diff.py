@@ -39,19 +39,18 @@ def _record(item: Item) -> tuple[str, str]:
 
 def change_reasons(old: Item, new: Item) -> list[str]:
     """Why an item with the same id differs between two releases (empty: it did not change)."""
-    reasons = []
-    if (old.answer_texts() != new.answer_texts() or old.annotations != new.annotations
-            or old.provenance.model_copy(update={"annotation_row": None})
-            != new.provenance.model_copy(update={"annotation_row": None})):
-        reasons.append("source record changed")
-    elif old.provenance.annotation_row != new.provenance.annotation_row:
-        reasons.append("source row moved")  # rows inserted or removed above it: the same record
-    if old.media.path != new.media.path:
-        reasons.append("clip changed")
-    if [o.text for o in old.options] != [o.text for o in new.options] or old.answer != new.answer:
-        if "source record changed" not in reasons:
-            reasons.append("options changed")
-    if (old.question != new.question or old.question_pattern != new.question_pattern) and not reasons:
+    def unplaced(p):  # the record itself, wherever its row is in the file
+        return p.model_copy(update={"annotation_row": None})
+
+    record_changed = (old.answer_texts() != new.answer_texts() or old.annotations != new.annotations
+                      or unplaced(old.provenance) != unplaced(new.provenance))
+    options_changed = [o.text for o in old.options] != [o.text for o in new.options] or old.answer != new.answer
+    reasons = [reason for reason, happened in (
+        ("source record changed", record_changed),
+        ("source row moved", not record_changed and old.provenance.annotation_row != new.provenance.annotation_row),
+        ("clip changed", old.media.path != new.media.path),
+        ("options changed", options_changed and not record_changed)) if happened]
+    if not reasons and (old.question != new.question or old.question_pattern != new.question_pattern):
         reasons.append("template changed")
     if not reasons and old.model_dump(exclude={"qc_status"}) != new.model_dump(exclude={"qc_status"}):
         reasons.append("other fields changed")

@@ -67,7 +67,7 @@ def fetch_source(name: str, cfg: FetchConfig, folder: Path, quarantine_file: Pat
     statuses += [s.model_copy(update={"status": "removed", "detail": NO_LONGER_LISTED, "row": 0})
                  for url, s in before.items() if url not in listed and s.video_id]
     write_json(folder / STATUS_FILE, [s.model_dump() for s in statuses])
-    where = str(cfg.manifest) if cfg.manifest else None
+    where = cfg.manifest.name if cfg.manifest else None  # the file's name: no machine path reaches the release
     quarantined = [Quarantined(stage="fetch", source=name, reason="bad manifest row", detail=p, file=where)
                    for p in problems]
     quarantined += [Quarantined(stage="fetch", source=name, reason=f"video {s.status}",
