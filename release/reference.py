@@ -13,6 +13,8 @@ reference elsewhere), or "files" / "reference" for every source.
 from __future__ import annotations
 
 import json
+import os
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -71,11 +73,14 @@ def manifest_entries(items: list[Item], specs: dict[str, dict], clips_dir: Path,
         spec = specs.get(item.id)
         if spec is None:
             raise KeyError(f"{item.id}: no clip spec recorded by the augment stage")
-        clip = clips_dir / Path(item.media.path).name
         entries[item.media.path] = {
             **spec, "encoder": {"max_height": media.max_height, "crf": media.crf, "preset": media.preset},
-            "duration_s": item.media.duration_s, "frame_count": item.media.frame_count,
-            "decoded_sha256": decoded_sha256(clip, media.timeout_s)}
+            "duration_s": item.media.duration_s, "frame_count": item.media.frame_count}
+    # Decoding is one ffmpeg process per clip: as many at once as there are cores (cached clips cost a read).
+    with ThreadPoolExecutor(os.cpu_count() or 1) as pool:
+        checksums = pool.map(lambda rel: decoded_sha256(clips_dir / Path(rel).name, media.timeout_s), list(entries))
+        for rel, checksum in zip(list(entries), checksums):
+            entries[rel]["decoded_sha256"] = checksum
     return entries
 
 
