@@ -101,7 +101,7 @@ def main() -> None:
     print("one record changed", json.dumps(results["one record changed"]), flush=True)
     cold, warm = results["cold"]["wall_s"], results["warm"]["wall_s"]
     print(f"warm / cold: {warm / cold:.3f} ({warm} s / {cold} s)")
-    print(json.dumps(results, indent=1), file=open(work / "fullsize.json", "w"))
+    (work / "fullsize.json").write_text(json.dumps(results, indent=1))
 
 
 def _items(release: Path):
