@@ -198,6 +198,9 @@ def small_disk(tmp_path: Path):
     """A 96 MB tmpfs (a real file system that fills up); None where this machine may not mount one."""
     mount = tmp_path / "disk"
     mount.mkdir()
+    if os.environ.get("HUMANSENSE_NO_MOUNT"):  # try the fallback as a machine without mount rights runs it
+        yield None
+        return
     made = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=96m", "tmpfs", str(mount)], capture_output=True,
                           text=True)
     if made.returncode != 0:
