@@ -4,8 +4,7 @@ per clip from a shell loop, each with 1 and 2 workers.
 
     .venv/bin/python bench/clips.py --sources 6 --spans 60      # 360 spans of 640x360 sources, as in the issue
 
-video2dataset is not measured here: its wheel pins torch 2.1.2, transformers 4.37 and bitsandbytes (several GB
-with CUDA builds), which this machine's budget and CI do not carry; see README "Performance".
+video2dataset is measured by `bench/v2d_clips.py` (it needs sorted, non-overlapping spans and its own environment).
 """
 
 from __future__ import annotations
