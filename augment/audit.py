@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import math
 import re
+import sys
 from collections import Counter, defaultdict
 from contextlib import contextmanager
 from collections.abc import Callable
@@ -27,8 +28,12 @@ from pathlib import Path
 
 import pandas as pd
 
+from humansense import schema, tasks
+from humansense.augment import learned
 from humansense.augment.learned import learned_hits
 from humansense.config import AugmentConfig
+from humansense.ids import digest
+from humansense.keyed import code_digest, touch_and_prune
 from humansense.schema import LETTERS, Item, normalise_text
 from humansense.tasks import Kind
 
@@ -176,6 +181,9 @@ def check(table: pd.DataFrame, cfg: AugmentConfig) -> list[str]:
     return messages
 
 
+AUDIT_FILES = ("bias_audit.csv", "bias_audit.png")
+
+
 def write_audit(table: pd.DataFrame, folder: Path) -> list[Path]:
     """The audit as CSV and as a plot (accuracy of each blind answerer against chance, per task)."""
     import matplotlib
@@ -184,9 +192,9 @@ def write_audit(table: pd.DataFrame, folder: Path) -> list[Path]:
     import matplotlib.pyplot as plt
 
     folder.mkdir(parents=True, exist_ok=True)
-    csv = folder / "bias_audit.csv"
+    csv = folder / AUDIT_FILES[0]
     table.to_csv(csv, index=False)
-    png = folder / "bias_audit.png"
+    png = folder / AUDIT_FILES[1]
     fig, ax = plt.subplots(figsize=(10, 4.5), dpi=100)
     if not table.empty:
         tasks = list(dict.fromkeys(table["task"]))
@@ -226,13 +234,27 @@ def text_only_llm(config, cache_dir: Path):
         yield blind_answerer(client), client.account
 
 
+def audit_key(items_file: Path, config) -> str:
+    """What decides the audit: the items (their folder is keyed by content), the augment settings, the seed, the
+    text-only LLM when one is asked, and this code."""
+    llm = config.annotators.model_dump(mode="json") if config.augment.audit_with_llm else None
+    return digest("audit", str(items_file), config.augment.model_dump(mode="json"), config.seed, llm,
+                  code_digest(sys.modules[__name__], learned, schema, tasks), length=24)
+
+
+def audit_reused(result: dict) -> dict:
+    """The stage's result when its output is reused: this run asked the text-only LLM nothing."""
+    return result | {"llm_account": {k: 0 for k in result["llm_account"]}}
+
+
 def audit_stage(items_file: Path, config, folder: Path, cache_dir: Path) -> dict:
-    """The audit stage of a build: the blind answerers over the items, written to `folder`; raises BiasAuditError
-    (failing the build) when one beats chance, unless the user allowed a biased build."""
+    """The audit stage of a build: the blind answerers over the items, written to `folder` with what each task's
+    check found (the build fails on a flagged task unless the user allowed a biased build)."""
     from humansense.io import read_jsonl
 
     items = list(read_jsonl(items_file, Item))
     with text_only_llm(config, cache_dir) as (answerer, account):
         table = audit(items, config.augment, answerer, config.seed)
     files = write_audit(table, folder)
+    touch_and_prune(folder)
     return {"files": [str(f) for f in files], "flagged": check(table, config.augment), "llm_account": account}

@@ -8,6 +8,7 @@ Every choice is seeded by (build seed, item id), so the same inputs and seed giv
 from __future__ import annotations
 
 import json
+import sys
 from collections import Counter, defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -15,15 +16,21 @@ from pathlib import Path
 
 from humansense.augment.options import (OptionError, answer_slots, arrange, balanced_positions,
                                         wrong_options_for)
-from humansense.augment.templates import load_templates
-from humansense.clips import media_for
+from humansense import clips, schema, tasks
+from humansense.augment import options, templates
+from humansense.augment.templates import load_templates, templates_text
+from humansense.clips import clip_paths, media_for
 from humansense.config import AugmentConfig
 from humansense.faults import checkpoint
 from humansense.ids import seeded_rng
-from humansense.io import read_jsonl, write_json, write_jsonl
-from humansense.media import MediaError
+from humansense.ids import digest
+from humansense.io import read_jsonl, write_json, write_jsonl, write_text_atomic
+from humansense.keyed import code_digest, stat_signature, touch_and_prune
+from humansense.media import MediaError, sha256_file
+from humansense.release import reference, select
 from humansense.release.reference import CLIP_SPECS, clip_spec_record
 from humansense.release.select import Selection, keep_best_ranked
+from humansense.sources import pools
 from humansense.schema import LETTERS, Item, ItemDraft, Media, Option, Quarantined, normalise_text
 from humansense.sources.pools import Pools
 from humansense.tasks import QUESTION_PATTERN, TASKS, Kind, task
@@ -194,26 +201,61 @@ def letter_balance(items: list[Item]) -> dict[str, int]:
     return {k: max(v) - min(v) for k, v in sorted(counts.items())}
 
 
+AUGMENTED, LEDGER_WRITTEN = "augmented.jsonl", "ledger.sha256"
+
+
+def augment_key(draft_files: list[Path], clip_of: Path, clips_dir: Path, selection: Path, seed: int,
+                cfg: AugmentConfig) -> str:
+    """What decides the items: the parse outputs, the selection and the media plan (folders keyed by content), the
+    state of each planned clip's result (a clip cut or recut since changes its item), the seed, the settings, and
+    this code with its templates. The ledger is checked apart (`augment_done`): it is also this stage's output."""
+    results = [(k, stat_signature(clip_paths(clips_dir, k)[1])) for k in sorted(set(json.loads(clip_of.read_text())
+                                                                                     .values()))]
+    code = code_digest(sys.modules[__name__], options, templates, templates_text(), clips, pools, reference, select,
+                       schema, tasks)
+    return digest("augment", [str(f) for f in draft_files], str(clip_of), str(selection), results, seed,
+                  cfg.model_dump(mode="json"), code, length=24)
+
+
+def augment_done(folder: Path, ledger: Path) -> bool:
+    """Whether `folder` holds a complete output that the ledger still agrees with: the ledger is as this output left
+    it (an output made with an older ledger, or a ledger edited or lost since, is made again)."""
+    written = folder / LEDGER_WRITTEN
+    return (written.exists() and ledger.is_file() and (folder / AUGMENTED).exists()
+            and written.read_text().strip() == sha256_file(ledger))
+
+
 def augment_stage(draft_files: list[Path], clip_of: Path, clips_dir: Path, selection: Path, seed: int,
-                  cfg: AugmentConfig, items_file: Path, quarantine_file: Path, ledger: Path) -> dict:
-    """The augment stage of a build: selected drafts with their clips -> `items_file` (+ its quarantine)."""
+                  cfg: AugmentConfig, folder: Path, ledger: Path) -> dict:
+    """The augment stage of a build: selected drafts with their clips -> `folder/augmented.jsonl` (+ its
+    quarantine and where each clip was cut from); the ledger gains the new items' options and letters."""
     chosen = Selection.from_json(json.loads(selection.read_text()))
     pinned, kept_options = read_ledger(ledger, seed)
     specs: dict[str, dict] = {}
     items, quarantined = build_items(draft_files, json.loads(clip_of.read_text()), clips_dir, seed, cfg, chosen,
                                      pinned, kept_options, specs)
+    items_file = folder / AUGMENTED
     write_jsonl(items_file, items)
-    write_json(items_file.with_name(CLIP_SPECS), {i.id: specs[i.id] for i in items if i.id in specs})
-    write_jsonl(quarantine_file, quarantined)
+    write_json(folder / CLIP_SPECS, {i.id: specs[i.id] for i in items if i.id in specs})
+    write_jsonl(folder / "quarantine.jsonl", quarantined)
     # The ledger keeps every answer place and set of wrong options ever given (with this seed), so a record that
     # leaves and comes back, or that others' changes would have moved (answer counts weight the wrong options),
     # keeps its options and letters and with them its QC verdict.
     write_json(ledger, {"seed": seed, "positions": pinned | {i.id: positions_of(i) for i in items},
                         "options": kept_options | {options_key(i.id, i.answer_texts()): wrong_texts(i) for i in items}})
+    write_text_atomic(folder / LEDGER_WRITTEN, sha256_file(ledger) + "\n")  # last: marks the output complete
+    touch_and_prune(folder)
     kept = sum(1 for i in items if i.id in pinned)
-    return {"items": str(items_file), "quarantine": str(quarantine_file), "count": len(items),
+    return {"items": str(items_file), "quarantine": str(folder / "quarantine.jsonl"),
+            "clip_specs": str(folder / CLIP_SPECS), "count": len(items),
             "letters": {"pinned_by_ledger": kept, "new": len(items) - kept, "spread": letter_balance(items)},
             "length_ranks": length_rank_spread(items)}
+
+
+def augment_reused(result: dict) -> dict:
+    """The stage's result when its output is reused: the ledger agrees with it (`augment_done`), so every item's
+    options and letters are the ledger's."""
+    return result | {"letters": result["letters"] | {"pinned_by_ledger": result["count"], "new": 0}}
 
 
 def length_rank_spread(items: list[Item]) -> dict[str, dict]:

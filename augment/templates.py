@@ -57,10 +57,13 @@ def parse_templates(text: str) -> dict[str, TaskTemplates]:
     return parsed
 
 
+def templates_text() -> str:
+    return resources.files("humansense.augment").joinpath("templates/templates.yaml").read_text(encoding="utf-8")
+
+
 @cache
 def load_templates() -> dict[str, TaskTemplates]:
-    text = resources.files("humansense.augment").joinpath("templates/templates.yaml").read_text(encoding="utf-8")
-    parsed = parse_templates(text)
+    parsed = parse_templates(templates_text())
     missing = set(TASKS) - set(parsed)
     if missing:
         raise ValueError(f"templates.yaml has no templates for {sorted(missing)}")

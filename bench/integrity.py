@@ -48,8 +48,8 @@ def main() -> None:
         start = time.perf_counter()
         files = [Path(parse_source(name, source, source.root, config.seed, work)["drafts"])
                  for name, source in config.sources.enabled().items()]
-        select_stage(files, config.split, config.seed, work / "selection.json", work / "q.jsonl")
-        selection = Selection.from_json(json.loads((work / "selection.json").read_text()))
+        chosen = select_stage(files, config.split, config.seed, work / "select")
+        selection = Selection.from_json(json.loads(Path(chosen["selection"]).read_text()))
         pairs = [(d, placeholder_media(d), d.id) for f in files for d in read_jsonl(f, ItemDraft)
                  if d.id in selection.split]
         pools = Pools.beside(files)

@@ -4,10 +4,12 @@
     records needed) -> parse (per source) -> select
     -> plan media -> cut (per batch) -> augment -> audit -> QC sample -> publish [-> push]
 
-Wiring only: each task calls one stage function from its stage folder and passes file paths, not item lists. The
-parse and cut tasks carry explicit cache keys (annotation checksums, adapter code, config, seed; clip batch
-digests), stored under `<out>/cache`, so a rebuild where nothing changed reuses every parse and every clip batch.
-Select runs before any clip is cut, so only the clips the release needs are cut.
+Wiring only: each task calls one stage function from its stage folder and passes file paths, not item lists. Every
+stage but QC (whose reviews change between builds) and publish carries an explicit cache key computed by its stage
+module before it runs (annotation checksums, adapter code, config, seed; clip batch digests; for select, plan media,
+augment and audit the keys of the outputs they read), stored under `<out>/cache`, and writes its output into a
+folder named by that key, so a rebuild where nothing changed skips every stage's work and one changed record redoes
+only the work downstream of it. Select runs before any clip is cut, so only the clips the release needs are cut.
 """
 
 from __future__ import annotations
@@ -24,19 +26,20 @@ from rich.progress import Progress
 
 from humansense import sample
 from humansense.annotators.stage import annotate_key, annotate_source
-from humansense.augment.audit import audit_stage
-from humansense.augment.build import augment_stage
-from humansense.clips import batch_done, cut_batch, plan_media
+from humansense.augment.audit import AUDIT_FILES, audit_key, audit_reused, audit_stage
+from humansense.augment.build import augment_done, augment_key, augment_reused, augment_stage
+from humansense.clips import batch_done, cut_batch, plan_done, plan_key, plan_media
 from humansense.cache_guard import refuse_unsafe_results
 from humansense.config import BuildConfig, check_sample_use, load_config
 from humansense.ids import digest
+from humansense.keyed import output_folder
 from humansense.layout import BuildLayout
 from humansense.lock import build_lock
 from humansense.terminal import stage
 from humansense.qc.review import qc_stage
 from humansense.release.artifacts import run_artifacts
 from humansense.release.hub import push_release
-from humansense.release.select import select_stage
+from humansense.release.select import SELECTION, select_key, select_stage
 from humansense.release.stage import publish
 from humansense.sources import adapter_class
 from humansense.sources.base import ANNOTATED_FILE
@@ -54,6 +57,11 @@ def _parse_cache_key(context, params) -> str:
 def _annotate_cache_key(context, params) -> str:
     key = annotate_key(params["name"], params["source_config"], Path(params["root"]), params["config"])
     return f"annotate-{params['name']}-{digest(key, params['evidence'])}"
+
+
+def _stage_cache_key(context, params) -> str:
+    # The output folder is named by the stage's key and lies inside the build folder.
+    return f"{context.task.name}-{digest(params['folder'])}"
 
 
 def _batch_cache_key(context, params) -> str:
@@ -81,14 +89,14 @@ def parse_source_task(name: str, config, root: str, seed: int, work: str, key: s
     return parse_source(name, config, Path(root), seed, Path(work), key)
 
 
-@task(name="select")
-def select_task(draft_files: list[str], config: BuildConfig, selection: str, quarantine: str) -> dict:
-    return select_stage([Path(f) for f in draft_files], config.split, config.seed, Path(selection), Path(quarantine))
+@task(name="select", persist_result=True, result_serializer="json")
+def select_task(draft_files: list[str], config: BuildConfig, folder: str) -> dict:
+    return select_stage([Path(f) for f in draft_files], config.split, config.seed, Path(folder))
 
 
-@task(name="plan-media")
-def plan_media_task(draft_files: list[str], selection: str, work: str, media) -> dict:
-    return plan_media([Path(p) for p in draft_files], Path(selection), Path(work), media)
+@task(name="plan-media", persist_result=True, result_serializer="json")
+def plan_media_task(draft_files: list[str], selection: str, batches: str, media, folder: str) -> dict:
+    return plan_media([Path(p) for p in draft_files], Path(selection), Path(folder), Path(batches), media)
 
 
 @task(name="cut-clips", persist_result=True, result_serializer="json")
@@ -96,16 +104,15 @@ def cut_clips_task(batch: str, clips_dir: str) -> dict:
     return cut_batch(Path(batch), Path(clips_dir))
 
 
-@task(name="augment")
+@task(name="augment", persist_result=True, result_serializer="json")
 def augment_task(draft_files: list[str], clip_of: str, clips_dir: str, selection: str, config: BuildConfig,
-                 work: str, ledger: str) -> dict:
+                 ledger: str, folder: str) -> dict:
     return augment_stage([Path(f) for f in draft_files], Path(clip_of), Path(clips_dir), Path(selection), config.seed,
-                         config.augment, Path(work) / "augmented.jsonl", Path(work) / "augment_quarantine.jsonl",
-                         Path(ledger))
+                         config.augment, Path(folder), Path(ledger))
 
 
-@task(name="audit")
-def audit_task(items: str, config: BuildConfig, folder: str, cache: str) -> dict:
+@task(name="audit", persist_result=True, result_serializer="json")
+def audit_task(items: str, config: BuildConfig, cache: str, folder: str) -> dict:
     return audit_stage(Path(items), config, Path(folder), Path(cache))
 
 
@@ -117,8 +124,9 @@ def qc_task(items: str, config: BuildConfig, qc_dir: str, work: str) -> dict:
 
 @task(name="publish-release")
 def publish_release_task(release: str, items: str, quarantine_files: list[str], clips_dir: str, config: BuildConfig,
-                         stages: dict) -> dict:
-    return publish(Path(release), Path(items), [Path(f) for f in quarantine_files], Path(clips_dir), config, stages)
+                         stages: dict, clip_specs: str) -> dict:
+    return publish(Path(release), Path(items), [Path(f) for f in quarantine_files], Path(clips_dir), config, stages,
+                   Path(clip_specs))
 
 
 @task(name="report-artifacts")
@@ -221,20 +229,39 @@ def _build(out: str, config_file: str | None, seed: int | None, push: bool, repo
         annotated = {name: f.result() for name, f in annotated.items()}
         draft_files = [s["drafts"] for s in parsed.values()]
 
+    stage_runs: dict[str, str] = {}  # select, plan media, augment, audit: "ran" or "cached"
+
+    def keyed(name: str, stage_task, done: bool, *args, reused=lambda result: result) -> dict:
+        """Run a stage cached by its output folder (the last argument); an output missing on disk is made again.
+        A cached result is told through `reused`: it replays its first run's account, not this run's."""
+        state = stage_task.with_options(cache_policy=CacheKeyFnPolicy(cache_key_fn=_stage_cache_key)
+                                        .configure(key_storage=str(at.keys)), refresh_cache=not done or refresh)(
+            *args, return_state=True)
+        stage_runs[name] = "cached" if state.name == "Cached" else "ran"
+        return reused(state.result()) if state.name == "Cached" else state.result()
+
+    draft_paths = [Path(f) for f in draft_files]
     with stage("select"):
-        selected = select_task(draft_files, config, str(at.selection), str(at.work / "select_quarantine.jsonl"))
+        folder = output_folder(at.work, "select", select_key(draft_paths, config.split, config.seed))
+        selected = keyed("select", select_task, (folder / SELECTION).exists(), draft_files, config, str(folder))
     with stage("plan media"):
-        plan = plan_media_task(draft_files, str(at.selection), str(at.work), config.media)
+        folder = output_folder(at.work, "plan", plan_key(draft_paths, Path(selected["selection"]), config.media))
+        plan = keyed("plan media", plan_media_task, plan_done(folder), draft_files, selected["selection"],
+                     str(at.batches), config.media, str(folder))
     with stage("cut clips", f"{len(plan['batches'])} batches"):
         media_tasks = _cut_all(plan["batches"], at.clips)
     logger.info("media tasks: %d of %d cached", media_tasks["cached"], media_tasks["total"])
 
     with stage("augment"):
-        augmented = augment_task(draft_files, plan["clip_of"], str(at.clips), str(at.selection), config,
-                                 str(at.work), str(at.ledger))
+        folder = output_folder(at.work, "augment", augment_key(
+            draft_paths, Path(plan["clip_of"]), at.clips, Path(selected["selection"]), config.seed, config.augment))
+        augmented = keyed("augment", augment_task, augment_done(folder, at.ledger), draft_files, plan["clip_of"],
+                          str(at.clips), selected["selection"], config, str(at.ledger), str(folder),
+                          reused=augment_reused)
     with stage("bias audit"):
-        audited = audit_task(augmented["items"], config, str(at.audit),
-                             str(config.annotators.cache_dir or at.annotations))
+        folder = output_folder(at.work, "audit", audit_key(Path(augmented["items"]), config))
+        audited = keyed("audit", audit_task, all((folder / f).exists() for f in AUDIT_FILES), augmented["items"],
+                        config, str(config.annotators.cache_dir or at.annotations), str(folder), reused=audit_reused)
     with stage("QC sample"):
         reviewed = qc_task(augmented["items"], config, str(at.qc), str(at.work))
     quarantine_files = [s["quarantine"] for s in [*fetched.values(), *parsed.values()]] + [
@@ -243,10 +270,10 @@ def _build(out: str, config_file: str | None, seed: int | None, push: bool, repo
     stages = {"sources": parsed, "selection": selection, "letters": augmented["letters"],
               "media_tasks": media_tasks, "audit": audited,
               "qc": reviewed["qc"], "annotations": annotated, "annotation_tasks": annotation_tasks,
-              "sample_sources": sample_names, "fetch": fetched}
+              "sample_sources": sample_names, "fetch": fetched, "stage_runs": stage_runs}
     with stage("publish"):
         report = publish_release_task(str(at.release), reviewed["items"], quarantine_files, str(at.clips), config,
-                                      stages)
+                                      stages, augmented["clip_specs"])
     report_artifacts_task(report, next((f for f in audited["files"] if f.endswith(".csv")), None))
     if push:
         report["push"] = push_release_task(str(at.release), repo_id)

@@ -341,6 +341,10 @@ def print_summary(report: dict, release: Path) -> None:
     m = report["media_tasks"]
     console.print(f"media tasks: {m['cached']} of {m['total']} cached; clips cut {m['clips_cut']}, "
                   f"reused {m['clips_reused']}, failed {m['clips_failed']}")
+    if report.get("stage_runs"):
+        cached = [name for name, run in report["stage_runs"].items() if run == "cached"]
+        console.print(f"stages reused unchanged: {', '.join(cached) or 'none'} "
+                      f"({len(cached)} of {len(report['stage_runs'])})")
     console.print(f"QC sample: {report['qc_sampled']} items pending review")
     if report["sample_sources"]:
         console.print(f"[yellow]built from the embedded sample:[/yellow] {', '.join(report['sample_sources'])}")

@@ -8,6 +8,7 @@ tasks are cut once, and a rebuild where nothing changed finds every clip in plac
 from __future__ import annotations
 
 import json
+import sys
 from collections.abc import Collection
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,6 +17,8 @@ from humansense.config import MediaConfig
 from humansense.faults import checkpoint
 from humansense.ids import digest
 from humansense.io import read_jsonl, write_json, write_jsonl
+from humansense.keyed import code_digest, stat_signature, touch_and_prune
+from humansense import media as media_module
 from humansense.media import CUTTER_VERSION, TRANSIENT_REASONS, MediaError, cut_clip, fingerprint, sha256_file
 from humansense.schema import ClipSpec, ItemDraft, Media, Provenance, Quarantined
 from humansense.tasks import task
@@ -42,7 +45,7 @@ def missing_media(draft: ItemDraft) -> Quarantined:
                        detail=f"{draft.provenance.original_file}: not found under the source root")
 
 
-def plan_batches(draft_files: list[Path], work: Path, media: MediaConfig,
+def plan_batches(draft_files: list[Path], batches_dir: Path, media: MediaConfig,
                  selected: Collection[str] | None = None) -> MediaPlan:
     """Batches of the clips the `selected` drafts need (all drafts when None); each source file fingerprinted once."""
     fingerprints: dict[str, str | None] = {}
@@ -81,21 +84,44 @@ def plan_batches(draft_files: list[Path], work: Path, media: MediaConfig,
     for i in range(0, len(ordered), media.batch_size):
         members = [{"key": k, "spec": clips[k].model_dump(mode="json")} for k in ordered[i:i + media.batch_size]]
         body = {"clips": members, "media": media.model_dump(mode="json"), "cutter": CUTTER_VERSION}
-        batch = work / "batches" / f"{digest(body, length=24)}.json"
+        batch = batches_dir / f"{digest(body, length=24)}.json"
         if not batch.exists():
             write_json(batch, body)
         batches.append(batch)
     return MediaPlan(batches=batches, clip_of=clip_of, quarantined=quarantined)
 
 
-def plan_media(draft_files: list[Path], selection: Path, work: Path, media: MediaConfig) -> dict:
-    """The plan-media stage of a build: batches of the selected drafts' clips, with the draft -> clip map."""
+SELECTED_MEDIA = "media.json"  # beside the select stage's selection.json: the media files selected drafts are cut from
+PLANNED_BATCHES = "batches.json"
+
+
+def plan_key(draft_files: list[Path], selection: Path, media: MediaConfig) -> str:
+    """What decides the media plan: the parse outputs and the selection (both folders keyed by content), the media
+    settings, this code, and the size and modification time of each selected media file (its fingerprint reads the
+    file's ends, too slow to ask of every file on every rebuild)."""
+    sources = json.loads(selection.with_name(SELECTED_MEDIA).read_text())
+    return digest("plan", [str(f) for f in draft_files], str(selection), media.model_dump(mode="json"),
+                  CUTTER_VERSION, code_digest(sys.modules[__name__], media_module),
+                  [(s, stat_signature(s)) for s in sources], length=24)
+
+
+def plan_media(draft_files: list[Path], selection: Path, folder: Path, batches: Path, media: MediaConfig) -> dict:
+    """The plan-media stage of a build: batches (in `batches`, named by content) of the selected drafts' clips, and
+    the draft -> clip map in `folder`."""
     chosen = json.loads(selection.read_text())["split"]
-    plan = plan_batches(draft_files, work, media, selected=chosen)
-    write_json(work / "clip_of.json", plan.clip_of)
-    write_jsonl(work / "media_quarantine.jsonl", plan.quarantined)
-    return {"batches": [str(b) for b in plan.batches], "clip_of": str(work / "clip_of.json"),
-            "quarantine": str(work / "media_quarantine.jsonl")}
+    plan = plan_batches(draft_files, batches, media, selected=chosen)
+    write_jsonl(folder / "quarantine.jsonl", plan.quarantined)
+    write_json(folder / "clip_of.json", plan.clip_of)
+    write_json(folder / PLANNED_BATCHES, [str(b) for b in plan.batches])  # last: marks the output complete
+    touch_and_prune(folder)
+    return {"batches": [str(b) for b in plan.batches], "clip_of": str(folder / "clip_of.json"),
+            "quarantine": str(folder / "quarantine.jsonl")}
+
+
+def plan_done(folder: Path) -> bool:
+    """Whether `folder` holds a complete media plan whose batch files are all in place."""
+    listed = folder / PLANNED_BATCHES
+    return listed.exists() and all(Path(b).exists() for b in json.loads(listed.read_text()))
 
 
 def clip_paths(clips_dir: Path, key: str, suffix: str = ".mp4") -> tuple[Path, Path]:

@@ -10,7 +10,9 @@
     <out>/cache/work/parsed/<source>/   drafts, quarantine, option pools and summary of one source
     <out>/cache/work/evidence/<source>/ the annotate stage's evidence files
     <out>/cache/work/fetch_quarantine.<source>.jsonl   the fetch stage's quarantine
-    <out>/cache/work/...          selection, media plan, items and audit of the latest build
+    <out>/cache/work/{select,plan,augment,audit}/<key>/  those stages' outputs, one folder per key (`keyed.py`)
+    <out>/cache/work/batches/     clip batches, named by content
+    <out>/cache/work/items.jsonl  the QC stage's items (verdicts applied), what publish reads
 """
 
 from __future__ import annotations
@@ -67,8 +69,8 @@ class BuildLayout:
         return self.work / f"fetch_quarantine.{source}.jsonl"
 
     @property
-    def selection(self) -> Path:
-        return self.work / "selection.json"
+    def batches(self) -> Path:
+        return self.work / "batches"
 
     @property
     def items(self) -> Path:
@@ -78,7 +80,3 @@ class BuildLayout:
     def ledger(self) -> Path:
         """Answer places given so far (kept across rebuilds: unchanged items keep their letters)."""
         return self.out / "ledger" / "answer_positions.json"
-
-    @property
-    def audit(self) -> Path:
-        return self.work / "audit"

@@ -21,17 +21,22 @@ config, seed) and does not depend on the order drafts were read in.
 from __future__ import annotations
 
 import math
+import os
+import sys
 from collections import Counter, defaultdict
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 
 from pathlib import Path
 
-from humansense.clips import missing_media
+from humansense.clips import SELECTED_MEDIA, missing_media
 from humansense.config import SplitConfig
-from humansense.ids import unit_interval
+from humansense import schema
+from humansense.ids import digest, unit_interval
 from humansense.io import read_jsonl, write_json, write_jsonl
+from humansense.keyed import code_digest, touch_and_prune
 from humansense.schema import ItemDraft, normalise_text
+from humansense.sources.stage import draft_media
 from humansense.tasks import TASKS, Kind
 
 
@@ -228,10 +233,21 @@ def annotation_needs(tasks: Iterable[str], cfg: SplitConfig) -> dict[str, int] |
             for t in tasks}
 
 
-def select_stage(draft_files: list[Path], cfg: SplitConfig, seed: int, selection_file: Path,
-                 quarantine_file: Path) -> dict:
-    """The select stage of a build: drafts whose media exist -> `selection_file`; missing media quarantined."""
-    candidates, quarantined, exists = [], [], {}
+SELECTION = "selection.json"
+
+
+def select_key(draft_files: list[Path], cfg: SplitConfig, seed: int) -> str:
+    """What decides a selection: the parse outputs (their folders are keyed by content), which of their media files
+    exist (a missing one quarantines its drafts), the split settings, the seed and this code."""
+    present = [[os.path.exists(m) for m in draft_media(Path(f))] for f in draft_files]
+    return digest("select", [str(f) for f in draft_files], present, cfg.model_dump(mode="json"), seed,
+                  code_digest(sys.modules[__name__], schema), length=24)
+
+
+def select_stage(draft_files: list[Path], cfg: SplitConfig, seed: int, folder: Path) -> dict:
+    """The select stage of a build: drafts whose media exist -> `folder/selection.json`, the media files the
+    selected drafts are cut from -> `folder/media.json`; drafts with missing media quarantined."""
+    candidates, quarantined, exists, source_of = [], [], {}, {}
     for path in draft_files:
         for draft in read_jsonl(Path(path), ItemDraft):
             src = draft.clip.source_path
@@ -239,9 +255,13 @@ def select_stage(draft_files: list[Path], cfg: SplitConfig, seed: int, selection
                 exists[src] = Path(src).exists()
             if exists[src]:
                 candidates.append(candidate_of(draft))
+                source_of[draft.id] = src
             else:
                 quarantined.append(missing_media(draft))
     chosen = select(candidates, cfg, seed)
-    write_json(selection_file, chosen.to_json())
-    write_jsonl(quarantine_file, quarantined)
-    return {"selection": str(selection_file), "quarantine": str(quarantine_file), **chosen.summary()}
+    write_jsonl(folder / "quarantine.jsonl", quarantined)
+    write_json(folder / SELECTED_MEDIA, sorted({source_of[i] for i in chosen.split}))
+    write_json(folder / SELECTION, chosen.to_json())  # last: its presence marks the output complete
+    touch_and_prune(folder)
+    return {"selection": str(folder / SELECTION), "quarantine": str(folder / "quarantine.jsonl"),
+            **chosen.summary()}

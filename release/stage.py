@@ -41,11 +41,12 @@ def eval_answer_classes(items: list[Item]) -> dict[str, dict[str, int]]:
 
 
 def publish(release_dir: Path, items_file: Path, quarantine_files: list[Path], clips_dir: Path, config: BuildConfig,
-            stages: dict) -> dict:
+            stages: dict, clip_specs: Path | None = None) -> dict:
     """Check leakage (the last guard), write the release atomically and return its report.
 
     `stages` holds what earlier stages accounted for: sources, selection, media_tasks, audit, qc, annotations and
-    the sample sources."""
+    the sample sources; `clip_specs` where each item's clip was cut from (the augment stage's, by default beside
+    `items_file`)."""
     items = list(read_jsonl(items_file, Item))
     check_leakage(items)  # raises on any overlap between eval and train
     roots = {n: c.root for n, c in config.sources.enabled().items() if c.root is not None}
@@ -65,11 +66,12 @@ def publish(release_dir: Path, items_file: Path, quarantine_files: list[Path], c
                           stages["sample_sources"], audit["flagged"])
     report |= {"selection": stages["selection"], "answer_letters": stages["letters"], "eval_answer_classes": eval_answer_classes(items),
                "qc": stages["qc"], "llm_account": audit["llm_account"], "annotations": stages["annotations"],
-               "annotation_tasks": stages["annotation_tasks"], "shortfall": short,
+               "annotation_tasks": stages["annotation_tasks"], "stage_runs": stages.get("stage_runs", {}),
+               "shortfall": short,
                "fetch": {n: {k: v for k, v in f.items() if k != "quarantine"}
                          for n, f in (stages.get("fetch") or {}).items()}}
     modes = {n: media_mode(n, config, stages["sample_sources"]) for n in config.sources.enabled()}
-    specs_file = Path(items_file).with_name(CLIP_SPECS)
+    specs_file = Path(clip_specs) if clip_specs else Path(items_file).with_name(CLIP_SPECS)
     specs = json.loads(specs_file.read_text()) if specs_file.exists() else {}
     references = manifest_entries(items, specs, Path(clips_dir), config.media, modes)
     items = [without_restricted_texts(i) for i in items]

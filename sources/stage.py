@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-import shutil
+import json
 from pathlib import Path
 
 from humansense.config import SourceConfig
 from humansense.ids import digest
-from humansense.io import jsonl_writer, write_json, write_jsonl
+from humansense.io import jsonl_writer, read_jsonl, write_json, write_jsonl
+from humansense.keyed import touch_and_prune
 from humansense.media import sha256_file
-from humansense.schema import SCHEMA_VERSION
+from humansense.schema import SCHEMA_VERSION, ItemDraft
 from humansense.sources import adapter_class
 from humansense.sources.pools import write_pools
 
@@ -25,7 +26,7 @@ def parse_key(name: str, config: SourceConfig, root: Path, seed: int) -> str:
                   SCHEMA_VERSION, length=32)
 
 
-KEEP_PARSED = 3  # parse outputs kept per source (most recent first): an edit undone finds its old output in place
+MEDIA_FILES = "media_files.json"  # beside drafts.jsonl: the distinct media files its drafts are cut from
 
 
 def parsed_folder(work: Path, name: str, key: str) -> Path:
@@ -37,8 +38,13 @@ def parsed_folder(work: Path, name: str, key: str) -> Path:
 def parse_source(name: str, config: SourceConfig, root: Path, seed: int, work: Path, key: str | None = None) -> dict:
     adapter = adapter_class(name)(config, root, seed)
     out = parsed_folder(work, name, key or parse_key(name, config, root, seed))
+    media: set[str] = set()
     with jsonl_writer(out / "drafts.jsonl") as write:  # streamed: memory does not grow with the source
-        result = adapter.parse(sink=write)
+        def sink(draft: ItemDraft) -> None:
+            media.add(draft.clip.source_path)
+            write(draft)
+        result = adapter.parse(sink=sink)
+    write_json(out / MEDIA_FILES, sorted(media))
     write_jsonl(out / "quarantine.jsonl", result.quarantined)
     write_pools(out, name, adapter.pools())
     summary = result.summary()
@@ -46,12 +52,15 @@ def parse_source(name: str, config: SourceConfig, root: Path, seed: int, work: P
     summary.update(drafts=str(out / "drafts.jsonl"), quarantine=str(out / "quarantine.jsonl"),
                    annotation_files={f.name: sha256_file(f) for f in adapter.annotation_files() if f.is_file()})
     write_json(out / "summary.json", summary)
-    _prune(out.parent, keep=out)
+    touch_and_prune(out)  # an edit undone finds its old output in place
     return summary
 
 
-def _prune(folder: Path, keep: Path) -> None:
-    """Drop all but the KEEP_PARSED most recent parse outputs of a source (an output removed is recomputed)."""
-    outputs = sorted((p for p in folder.iterdir() if p.is_dir()), key=lambda p: p.stat().st_mtime, reverse=True)
-    for old in [p for p in outputs if p != keep][KEEP_PARSED - 1:]:
-        shutil.rmtree(old, ignore_errors=True)
+def draft_media(drafts: Path) -> list[str]:
+    """The distinct media files a parse output's drafts are cut from (recorded by the parse; read once if older)."""
+    listed = drafts.with_name(MEDIA_FILES)
+    if listed.exists():
+        return json.loads(listed.read_text())
+    media = sorted({d.clip.source_path for d in read_jsonl(drafts, ItemDraft)})
+    write_json(listed, media)
+    return media

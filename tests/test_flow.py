@@ -150,6 +150,9 @@ def test_second_build_reuses_every_cached_task(sample_build):
     assert second["media_tasks"]["cached"] == second["media_tasks"]["total"]  # nothing was cut again
     assert first["annotation_tasks"] == {"total": 4, "cached": 0}
     assert second["annotation_tasks"] == {"total": 4, "cached": 4}  # no media decoded again to annotate
+    keyed_stages = ["select", "plan media", "augment", "audit"]
+    assert first["stage_runs"] == dict.fromkeys(keyed_stages, "ran")
+    assert second["stage_runs"] == dict.fromkeys(keyed_stages, "cached")  # keyed by their inputs: nothing redone
     assert first["answer_letters"]["pinned_by_ledger"] == 0  # the ledger: answer places of the previous build
     assert second["answer_letters"]["pinned_by_ledger"] == second["items"] and second["answer_letters"]["new"] == 0
     assert set(first["answer_letters"]["spread"].values()) <= {0, 1}
@@ -171,6 +174,46 @@ def test_lost_clips_are_cut_again_rather_than_trusted(prefect_harness, sample_ro
     report = build_humansense(out=str(tmp_path / "b"), config_file=str(config))
     assert report["media_tasks"]["cached"] == 0 and report["media_tasks"]["clips_cut"] == 5
     assert report["items_per_task"]["GR"] == 5
+
+
+def test_keyed_stages_redo_exactly_what_changed_below_them(prefect_harness, sample_roots, tmp_path):
+    """Select, plan media, augment and audit are keyed by their inputs: a lost output is made again, a media file
+    touched re-plans (and cuts nothing: its content is the same), a lost ledger re-augments; the items stay the
+    same bytes throughout."""
+    import os
+    import shutil
+
+    from humansense.flows.build import build_humansense
+
+    root = tmp_path / "jester"
+    shutil.copytree(sample_roots["jester"], root)
+    config = sample_config({"jester": root}, tmp_path / "c.toml", only_sources("jester"))
+    out = tmp_path / "b"
+
+    def build() -> tuple[dict, dict[str, bytes]]:
+        report = build_humansense(out=str(out), config_file=str(config))
+        return report, {p.name: p.read_bytes() for p in (out / "release" / "data").glob("*/*.parquet")}
+
+    first, items = build()
+    assert set(first["stage_runs"].values()) == {"ran"}
+    for augmented in (out / "cache" / "work" / "augment").iterdir():
+        shutil.rmtree(augmented)
+    report, again = build()
+    assert report["stage_runs"] == {"select": "cached", "plan media": "cached", "augment": "ran", "audit": "cached"}
+    assert again == items
+    video = Path(json.loads(next((out / "cache" / "work" / "select").glob("*/media.json")).read_text())[0])
+    assert video.is_relative_to(root)  # a selected Jester video (a folder of frames)
+    os.utime(video, ns=(video.stat().st_atime_ns, video.stat().st_mtime_ns + 10**9))
+    report, again = build()
+    assert report["stage_runs"] == {"select": "cached", "plan media": "ran", "augment": "ran", "audit": "ran"}
+    assert report["media_tasks"]["clips_cut"] == 0 and again == items
+    (out / "ledger" / "answer_positions.json").unlink()
+    report, again = build()
+    assert report["stage_runs"] == {"select": "cached", "plan media": "cached", "augment": "ran", "audit": "cached"}
+    assert report["answer_letters"]["new"] == report["items"] and again == items
+    report, again = build()
+    assert set(report["stage_runs"].values()) == {"cached"} and again == items
+    assert report["answer_letters"]["pinned_by_ledger"] == report["items"]
 
 
 def test_readme_build_command_runs_on_the_embedded_sample(tmp_path):

@@ -253,7 +253,7 @@ def test_five_annotators_under_load_while_a_build_applies_verdicts(app_url, qc_b
 
     seconds = float(os.environ.get("HUMANSENSE_LOAD_S", "20"))
     items = sample(qc_build)
-    augmented = sample_build[0] / "cache" / "work" / "augmented.jsonl"
+    augmented = next((sample_build[0] / "cache" / "work" / "augment").glob("*/augmented.jsonl"))
     stop_at = time.monotonic() + seconds
     acknowledged: dict[str, list[str]] = {}
     refused: list[str] = []
