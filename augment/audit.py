@@ -18,21 +18,22 @@ thousands does.
 
 from __future__ import annotations
 
+import heapq
 import math
 import re
 import sys
 from collections import Counter, defaultdict
 from contextlib import contextmanager
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
 import pandas as pd
 
 from humansense import schema, tasks
 from humansense.augment import learned
-from humansense.augment.learned import learned_hits
+from humansense.augment.learned import MIN_ITEMS, TextOnlyModel, learned_hits
 from humansense.config import AugmentConfig
-from humansense.ids import digest
+from humansense.ids import digest, unit_interval
 from humansense.keyed import code_digest, touch_and_prune
 from humansense.schema import LETTERS, Item, normalise_text
 from humansense.tasks import Kind
@@ -80,28 +81,6 @@ ANSWERERS: dict[str, Answerer] = {"longest option": _longest, "shortest option":
                                   "most like the question": _question_overlap}
 
 
-def prior_hits(group: list[Item], reference: list[Item] | None = None) -> int:
-    """'The option most often correct in the task': each item answered with its option whose text is correct most
-    often in `reference` (the released train split), or, without one, among the task's other items (leave-one-out,
-    so an item's own answer does not count)."""
-    answered = Counter(normalise_text(t) for i in (reference or group) for t in i.answer_texts())
-    hits = 0
-    for item in group:
-        own = Counter() if reference else Counter(normalise_text(t) for t in item.answer_texts())
-        best = max(range(len(item.options)),
-                   key=lambda k: (answered[normalise_text(item.options[k].text)] - own[normalise_text(
-                       item.options[k].text)], -k))
-        hits += best in correct_indices(item)
-    return hits
-
-
-def bare_numeral_hits(group: list[Item], reference: list[Item] | None = None) -> tuple[str, int]:
-    """The authors ask counts as a bare numeral: always saying the most common count (in train when released,
-    else in eval itself) scores that count's share of eval."""
-    mode = Counter(i.answer for i in (reference or group)).most_common(1)[0][0]
-    return mode, sum(i.answer == mode for i in group)
-
-
 def correct_indices(item: Item) -> set[int]:
     if item.kind is Kind.NUMERAL:
         return {i for i, o in enumerate(item.options) if o.text == item.answer}
@@ -122,39 +101,55 @@ def binomial_tail(successes: int, n: int, p: float) -> float:
     return min(1.0, math.exp(top) * sum(math.exp(v - top) for v in logs))
 
 
+LEARN_MAX_TRAIN = 5000  # train items per task the learned answerer fits on (a seeded sample beyond it)
+SCORE_BATCH = 2000  # eval items the learned answerer scores at a time
+TASK_FIELD = re.compile(rb'"task":"([^"]+)"')  # an item line's first "task" is the item's own (its id comes first)
+
+
 def audit(items: list[Item], cfg: AugmentConfig, llm_answerer=None, seed: int = 0) -> pd.DataFrame:
-    """`llm_answerer(question, [(letter, text)], kind) -> letters | None`, when an LLM is configured."""
+    """`llm_answerer(question, [(letter, text)], kind) -> letters | None`, when an LLM is configured. Tasks are
+    reported in the order their first eval item comes."""
     by_task: dict[str, list[Item]] = defaultdict(list)
-    train_of: dict[str, list[Item]] = defaultdict(list)
     for item in items:
-        if item.options:
-            (train_of if item.split == "train" else by_task)[item.task].append(item)
+        by_task[item.task].append(item)
+    order = list(dict.fromkeys(i.task for i in items if i.options and i.split != "train"))
+    return audit_tasks([(t, lambda group=by_task[t]: iter(group)) for t in order], cfg, llm_answerer, seed)
+
+
+def audit_file(items_file: Path, cfg: AugmentConfig, llm_answerer=None, seed: int = 0) -> pd.DataFrame:
+    """`audit` of an items file, read one task at a time (twice per task): memory holds one task's counts and the
+    learned answerer's sample, not the items."""
+    ranges: dict[str, list[list[int]]] = defaultdict(list)  # task -> byte ranges of its lines
+    order: dict[str, int] = {}
+    with items_file.open("rb") as f:
+        at = 0
+        for line in f:
+            abbr = TASK_FIELD.search(line).group(1).decode()
+            if ranges[abbr] and ranges[abbr][-1][1] == at:
+                ranges[abbr][-1][1] = at + len(line)
+            else:
+                ranges[abbr].append([at, at + len(line)])
+            if b'"split":"train"' not in line:
+                order.setdefault(abbr, len(order))
+            at += len(line)
+
+    def read(abbr: str) -> Iterator[Item]:
+        with items_file.open("rb") as f:
+            for start, end in ranges[abbr]:
+                f.seek(start)
+                while f.tell() < end:
+                    yield Item.model_validate_json(f.readline())
+
+    return audit_tasks([(t, lambda t=t: read(t)) for t in sorted(order, key=order.get)], cfg, llm_answerer, seed)
+
+
+def audit_tasks(tasks: list[tuple[str, Callable[[], Iterable[Item]]]], cfg: AugmentConfig, llm_answerer=None,
+                seed: int = 0) -> pd.DataFrame:
+    """The audit, task by task: each task's items (both splits) are read twice, once for what the answerers learn
+    from train (or, without train, from eval itself) and once to score eval."""
     rows = []
-    for abbr, group in by_task.items():  # eval (or unassigned) items: the benchmark; train is what one learns from
-        train = train_of.get(abbr, [])
-        n = len(group)
-        chance = sum(len(correct_indices(i)) / len(i.options) for i in group) / n
-        scores: dict[str, int] = {}
-        slots = max(len(i.options) for i in group)
-        letter_hits = [sum(k in correct_indices(i) for i in group) for k in range(slots)]
-        best = max(range(slots), key=lambda k: letter_hits[k])
-        scores[f"always {LETTERS[best]}"] = letter_hits[best]
-        for name, answerer in ANSWERERS.items():
-            scores[name] = sum(answerer(i) in correct_indices(i) for i in group)
-        scores["most often correct in the task"] = prior_hits(group, train)
-        if group[0].kind is Kind.NUMERAL:
-            scores["middle candidate value"] = sum(_middle_value(i) in correct_indices(i) for i in group)
-            mode, hits = bare_numeral_hits(group, train)
-            scores[f"bare numeral: most common count ({mode})"] = hits
-        learned = learned_hits(group, correct_indices, seed, train)
-        if learned is not None:
-            scores["learned text-only classifier"] = learned
-        if llm_answerer is not None and group[0].kind is not Kind.NUMERAL:
-            hits = 0
-            for i in group:  # scored like the other answerers: one chosen letter among the correct ones
-                said = llm_answerer(i.question, [(o.letter, o.text) for o in i.options], i.kind.value)
-                hits += bool(said) and LETTERS.index(said[0]) in correct_indices(i)
-            scores["text-only LLM"] = hits
+    for abbr, items in tasks:
+        scores, n, chance = _audit_task(items, llm_answerer, seed)
         for name, hits in scores.items():
             acc = hits / n
             p_value = binomial_tail(hits, n, chance)
@@ -163,6 +158,83 @@ def audit(items: list[Item], cfg: AugmentConfig, llm_answerer=None, seed: int = 
                          "flagged": bool(acc - chance > cfg.audit_tolerance and p_value < cfg.audit_alpha)})
     return pd.DataFrame(rows, columns=["task", "answerer", "items", "accuracy", "chance", "excess", "p_value",
                                        "flagged"])
+
+
+def _audit_task(items: Callable[[], Iterable[Item]], llm_answerer, seed: int) -> tuple[dict[str, int], int, float]:
+    """(hits per answerer, eval items, chance) of one task. Eval (or unassigned) items are the benchmark; train is
+    what one learns from: the answer prior and the most common count count train when there is one (else eval,
+    leaving each item's own answer out), the classifier fits on a seeded sample of at most LEARN_MAX_TRAIN train
+    items (else cross-validates over eval)."""
+    counted = {"train": Counter(), "eval": Counter()}  # normalised answer texts
+    counts = {"train": Counter(), "eval": Counter()}  # answers as given (the count, for HC)
+    sample: list[tuple[float, int, Item]] = []  # a max-heap on the sampling key: the train items kept
+    n_train = 0
+    for k, item in enumerate(items()):
+        if not item.options:
+            continue
+        side = "train" if item.split == "train" else "eval"
+        counted[side].update(normalise_text(t) for t in item.answer_texts())
+        counts[side][item.answer] += 1
+        if side == "train":
+            n_train += 1
+            entry = (-unit_interval(seed, "learn", item.id), k, item)
+            if len(sample) < LEARN_MAX_TRAIN:
+                heapq.heappush(sample, entry)
+            elif entry[0] > sample[0][0]:
+                heapq.heapreplace(sample, entry)
+    train = [item for _, _, item in sorted(sample, key=lambda e: e[1])]  # in the items' order
+    del sample
+    reference = "train" if n_train else "eval"
+    model = TextOnlyModel(train, correct_indices, seed) if len(train) >= MIN_ITEMS else None
+    held: list[Item] = []  # eval, kept only to cross-validate the classifier when there is too little train
+    batch: list[Item] = []
+    scores: dict[str, int] = defaultdict(int)
+    letter_hits: Counter = Counter()
+    n, chance, numeral, llm_asked = 0, 0.0, False, False
+    mode = counts[reference].most_common(1)[0][0] if counts[reference] else None
+    for item in items():
+        if not item.options or item.split == "train":
+            continue
+        right = correct_indices(item)
+        n += 1
+        chance += len(right) / len(item.options)
+        letter_hits.update(right)
+        for name, answerer in ANSWERERS.items():
+            scores[name] += answerer(item) in right
+        own = Counter() if n_train else Counter(normalise_text(t) for t in item.answer_texts())
+        best = max(range(len(item.options)), key=lambda k: (counted[reference][normalise_text(
+            item.options[k].text)] - own[normalise_text(item.options[k].text)], -k))
+        scores["prior"] += best in right
+        if item.kind is Kind.NUMERAL:
+            numeral = True
+            scores["middle"] += _middle_value(item) in right
+            scores["mode"] += item.answer == mode
+        elif llm_answerer is not None:  # scored like the other answerers: one chosen letter among the correct ones
+            llm_asked = True
+            said = llm_answerer(item.question, [(o.letter, o.text) for o in item.options], item.kind.value)
+            scores["llm"] += bool(said) and LETTERS.index(said[0]) in right
+        if model is not None:
+            batch.append(item)
+            if len(batch) == SCORE_BATCH:
+                scores["learned"] += model.hits(batch)
+                batch = []
+        else:
+            held.append(item)
+    if model is not None:
+        learned = scores["learned"] + model.hits(batch)
+    else:
+        learned = learned_hits(held, correct_indices, seed)
+    best_letter = max(range(max(letter_hits, default=0) + 1), key=lambda k: letter_hits[k])
+    ordered = {f"always {LETTERS[best_letter]}": letter_hits[best_letter],
+               **{name: scores[name] for name in ANSWERERS}, "most often correct in the task": scores["prior"]}
+    if numeral:
+        ordered |= {"middle candidate value": scores["middle"],
+                    f"bare numeral: most common count ({mode})": scores["mode"]}
+    if learned is not None:
+        ordered["learned text-only classifier"] = learned
+    if llm_asked:
+        ordered["text-only LLM"] = scores["llm"]
+    return ordered, n, chance / n if n else 0.0
 
 
 class BiasAuditError(Exception):
@@ -250,11 +322,8 @@ def audit_reused(result: dict) -> dict:
 def audit_stage(items_file: Path, config, folder: Path, cache_dir: Path) -> dict:
     """The audit stage of a build: the blind answerers over the items, written to `folder` with what each task's
     check found (the build fails on a flagged task unless the user allowed a biased build)."""
-    from humansense.io import read_jsonl
-
-    items = list(read_jsonl(items_file, Item))
     with text_only_llm(config, cache_dir) as (answerer, account):
-        table = audit(items, config.augment, answerer, config.seed)
+        table = audit_file(items_file, config.augment, answerer, config.seed)
     files = write_audit(table, folder)
     touch_and_prune(folder)
     return {"files": [str(f) for f in files], "flagged": check(table, config.augment), "llm_account": account}

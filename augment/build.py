@@ -8,23 +8,25 @@ Every choice is seeded by (build seed, item id), so the same inputs and seed giv
 from __future__ import annotations
 
 import json
+import pickle
 import sys
+import tempfile
 from collections import Counter, defaultdict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from humansense.augment.options import (OptionError, answer_slots, arrange, balanced_positions,
+from humansense.augment.options import (OptionError, answer_slots, arrange, assign_answer_positions,
                                         wrong_options_for)
 from humansense import clips, schema, tasks
-from humansense.augment import options, templates
+from humansense.augment import options, spill, templates
+from humansense.augment.spill import RUN_BYTES, RecordSet, TaskSpill, gc_paused
 from humansense.augment.templates import load_templates, templates_text
 from humansense.clips import clip_paths, media_for
 from humansense.config import AugmentConfig
 from humansense.faults import checkpoint
-from humansense.ids import seeded_rng
-from humansense.ids import digest
-from humansense.io import read_jsonl, write_json, write_jsonl, write_text_atomic
+from humansense.ids import digest, seeded_rng
+from humansense.io import jsonl_writer, read_jsonl, write_json, write_jsonl, write_text_atomic
 from humansense.keyed import code_digest, stat_signature, touch_and_prune
 from humansense.media import MediaError, sha256_file
 from humansense.release import reference, select
@@ -49,13 +51,10 @@ def _where(draft: ItemDraft) -> dict:
                 file=draft.provenance.original_file)
 
 
-def answer_counts(drafts: Iterable[ItemDraft], splits: dict[str, str]) -> dict[tuple[str, str], dict[str, float]]:
+def count_answers(counts: dict[tuple[str, str], Counter], draft: ItemDraft, split: str) -> None:
     """Per task and split, how often each (normalised) answer text is an answer: the weights wrong options are
     drawn by (per split, as eval's classes are evened out by selection and train's are not)."""
-    counts: dict[tuple[str, str], Counter] = defaultdict(Counter)
-    for d in drafts:
-        counts[(d.task, splits.get(d.id, "unassigned"))].update(normalise_text(a) for a in d.answers)
-    return {k: dict(c) for k, c in counts.items()}
+    counts[(draft.task, split)].update(normalise_text(a) for a in draft.answers)
 
 
 def options_key(item_id: str, answers: Iterable[str]) -> str:
@@ -92,60 +91,137 @@ def make_item(ready: Ready, positions: tuple[int, ...], seed: int, split: str = 
         annotations=draft.annotations, split=split)
 
 
-def augment_drafts(pairs: list[tuple[ItemDraft, Media, str]], seed: int, cfg: AugmentConfig,
+@dataclass
+class _Context:
+    """What one augment run knows once every draft has been read: the seeded choices' inputs."""
+
+    seed: int
+    cfg: AugmentConfig
+    splits: dict[str, str]
+    pools: Pools | None
+    selection: Selection | None
+    pinned: dict[str, tuple[int, ...]]
+    kept_options: dict[str, list[str]]
+    weights: dict[tuple[str, str], Counter]
+    train_records: RecordSet
+
+
+def augment_stream(pairs: Iterable[tuple[ItemDraft, Media, str]], seed: int, cfg: AugmentConfig,
+                   sink: Callable[[Item], None], splits: dict[str, str] | None = None, pools: Pools | None = None,
+                   selection: Selection | None = None, pinned: dict[str, tuple[int, ...]] | None = None,
+                   kept_options: dict[str, list[str]] | None = None, spill_dir: Path | None = None,
+                   ) -> list[Quarantined]:
+    """(draft, media, clip key) triples -> items to `sink`, task by task in id order, balanced per task and split;
+    refused drafts are returned as quarantine entries. With a selection, eval keeps each task's `target`
+    best-ranked survivors (the unused reserve is left out); `pinned` answer positions and `kept_options` wrong options
+    (the ledger of the previous build) are kept.
+
+    The drafts are read once and spilled to disk per task (`spill_dir`, a temporary folder by default); memory holds
+    the answer counts, the train records' hashes and one task's ids, so it does not grow with the drafts' size."""
+    splits = selection.split if selection is not None else (splits or {})
+    ctx = _Context(seed, cfg, splits, pools, selection, pinned or {}, kept_options or {}, defaultdict(Counter),
+                   RecordSet())
+    quarantined: list[Quarantined] = []
+    with gc_paused(), tempfile.TemporaryDirectory(dir=spill_dir, prefix=".augment-") as tmp:
+        spill = TaskSpill(Path(tmp), RUN_BYTES)
+        for draft, media, clip in pairs:
+            split = splits.get(draft.id, "unassigned")
+            count_answers(ctx.weights, draft, split)
+            if split == "train":
+                ctx.train_records.add(draft.provenance.record_id)
+            # Pickled, not JSON: the drafts were validated when read, and the spill is this process's own file.
+            spill.add(draft.task, draft.id, pickle.dumps((draft, media, clip), protocol=pickle.HIGHEST_PROTOCOL))
+        order = {t: k for k, t in enumerate(TASKS)}
+        for abbr in sorted(spill.tasks(), key=lambda t: (order.get(t, len(order)), t)):
+            quarantined += _augment_task(abbr, spill, ctx, sink, Path(tmp))
+            spill.drop(abbr)
+    return quarantined
+
+
+def _augment_task(abbr: str, spill: TaskSpill, ctx: _Context, sink: Callable[[Item], None],
+                  tmp: Path) -> list[Quarantined]:
+    """One task: wrong options per draft (first pass, duplicates and refusals quarantined), then letters balanced
+    per split over the survivors, then the items (second pass, in id order)."""
+    quarantined: list[Quarantined] = []
+    seen: dict[str, str] = {}  # digest of (clip, answers) -> the first draft with them
+    survivors: list[tuple[str, str, int]] = []  # (id, split, answer places), in id order
+    labels = task(abbr).label_options  # labels are weighted by answer counts; free text is not
+    wrong_file = tmp / f"{abbr}.wrong.jsonl"
+    # A task that fits in RUN_BYTES keeps its drafts from the first pass for the second; a larger one reads them
+    # from the spill again with the wrong options written aside, so memory stays bounded either way.
+    held: list[Ready] | None = []
+    held_bytes = 0
+    with wrong_file.open("w", encoding="utf-8") as wrong_out:
+        for record in spill.read(abbr):
+            draft, media, clip = pickle.loads(record)
+            held_bytes += len(record)
+            key = digest(clip, sorted({normalise_text(a) for a in draft.answers}))
+            if key in seen:
+                quarantined.append(Quarantined(stage="augment", reason="duplicate item", **_where(draft),
+                                               detail=f"{draft.id}: same task, clip and answer as {seen[key]}"))
+                continue
+            seen[key] = draft.id
+            split = ctx.splits.get(draft.id, "unassigned")
+            try:
+                wrong = still_valid(draft, ctx.kept_options.get(options_key(draft.id, draft.answers))) or \
+                    wrong_options_for(draft, ctx.seed, ctx.cfg, ctx.pools,
+                                      ctx.weights.get((draft.task, split)) if labels else None,
+                                      excluded=ctx.train_records if split != "train" and not labels else ())
+            except OptionError as e:
+                quarantined.append(Quarantined(stage="augment", reason=e.reason, detail=str(e), **_where(draft)))
+                continue
+            survivors.append((draft.id, split, answer_slots(draft)))
+            wrong_out.write(json.dumps([draft.id, wrong]) + "\n")
+            held = held if held is not None and held_bytes <= RUN_BYTES else None
+            if held is not None:
+                held.append(Ready(draft, media, clip, wrong))
+    del seen
+    if ctx.selection is not None:
+        keep = keep_best_ranked({abbr: [i for i, split, _ in survivors if split != "train"]}, ctx.selection)
+        survivors = [s for s in survivors if s[1] == "train" or s[0] in keep]
+    # Letters are balanced over the drafts that will certainly become items, so refusals cannot unbalance them.
+    by_split: dict[str, list[tuple[str, int]]] = defaultdict(list)
+    for draft_id, split, places in survivors:
+        by_split[split].append((draft_id, places))
+    del survivors
+    positions: dict[str, tuple[int, ...]] = {}
+    for members in by_split.values():
+        positions |= assign_answer_positions(members, task(abbr).options, ctx.seed, ctx.pinned)
+    del by_split
+    for ready in held if held is not None else _spilled_ready(spill.read(abbr), wrong_file):
+        if ready.draft.id in positions:
+            sink(make_item(ready, positions[ready.draft.id], ctx.seed, ctx.splits.get(ready.draft.id, "unassigned")))
+    wrong_file.unlink()
+    return quarantined
+
+
+def _spilled_ready(records: Iterable[bytes], wrong_file: Path) -> Iterator[Ready]:
+    """The spilled drafts joined with their wrong options (duplicates and refused drafts have none: skipped)."""
+    with wrong_file.open(encoding="utf-8") as wrong_in:
+        wrong_of = (json.loads(row) for row in wrong_in)
+        next_wrong = next(wrong_of, None)
+        for record in records:
+            draft, media, clip = pickle.loads(record)
+            if next_wrong is None or next_wrong[0] != draft.id:
+                continue
+            yield Ready(draft, media, clip, next_wrong[1])
+            next_wrong = next(wrong_of, None)
+
+
+def augment_drafts(pairs: Iterable[tuple[ItemDraft, Media, str]], seed: int, cfg: AugmentConfig,
                    splits: dict[str, str] | None = None, pools: Pools | None = None,
                    selection: Selection | None = None,
                    pinned: dict[str, tuple[int, ...]] | None = None,
                    kept_options: dict[str, list[str]] | None = None) -> tuple[list[Item], list[Quarantined]]:
-    """(draft, media, clip key) triples -> items, balanced per task and split; refused drafts quarantined. With a
-    selection, eval keeps each task's `target` best-ranked survivors (the unused reserve is left out); `pinned`
-    answer positions and `kept_options` wrong options (the ledger of the previous build) are kept."""
-    quarantined: list[Quarantined] = []
-    ready: list[Ready] = []
-    seen: dict[tuple, str] = {}
-    if selection is not None:
-        splits = selection.split
-    weights = answer_counts((d for d, _, _ in pairs), splits or {})
-    train_records = {d.provenance.record_id for d, _, _ in pairs if (splits or {}).get(d.id) == "train"}
-    kept_options = kept_options or {}
-    for draft, media, clip in sorted(pairs, key=lambda p: p[0].id):
-        key = (draft.task, clip, frozenset(normalise_text(a) for a in draft.answers))
-        if key in seen:
-            quarantined.append(Quarantined(stage="augment", reason="duplicate item", **_where(draft),
-                                           detail=f"{draft.id}: same task, clip and answer as {seen[key]}"))
-            continue
-        seen[key] = draft.id
-        try:
-            split = (splits or {}).get(draft.id, "unassigned")
-            labels = task(draft.task).label_options  # labels are weighted by answer counts; free text is not
-            wrong = still_valid(draft, kept_options.get(options_key(draft.id, draft.answers))) or wrong_options_for(
-                draft, seed, cfg, pools, weights.get((draft.task, split)) if labels else None,
-                excluded=train_records if split != "train" and not labels else ())
-            ready.append(Ready(draft, media, clip, wrong))
-        except OptionError as e:
-            quarantined.append(Quarantined(stage="augment", reason=e.reason, detail=str(e), **_where(draft)))
-    if selection is not None:
-        eval_ids: dict[str, list[str]] = {}
-        for r in ready:
-            eval_ids.setdefault(r.draft.task, []).append(r.draft.id)
-        keep = keep_best_ranked(eval_ids, selection)
-        ready = [r for r in ready if splits.get(r.draft.id) == "train" or r.draft.id in keep]
-    # Letters are balanced over the drafts that will certainly become items, so refusals cannot unbalance them.
-    splits = splits or {}
-    positions = balanced_positions([r.draft for r in ready], splits, seed, pinned)
-    items = [make_item(r, positions[r.draft.id], seed, splits.get(r.draft.id, "unassigned")) for r in ready]
-    items.sort(key=lambda i: (list(TASKS).index(i.task), i.id))
+    """`augment_stream` into a list: the items (in task order, then id) and the refused drafts."""
+    items: list[Item] = []
+    quarantined = augment_stream(pairs, seed, cfg, items.append, splits, pools, selection, pinned, kept_options)
     return items, quarantined
 
 
-def build_items(draft_files: list[Path], clip_of: dict[str, str], clips_dir: Path, seed: int,
-                cfg: AugmentConfig, selection: Selection | None = None,
-                pinned: dict[str, tuple[int, ...]] | None = None,
-                kept_options: dict[str, list[str]] | None = None,
-                specs: dict[str, dict] | None = None) -> tuple[list[Item], list[Quarantined]]:
-    """Read the selected drafts, attach their cut clips, and augment (balanced per task and split); failed clips
-    quarantined. Without a selection every draft with a clip is used (unassigned split)."""
-    pairs, quarantined = [], []
+def selected_pairs(draft_files: list[Path], clip_of: dict[str, str], clips_dir: Path, quarantined: list[Quarantined],
+                   specs: dict[str, dict] | None = None) -> Iterator[tuple[ItemDraft, Media, str]]:
+    """The drafts that have a planned clip, each with its cut clip; a clip that failed is quarantined instead."""
     for path in draft_files:
         for draft in read_jsonl(path, ItemDraft):
             checkpoint("augment")
@@ -153,15 +229,14 @@ def build_items(draft_files: list[Path], clip_of: dict[str, str], clips_dir: Pat
             if key is None:  # not selected, or already quarantined by the media plan (missing source file)
                 continue
             try:
-                pairs.append((draft, media_for(draft, key, clips_dir), key))
-                if specs is not None:  # where the clip came from, for reference releases
-                    specs[draft.id] = clip_spec_record(draft.provenance.source, draft.provenance.original_file,
-                                                       draft.clip)
+                media = media_for(draft, key, clips_dir)
             except MediaError as e:
                 quarantined.append(Quarantined(stage="media", reason=e.reason, detail=e.detail, **_where(draft)))
-    items, refused = augment_drafts(pairs, seed, cfg, pools=Pools.beside(draft_files), selection=selection,
-                                    pinned=pinned, kept_options=kept_options)
-    return items, quarantined + refused
+                continue
+            if specs is not None:  # where the clip came from, for reference releases
+                specs[draft.id] = clip_spec_record(draft.provenance.source, draft.provenance.original_file,
+                                                   draft.clip)
+            yield draft, media, key
 
 
 def positions_of(item: Item) -> tuple[int, ...]:
@@ -188,7 +263,7 @@ def read_ledger(path: Path, seed: int) -> tuple[dict[str, tuple[int, ...]], dict
     return {k: tuple(v) for k, v in data["positions"].items()}, data.get("options", {})
 
 
-def letter_balance(items: list[Item]) -> dict[str, int]:
+def letter_balance(items: Iterable[Item]) -> dict[str, int]:
     """Per "task/split" of the lettered tasks: the gap between the most and the least used answer letter (0 or 1 on
     a fresh build). Counts (HC) are answered with a digit, so they have no letters to balance here."""
     counts: dict[str, list[int]] = {}
@@ -211,8 +286,8 @@ def augment_key(draft_files: list[Path], clip_of: Path, clips_dir: Path, selecti
     this code with its templates. The ledger is checked apart (`augment_done`): it is also this stage's output."""
     results = [(k, stat_signature(clip_paths(clips_dir, k)[1])) for k in sorted(set(json.loads(clip_of.read_text())
                                                                                      .values()))]
-    code = code_digest(sys.modules[__name__], options, templates, templates_text(), clips, pools, reference, select,
-                       schema, tasks)
+    code = code_digest(sys.modules[__name__], options, spill, templates, templates_text(), clips, pools, reference,
+                       select, schema, tasks)
     return digest("augment", [str(f) for f in draft_files], str(clip_of), str(selection), results, seed,
                   cfg.model_dump(mode="json"), code, length=24)
 
@@ -232,24 +307,33 @@ def augment_stage(draft_files: list[Path], clip_of: Path, clips_dir: Path, selec
     chosen = Selection.from_json(json.loads(selection.read_text()))
     pinned, kept_options = read_ledger(ledger, seed)
     specs: dict[str, dict] = {}
-    items, quarantined = build_items(draft_files, json.loads(clip_of.read_text()), clips_dir, seed, cfg, chosen,
-                                     pinned, kept_options, specs)
+    quarantined: list[Quarantined] = []
+    positions: dict[str, tuple[int, ...]] = {}
+    given_options: dict[str, list[str]] = {}
     items_file = folder / AUGMENTED
-    write_jsonl(items_file, items)
-    write_json(folder / CLIP_SPECS, {i.id: specs[i.id] for i in items if i.id in specs})
+    with jsonl_writer(items_file) as write:
+        def keep(item: Item) -> None:
+            write(item)
+            positions[item.id] = positions_of(item)
+            given_options[options_key(item.id, item.answer_texts())] = wrong_texts(item)
+
+        pairs = selected_pairs(draft_files, json.loads(clip_of.read_text()), clips_dir, quarantined, specs)
+        quarantined += augment_stream(pairs, seed, cfg, keep, pools=Pools.beside(draft_files), selection=chosen,
+                                      pinned=pinned, kept_options=kept_options, spill_dir=folder.parent)
+    write_json(folder / CLIP_SPECS, {i: specs[i] for i in positions if i in specs})
     write_jsonl(folder / "quarantine.jsonl", quarantined)
     # The ledger keeps every answer place and set of wrong options ever given (with this seed), so a record that
     # leaves and comes back, or that others' changes would have moved (answer counts weight the wrong options),
     # keeps its options and letters and with them its QC verdict.
-    write_json(ledger, {"seed": seed, "positions": pinned | {i.id: positions_of(i) for i in items},
-                        "options": kept_options | {options_key(i.id, i.answer_texts()): wrong_texts(i) for i in items}})
+    write_json(ledger, {"seed": seed, "positions": pinned | positions, "options": kept_options | given_options})
     write_text_atomic(folder / LEDGER_WRITTEN, sha256_file(ledger) + "\n")  # last: marks the output complete
     touch_and_prune(folder)
-    kept = sum(1 for i in items if i.id in pinned)
+    kept = sum(1 for i in positions if i in pinned)
     return {"items": str(items_file), "quarantine": str(folder / "quarantine.jsonl"),
-            "clip_specs": str(folder / CLIP_SPECS), "count": len(items),
-            "letters": {"pinned_by_ledger": kept, "new": len(items) - kept, "spread": letter_balance(items)},
-            "length_ranks": length_rank_spread(items)}
+            "clip_specs": str(folder / CLIP_SPECS), "count": len(positions),
+            "letters": {"pinned_by_ledger": kept, "new": len(positions) - kept,
+                        "spread": letter_balance(read_jsonl(items_file, Item))},
+            "length_ranks": length_rank_spread(read_jsonl(items_file, Item))}
 
 
 def augment_reused(result: dict) -> dict:
@@ -258,7 +342,7 @@ def augment_reused(result: dict) -> dict:
     return result | {"letters": result["letters"] | {"pinned_by_ledger": result["count"], "new": 0}}
 
 
-def length_rank_spread(items: list[Item]) -> dict[str, dict]:
+def length_rank_spread(items: Iterable[Item]) -> dict[str, dict]:
     """Per task, over single-answer items: how many have their answer at each length rank (0 = shorter than every
     wrong option), and how many are left out of that count because a wrong option has the answer's very length."""
     spread: dict[str, dict] = {}

@@ -45,49 +45,56 @@ def _dense_features(item: Item, answered: Counter, shown: Counter) -> np.ndarray
     return np.array(rows, dtype=float)
 
 
-def _fit_and_score(train: list[Item], test: list[Item], correct: Callable[[Item], set[int]], seed: int) -> int:
-    """Fit on `train`, answer `test`: how many test items the best-scored option answers."""
-    from sklearn.feature_extraction.text import TfidfVectorizer
-    from sklearn.linear_model import LogisticRegression
+class TextOnlyModel:
+    """The classifier fitted on `train`; `hits(test)` answers test items (in any number of batches: each option row
+    is scored on its own, so batches give the same answers as one call)."""
 
-    answered, shown = Counter(), Counter()
-    for item in train:
-        right = correct(item)
-        for j, o in enumerate(item.options):
-            shown[normalise_text(o.text)] += 1
-            answered[normalise_text(o.text)] += j in right
-    tfidf = TfidfVectorizer(ngram_range=(1, 2), min_df=2, sublinear_tf=True, token_pattern=r"(?u)\b\w+\b")
-    try:
-        tfidf.fit([o.text for i in train for o in i.options])
-    except ValueError:  # no word occurs twice: the dense features alone
-        tfidf = None
+    def __init__(self, train: list[Item], correct: Callable[[Item], set[int]], seed: int):
+        from sklearn.feature_extraction.text import TfidfVectorizer
+        from sklearn.linear_model import LogisticRegression
 
-    def rows(batch: list[Item], own_counts: bool) -> sparse.csr_matrix:
+        self.correct = correct
+        self.answered, self.shown = Counter(), Counter()
+        for item in train:
+            right = correct(item)
+            for j, o in enumerate(item.options):
+                self.shown[normalise_text(o.text)] += 1
+                self.answered[normalise_text(o.text)] += j in right
+        self.tfidf = TfidfVectorizer(ngram_range=(1, 2), min_df=2, sublinear_tf=True, token_pattern=r"(?u)\b\w+\b")
+        try:
+            self.tfidf.fit([o.text for i in train for o in i.options])
+        except ValueError:  # no word occurs twice: the dense features alone
+            self.tfidf = None
+        y = np.array([j in correct(i) for i in train for j in range(len(i.options))])
+        self.model = None if y.all() or not y.any() else LogisticRegression(
+            C=1.0, max_iter=1000, random_state=seed).fit(self._rows(train, own_counts=True), y)
+
+    def _rows(self, batch: list[Item], own_counts: bool) -> sparse.csr_matrix:
         dense = []
         for item in batch:
-            a, s = answered, shown
+            a, s = self.answered, self.shown
             if own_counts:  # a training item's own answer must not feed its own prior feature
-                a, s = answered.copy(), shown.copy()
-                right = correct(item)
+                a, s = self.answered.copy(), self.shown.copy()
+                right = self.correct(item)
                 for j, o in enumerate(item.options):
                     s[normalise_text(o.text)] -= 1
                     a[normalise_text(o.text)] -= j in right
             dense.append(_dense_features(item, a, s))
         x = sparse.csr_matrix(np.vstack(dense))
-        return x if tfidf is None else sparse.hstack([x, tfidf.transform([o.text for i in batch for o in i.options])]
-                                                     ).tocsr()
+        return x if self.tfidf is None else sparse.hstack(
+            [x, self.tfidf.transform([o.text for i in batch for o in i.options])]).tocsr()
 
-    y = np.array([j in correct(i) for i in train for j in range(len(i.options))])
-    if y.all() or not y.any():
-        return 0
-    model = LogisticRegression(C=1.0, max_iter=1000, random_state=seed).fit(rows(train, own_counts=True), y)
-    scores = model.decision_function(rows(test, own_counts=False))
-    hits, at = 0, 0
-    for item in test:
-        n = len(item.options)
-        hits += int(np.argmax(scores[at:at + n])) in correct(item)
-        at += n
-    return hits
+    def hits(self, test: list[Item]) -> int:
+        """How many test items the best-scored option answers (none when train had one class only)."""
+        if self.model is None or not test:
+            return 0
+        scores = self.model.decision_function(self._rows(test, own_counts=False))
+        hits, at = 0, 0
+        for item in test:
+            n = len(item.options)
+            hits += int(np.argmax(scores[at:at + n])) in self.correct(item)
+            at += n
+        return hits
 
 
 def learned_hits(items: list[Item], correct: Callable[[Item], set[int]], seed: int = 0,
@@ -97,11 +104,11 @@ def learned_hits(items: list[Item], correct: Callable[[Item], set[int]], seed: i
     from sklearn.model_selection import GroupKFold
 
     if train and len(train) >= MIN_ITEMS:
-        return _fit_and_score(train, items, correct, seed)
+        return TextOnlyModel(train, correct, seed).hits(items)
     groups = [i.provenance.group_key for i in items]
     if len(items) < MIN_ITEMS or len(set(groups)) < FOLDS:
         return None
     hits = 0
     for train_idx, test_idx in GroupKFold(n_splits=FOLDS).split(items, groups=groups):
-        hits += _fit_and_score([items[k] for k in train_idx], [items[k] for k in test_idx], correct, seed)
+        hits += TextOnlyModel([items[k] for k in train_idx], correct, seed).hits([items[k] for k in test_idx])
     return hits

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import math
 import re
-from collections import defaultdict
 from collections.abc import Collection, Iterable, Iterator
 from itertools import chain, islice
 from statistics import median
@@ -149,9 +148,10 @@ def answer_slots(draft: ItemDraft) -> int:
     return 1 if task(draft.task).kind is Kind.NUMERAL else len(draft.answers)
 
 
-def assign_answer_positions(drafts: list[ItemDraft], seed: int,
+def assign_answer_positions(members: list[tuple[str, int]], slots: int, seed: int,
                             pinned: dict[str, tuple[int, ...]] | None = None) -> dict[str, tuple[int, ...]]:
-    """Answer positions for one task's drafts of one split, so that each letter is correct equally often.
+    """Answer positions for one task's drafts of one split, given as (id, answer places: `answer_slots`) among
+    `slots` options, so that each letter is correct equally often.
 
     A draft pinned by the ledger (`pinned`: its positions in the previous build) keeps them, so adding or removing
     other records never moves its letters; the others are visited in a seeded order and each takes the positions
@@ -159,39 +159,25 @@ def assign_answer_positions(drafts: list[ItemDraft], seed: int,
     within one of every other's, for one answer per item and for several (adding one to the k smallest of counts
     that differ by at most one keeps them so); after changes, new items fill the least-used letters first.
     """
-    if not drafts:
-        return {}
-    slots = task(drafts[0].task).options
     counts = [0] * slots
     positions: dict[str, tuple[int, ...]] = {}
     pinned = pinned or {}
     fresh = []
-    for d in drafts:
-        kept = pinned.get(d.id)
-        if kept is not None and len(kept) == answer_slots(d) and all(0 <= p < slots for p in kept):
-            positions[d.id] = tuple(kept)
+    for draft_id, places in members:
+        kept = pinned.get(draft_id)
+        if kept is not None and len(kept) == places and all(0 <= p < slots for p in kept):
+            positions[draft_id] = tuple(kept)
             for i in kept:
                 counts[i] += 1
         else:
-            fresh.append(d)
-    for d in sorted(fresh, key=lambda d: (unit_interval(seed, "balance", d.id), d.id)):
-        rng = seeded_rng(seed, d.id, "positions")
+            fresh.append((draft_id, places))
+    for draft_id, places in sorted(fresh, key=lambda m: (unit_interval(seed, "balance", m[0]), m[0])):
+        rng = seeded_rng(seed, draft_id, "positions")
         order = sorted(range(slots), key=lambda i: (counts[i], rng.random()))
-        chosen = tuple(sorted(order[:answer_slots(d)]))
+        chosen = tuple(sorted(order[:places]))
         for i in chosen:
             counts[i] += 1
-        positions[d.id] = chosen
-    return positions
-
-
-def balanced_positions(drafts: list[ItemDraft], splits: dict[str, str], seed: int,
-                       pinned: dict[str, tuple[int, ...]] | None = None) -> dict[str, tuple[int, ...]]:
-    groups: dict[tuple[str, str], list[ItemDraft]] = defaultdict(list)
-    for d in drafts:
-        groups[(d.task, splits.get(d.id, "unassigned"))].append(d)
-    positions: dict[str, tuple[int, ...]] = {}
-    for members in groups.values():
-        positions |= assign_answer_positions(members, seed, pinned)
+        positions[draft_id] = chosen
     return positions
 
 

@@ -4,8 +4,9 @@
 
 Each size runs in a fresh process (peak memory is the process's own): drafts for all 15 tasks in equal shares
 (labels, label sets, counts and free text, with vocabularies of the real tasks' sizes) are generated to a JSONL
-file first (not timed), then read, augmented (splits 20% eval / 80% train by id), audited (eval, every blind
-answerer) and written as Parquet shards per task and split, each stage timed.
+file first (not timed), then streamed as the build does: augmented into an items file (splits 20% eval / 80%
+train by id), audited task by task (eval, every blind answerer, learning from train) and written as Parquet shards
+per task and split, each stage timed.
 """
 
 from __future__ import annotations
@@ -59,17 +60,27 @@ def drafts(n: int, seed: int = 0):
                                               original_file=f"v{i}.mp4"))
 
 
+class SplitById:
+    """20% of each task eval, 80% train, told from the draft id (`<task>-<n>`, tasks taking turns in n) rather
+    than held as a map: the split map of a million drafts would be the bench's own memory, not the stages'."""
+
+    def get(self, draft_id: str, default: str | None = None) -> str:
+        return "eval" if int(draft_id.rsplit("-", 1)[1]) // 15 % 5 == 0 else "train"
+
+
 def peak_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def one(n: int, folder: Path) -> dict:
-    from humansense.augment.audit import audit
-    from humansense.augment.build import augment_drafts
+    """The build's own streaming path: drafts read from their file, augmented into an items file, the items file
+    audited task by task, and written as Parquet one row group at a time; no stage holds the item list."""
+    from humansense.augment.audit import audit_file
+    from humansense.augment.build import augment_stream
     from humansense.config import AugmentConfig, ReleaseConfig
-    from humansense.io import read_jsonl
-    from humansense.release.shards import write_shards
-    from humansense.schema import ItemDraft, Media
+    from humansense.io import jsonl_writer, read_jsonl
+    from humansense.release.shards import ShardWriter
+    from humansense.schema import Item, ItemDraft, Media
     from humansense.tasks import TASKS
 
     draft_file = folder / "drafts.jsonl"
@@ -78,29 +89,38 @@ def one(n: int, folder: Path) -> dict:
             f.write(d.model_dump_json() + "\n")
     base = peak_mb()
     times = {}
+
+    def pairs():
+        for d in read_jsonl(draft_file, ItemDraft):
+            yield d, Media(path=f"data/videos/{d.id}.mp4", duration_s=5.0, modality=TASKS[d.task].modality), d.id
+
+    items_file, count = folder / "items.jsonl", 0
     t = time.perf_counter()
-    pairs = [(d, Media(path=f"data/videos/{d.id}.mp4", duration_s=5.0, modality=TASKS[d.task].modality), d.id)
-             for d in read_jsonl(draft_file, ItemDraft)]
-    splits = {d.id: "eval" if int(d.provenance.record_id) % 5 == 0 else "train" for d, _, _ in pairs}
-    times["read"] = time.perf_counter() - t
-    t = time.perf_counter()
-    items, refused = augment_drafts(pairs, seed=7, cfg=AugmentConfig(), splits=splits)
+    with jsonl_writer(items_file) as write:
+        refused = augment_stream(pairs(), seed=7, cfg=AugmentConfig(), sink=write, splits=SplitById(),
+                                 spill_dir=folder)
     times["augment"] = time.perf_counter() - t
-    del pairs
+    after_augment = peak_mb()
     t = time.perf_counter()
-    table = audit([i for i in items if i.split == "eval"], AugmentConfig(), seed=7)
+    table = audit_file(items_file, AugmentConfig(), seed=7)
     times["audit"] = time.perf_counter() - t
+    after_audit = peak_mb()
     t = time.perf_counter()
-    by_group: dict[tuple[str, str], list] = {}
-    for i in items:
-        by_group.setdefault((i.task, i.split), []).append(i)
-    for (task, split), members in by_group.items():
-        write_shards(members, folder / "data" / task, split, ReleaseConfig(), folder)
+    writers: dict[tuple[str, str], ShardWriter] = {}
+    for item in read_jsonl(items_file, Item):
+        count += 1
+        key = (item.task, item.split)
+        if key not in writers:
+            writers[key] = ShardWriter(folder / "data" / item.task, item.split, ReleaseConfig(), folder)
+        writers[key].add(item)
+    for writer in writers.values():
+        writer.close()
     times["parquet"] = time.perf_counter() - t
-    return {"items": len(items), "refused": len(refused), "flagged": int(table["flagged"].sum()),
+    return {"items": count, "refused": len(refused), "flagged": int(table["flagged"].sum()),
             "seconds": {k: round(v, 1) for k, v in times.items()},
-            "items_per_s": {k: round(len(items) / v) for k, v in times.items() if k != "read"},
-            "peak_mb": round(peak_mb()), "peak_mb_before_read": round(base)}
+            "items_per_s": {k: round(count / v) for k, v in times.items()},
+            "peak_mb": round(peak_mb()), "peak_mb_before_augment": round(base),
+            "peak_mb_after_augment": round(after_augment), "peak_mb_after_audit": round(after_audit)}
 
 
 def main() -> None:

@@ -5,10 +5,10 @@
     -> plan media -> cut (per batch) -> augment -> audit -> QC sample -> publish [-> push]
 
 Wiring only: each task calls one stage function from its stage folder and passes file paths, not item lists. Every
-stage but QC (whose reviews change between builds) and publish carries an explicit cache key computed by its stage
-module before it runs (annotation checksums, adapter code, config, seed; clip batch digests; for select, plan media,
-augment and audit the keys of the outputs they read), stored under `<out>/cache`, and writes its output into a
-folder named by that key, so a rebuild where nothing changed skips every stage's work and one changed record redoes
+stage but QC (whose reviews change between builds) and publish is keyed by what decides its output, the key computed
+by its stage module before it runs (annotation checksums, adapter code, config, seed; for select, plan media,
+augment and audit the keys of the outputs they read; for clips, each clip's content key) and its output stored under
+that key in `<out>/cache`, so a rebuild where nothing changed skips every stage's work and one changed record redoes
 only the work downstream of it. Select runs before any clip is cut, so only the clips the release needs are cut.
 """
 
@@ -28,7 +28,7 @@ from humansense import sample
 from humansense.annotators.stage import annotate_key, annotate_source
 from humansense.augment.audit import AUDIT_FILES, audit_key, audit_reused, audit_stage
 from humansense.augment.build import augment_done, augment_key, augment_reused, augment_stage
-from humansense.clips import batch_done, cut_batch, plan_done, plan_key, plan_media
+from humansense.clips import cut_batch, done_batch_counts, plan_done, plan_key, plan_media
 from humansense.cache_guard import refuse_unsafe_results
 from humansense.config import BuildConfig, check_sample_use, load_config
 from humansense.ids import digest
@@ -64,11 +64,6 @@ def _stage_cache_key(context, params) -> str:
     return f"{context.task.name}-{digest(params['folder'])}"
 
 
-def _batch_cache_key(context, params) -> str:
-    # The batch file is named by the digest of its contents (clip specs, source fingerprints, encoder settings).
-    return f"clips-{digest(Path(params['batch']).stem, params['clips_dir'])}"
-
-
 @task(name="prepare-sample")
 def prepare_sample(dest: str, names: list[str]) -> dict[str, str]:
     return {k: str(v) for k, v in sample.materialize(Path(dest), names).items()}
@@ -99,7 +94,7 @@ def plan_media_task(draft_files: list[str], selection: str, batches: str, media,
     return plan_media([Path(p) for p in draft_files], Path(selection), Path(folder), Path(batches), media)
 
 
-@task(name="cut-clips", persist_result=True, result_serializer="json")
+@task(name="cut-clips")
 def cut_clips_task(batch: str, clips_dir: str) -> dict:
     return cut_batch(Path(batch), Path(clips_dir))
 
@@ -150,22 +145,25 @@ def push_release_task(release: str, repo_id: str | None) -> dict:
 
 
 def _cut_all(batches: list[str], clips_dir: Path) -> dict:
-    cut = cut_clips_task.with_options(cache_policy=CacheKeyFnPolicy(cache_key_fn=_batch_cache_key)
-                                      .configure(key_storage=str(clips_dir.parent / "prefect-keys")))
+    # Clips are cached on disk by their content key: a batch whose every clip is there is counted, not run (a task
+    # run per batch costs more than reading its clips' records); the others run side by side on the task runner.
     refresh = PREFECT_TASKS_REFRESH_CACHE.value()
-    futures = [cut.with_options(refresh_cache=not batch_done(Path(b), clips_dir) or refresh).submit(b, str(clips_dir))
-               for b in batches]
-    media_tasks = {"total": len(futures), "cached": 0, "clips_cut": 0, "clips_reused": 0, "clips_failed": 0,
+    media_tasks = {"total": len(batches), "cached": 0, "clips_cut": 0, "clips_reused": 0, "clips_failed": 0,
                    "clips_transient": 0}
+    futures = []
+    for b in batches:
+        counts = None if refresh else done_batch_counts(Path(b), clips_dir)
+        if counts is None:
+            futures.append(cut_clips_task.submit(b, str(clips_dir)))
+            continue
+        media_tasks["cached"] += 1
+        for k in ("reused", "failed"):
+            media_tasks[f"clips_{k}"] += counts[k]
     with Progress(transient=True) as progress:
         bar = progress.add_task("cutting clips", total=len(futures))
         for future in as_completed(futures):
-            counts = future.result()
-            if future.state.name == "Cached":  # a cached result replays its first run's counts: nothing was cut now
-                counts = {"cut": 0, "reused": counts["cut"] + counts["reused"], "failed": counts["failed"]}
-                media_tasks["cached"] += 1
-            for k in ("cut", "reused", "failed", "transient"):
-                media_tasks[f"clips_{k}"] += counts.get(k, 0)
+            for k, n in future.result().items():
+                media_tasks[f"clips_{k}"] += n
             progress.advance(bar)
     return media_tasks
 

@@ -19,6 +19,7 @@ POOLS_FILE = "pools.json"
 class Pools:
     def __init__(self, pools: dict[str, list[tuple[str, str]]] | None = None):
         self.pools = pools or {}
+        self._excluded: dict[str, tuple[Collection[str], set[str]]] = {}  # pool -> (excluded, its owners in it)
 
     @classmethod
     def beside(cls, draft_files: Iterable[Path]) -> Pools:
@@ -35,7 +36,19 @@ class Pools:
     def entries(self, name: str, owner: str, excluded: Collection[str] = ()) -> list[str]:
         """The pool's texts less those `owner` (or an `excluded` record) owns, in stored order (for small pools drawn
         by weight)."""
+        excluded = self._excluded_owners(name, excluded)
         return [text for who, text in self._entries(name) if who != owner and who not in excluded]
+
+    def _excluded_owners(self, name: str, excluded: Collection[str]) -> Collection[str]:
+        """The pool's owners among `excluded`, found once per pool for one `excluded` collection (drafts of a build
+        share it; it may be large and slow to ask, as a hashed set of a million records is)."""
+        if not excluded:
+            return ()
+        cached = self._excluded.get(name)
+        if cached is None or cached[0] is not excluded:
+            cached = (excluded, {who for who, _ in self._entries(name) if who in excluded})
+            self._excluded[name] = cached
+        return cached[1]
 
     def _entries(self, name: str) -> list[tuple[str, str]]:
         try:
@@ -46,6 +59,7 @@ class Pools:
     def draw(self, name: str, owner: str, rng: Random, excluded: Collection[str] = ()) -> Iterator[str]:
         """The pool's texts in a seeded random order, drawn lazily (a draft usually needs a handful of thousands)."""
         entries = self._entries(name)
+        excluded = self._excluded_owners(name, excluded)
         for index in lazy_permutation(len(entries), rng):
             who, text = entries[index]
             if who != owner and who not in excluded:

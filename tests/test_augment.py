@@ -182,7 +182,7 @@ def test_common_classes_are_drawn_as_wrong_options_by_how_often_they_are_answers
         return sum(max(i.options, key=lambda o: freq[o.text]).letter == i.answer for i in items) / len(items)
 
     weighted = prior_answerer_accuracy()
-    monkeypatch.setattr(build, "answer_counts", lambda drafts, splits: {})
+    monkeypatch.setattr(build, "count_answers", lambda counts, draft, split: None)
     uniform = prior_answerer_accuracy()
     assert uniform > 0.6 and weighted < 0.5 and max(freq.values()) / 3000 > 0.35
 

@@ -126,7 +126,7 @@ def _batch(tmp_path: Path, spec: ClipSpec) -> Path:
 
 def test_transient_failures_are_tried_again_permanent_ones_are_kept(sample_roots, tmp_path: Path, monkeypatch):
     import humansense.clips as clips
-    from humansense.clips import batch_done, cut_batch
+    from humansense.clips import cut_batch, done_batch_counts
 
     folder = next(p for p in (sample_roots["jester"] / "20bn-jester-v1").iterdir() if p.is_dir())
     spec = ClipSpec(kind="frames", source_path=str(folder), frame_pattern="%05d.jpg", first_frame=1, fps=12.0)
@@ -138,9 +138,12 @@ def test_transient_failures_are_tried_again_permanent_ones_are_kept(sample_roots
 
     monkeypatch.setattr(clips, "cut_clip", timed_out)
     assert cut_batch(batch, out) == {"cut": 0, "reused": 0, "failed": 1, "transient": 1}
-    assert not batch_done(batch, out)  # nothing recorded: the next build tries again
+    assert done_batch_counts(batch, out) is None  # nothing recorded: the next build tries again
     monkeypatch.setattr(clips, "cut_clip", real)
-    assert cut_batch(batch, out)["cut"] == 1 and batch_done(batch, out)
+    assert cut_batch(batch, out)["cut"] == 1
+    assert done_batch_counts(batch, out) == {"cut": 0, "reused": 1, "failed": 0}  # a rebuild counts it, cuts nothing
+    next(out.glob("*.mp4")).unlink()  # a clip lost while its record stays is cut again, not trusted
+    assert done_batch_counts(batch, out) is None and cut_batch(batch, out)["cut"] == 1
 
     one_frame = ClipSpec(kind="frames", source_path=str(folder), frame_pattern="%05d.jpg", first_frame=1,
                          frame_count=1, fps=30.0)  # 0.033 s: nothing to count people across
@@ -148,4 +151,5 @@ def test_transient_failures_are_tried_again_permanent_ones_are_kept(sample_roots
     batch2, out2 = _batch(tmp_path / "b2", one_frame), tmp_path / "c2"
     assert cut_batch(batch2, out2) == {"cut": 0, "reused": 0, "failed": 1}
     record = json.loads((out2 / "k1.json").read_text())
-    assert record["error"]["reason"] == "clip too short" and batch_done(batch2, out2)  # permanent: recorded
+    assert record["error"]["reason"] == "clip too short"
+    assert done_batch_counts(batch2, out2)["failed"] == 1  # permanent: recorded
