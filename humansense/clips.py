@@ -153,8 +153,11 @@ def cut_batch(batch: Path, clips_dir: Path) -> dict[str, int]:
     for member in body["clips"]:
         spec = ClipSpec.model_validate(member["spec"])
         out, meta = clip_paths(clips_dir, member["key"], spec.suffix)
-        if meta.exists() and (out.exists() or json.loads(meta.read_text()).get("error")):
+        if meta.exists() and out.exists():
             counts["reused"] += 1
+            continue
+        if meta.exists() and json.loads(meta.read_text()).get("error"):
+            counts["failed"] += 1  # recorded: it stays quarantined until its input changes
             continue
         try:
             info = cut_clip(spec, out, max_height=media.max_height, crf=media.crf, preset=media.preset,

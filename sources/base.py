@@ -13,6 +13,7 @@ from abc import ABC, abstractmethod
 from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -233,10 +234,8 @@ class SourceAdapter(ABC):
                                  f"{e.start})") from None
 
     def rel(self, path: Path) -> str:
-        try:
-            return path.resolve().relative_to(self.root.resolve()).as_posix()
-        except ValueError:
-            return str(path)
+        """`path` as the release names it: relative to the source root (its own text when outside it)."""
+        return _relative(path, self.root)
 
     def quarantine(self, reason: str, detail: str, *, file: Path | str | None = None, row: int | None = None,
                    record_id: str | None = None, task: str | None = None) -> None:
@@ -275,6 +274,19 @@ def find_video(folder: Path, stem: str, extensions: tuple[str, ...] = (".mp4", "
         if (folder / f"{stem}{ext}").exists():
             return folder / f"{stem}{ext}"
     return folder / f"{stem}{extensions[0]}"
+
+
+@lru_cache(maxsize=4096)  # drafts of one video share its path (AVA: 64 movies, 124,000 drafts)
+def _relative(path: Path, root: Path) -> str:
+    try:
+        return path.resolve().relative_to(_resolved(root)).as_posix()
+    except ValueError:
+        return str(path)
+
+
+@lru_cache(maxsize=64)
+def _resolved(root: Path) -> Path:
+    return root.resolve()
 
 
 def distractor_pool(vocabulary: Iterable[str], answers: Iterable[str],

@@ -153,3 +153,4 @@ def test_transient_failures_are_tried_again_permanent_ones_are_kept(sample_roots
     record = json.loads((out2 / "k1.json").read_text())
     assert record["error"]["reason"] == "clip too short"
     assert done_batch_counts(batch2, out2)["failed"] == 1  # permanent: recorded
+    assert cut_batch(batch2, out2) == {"cut": 0, "reused": 0, "failed": 1}  # and not tried again
