@@ -42,9 +42,11 @@ def output_folder(work: Path, stage: str, key: str) -> Path:
 
 
 def touch_and_prune(folder: Path, keep: int = KEEP_OUTPUTS) -> None:
-    """Mark `folder` as the stage's most recent output and drop all but the `keep` most recent of its siblings."""
+    """Mark `folder` as the stage's most recent output and drop all but the `keep` most recent of its siblings,
+    and any hidden sibling: a stage's temporary folder left by a killed build (one build runs per folder)."""
     os.utime(folder)
-    outputs = sorted((p for p in folder.parent.iterdir() if p.is_dir()), key=lambda p: p.stat().st_mtime_ns,
+    siblings = [p for p in folder.parent.iterdir() if p.is_dir() and p != folder]
+    outputs = sorted((p for p in siblings if not p.name.startswith(".")), key=lambda p: p.stat().st_mtime_ns,
                      reverse=True)
-    for old in [p for p in outputs if p != folder][keep - 1:]:
+    for old in outputs[keep - 1:] + [p for p in siblings if p.name.startswith(".")]:
         shutil.rmtree(old, ignore_errors=True)

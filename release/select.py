@@ -229,8 +229,10 @@ def annotation_needs(tasks: Iterable[str], cfg: SplitConfig) -> dict[str, int] |
     """Drafts an annotated source must yield per task: eval's target and the train items, plus the margin."""
     if cfg.annotate_all:
         return None
-    return {t: math.ceil((cfg.eval_targets.get(t, 0) + cfg.annotate_train_per_task) * (1 + cfg.annotate_margin))
-            for t in tasks}
+    train = cfg.annotate_train_per_task  # never more than train may take (an eval-only build annotates for eval)
+    if cfg.train_max_per_task is not None:
+        train = min(train, cfg.train_max_per_task)
+    return {t: math.ceil((cfg.eval_targets.get(t, 0) + train) * (1 + cfg.annotate_margin)) for t in tasks}
 
 
 SELECTION = "selection.json"

@@ -162,3 +162,30 @@ def test_several_answers_no_label_dominates_eval():
     shares = Counter(a for c in chosen for a in c.answer.split("|"))
     assert len(chosen) == 300 and shares["stand"] <= 0.3 * 300 + 1, shares
     assert sum(len(c.answer.split("|")) for c in chosen) / 300 < 2.2  # not filled with the largest sets
+
+
+def test_annotation_needs_follow_the_train_cap():
+    """Sources made from annotations are annotated for eval's target plus the train they may give: an eval-only
+    build (train capped at 0) annotates for eval alone, with the margin."""
+    from humansense.release.select import annotation_needs
+
+    targets = {"FG": 300, "PC": 300}
+    assert annotation_needs(["FG"], SplitConfig(eval_targets=targets)) == {"FG": 750}  # (300 + 300) x 1.25
+    assert annotation_needs(["FG", "PC"], SplitConfig(eval_targets=targets, train_max_per_task=0)) == \
+        {"FG": 375, "PC": 375}
+    assert annotation_needs(["FG"], SplitConfig(eval_targets=targets, train_max_per_task=None)) == {"FG": 750}
+    assert annotation_needs(["FG"], SplitConfig(eval_targets=targets, annotate_all=True)) is None
+
+
+def test_stage_outputs_keep_the_three_newest_and_no_leftover_temporary_folder(tmp_path: Path):
+    import os
+
+    from humansense.keyed import output_folder, touch_and_prune
+
+    for k, key in enumerate(["a", "b", "c", "d"]):
+        folder = output_folder(tmp_path, "augment", key)
+        folder.mkdir(parents=True)
+        os.utime(folder, ns=(10**18 + k, 10**18 + k))
+    (tmp_path / "augment" / ".augment-killed").mkdir()  # a spill folder a killed build left behind
+    touch_and_prune(output_folder(tmp_path, "augment", "a"))  # the oldest, reused now: it becomes the newest
+    assert sorted(p.name for p in (tmp_path / "augment").iterdir()) == ["a", "c", "d"]
