@@ -40,7 +40,7 @@ from humansense.sources.stage import draft_media
 from humansense.tasks import TASKS, Kind
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Candidate:
     """What selection needs of a draft (drafts themselves stay on disk)."""
 
@@ -51,13 +51,17 @@ class Candidate:
     file: str
     start_s: float | None
     end_s: float | None
+    source: str = ""  # the media file its clip is cut from
 
 
-def candidate_of(draft: ItemDraft) -> Candidate:
+def candidate_of(draft: ItemDraft, shared: dict[str, str] | None = None) -> Candidate:
+    """The draft's candidate; with `shared`, equal texts (a movie's path, a label, a group) are one string object
+    across candidates, so selection over hundreds of thousands of drafts holds each once."""
+    one = (lambda text: text) if shared is None else (lambda text: shared.setdefault(text, text))
     p = draft.provenance
-    return Candidate(id=draft.id, task=draft.task, group=p.group_key,
-                     answer="|".join(sorted(normalise_text(a) for a in draft.answers)), file=p.original_file,
-                     start_s=p.start_s, end_s=p.end_s)
+    return Candidate(id=draft.id, task=one(draft.task), group=one(p.group_key),
+                     answer=one("|".join(sorted(normalise_text(a) for a in draft.answers))),
+                     file=one(p.original_file), start_s=p.start_s, end_s=p.end_s, source=one(draft.clip.source_path))
 
 
 @dataclass
@@ -249,20 +253,20 @@ def select_key(draft_files: list[Path], cfg: SplitConfig, seed: int) -> str:
 def select_stage(draft_files: list[Path], cfg: SplitConfig, seed: int, folder: Path) -> dict:
     """The select stage of a build: drafts whose media exist -> `folder/selection.json`, the media files the
     selected drafts are cut from -> `folder/media.json`; drafts with missing media quarantined."""
-    candidates, quarantined, exists, source_of = [], [], {}, {}
+    candidates, quarantined, exists, shared = [], [], {}, {}
     for path in draft_files:
         for draft in read_jsonl(Path(path), ItemDraft):
             src = draft.clip.source_path
             if src not in exists:
                 exists[src] = Path(src).exists()
             if exists[src]:
-                candidates.append(candidate_of(draft))
-                source_of[draft.id] = src
+                candidates.append(candidate_of(draft, shared))
             else:
                 quarantined.append(missing_media(draft))
+    del shared, exists
     chosen = select(candidates, cfg, seed)
     write_jsonl(folder / "quarantine.jsonl", quarantined)
-    write_json(folder / SELECTED_MEDIA, sorted({source_of[i] for i in chosen.split}))
+    write_json(folder / SELECTED_MEDIA, sorted({c.source for c in candidates if c.id in chosen.split}))
     write_json(folder / SELECTION, chosen.to_json())  # last: its presence marks the output complete
     touch_and_prune(folder)
     return {"selection": str(folder / SELECTION), "quarantine": str(folder / "quarantine.jsonl"),
