@@ -263,17 +263,45 @@ def read_ledger(path: Path, seed: int) -> tuple[dict[str, tuple[int, ...]], dict
     return {k: tuple(v) for k, v in data["positions"].items()}, data.get("options", {})
 
 
+class ItemTally:
+    """What the report says of the items, counted one item at a time as they are written: answer letters per task
+    and split, and where the answer's length ranks among the options per task."""
+
+    def __init__(self) -> None:
+        self.letters: dict[str, list[int]] = {}
+        self.length_ranks: dict[str, dict] = {}
+
+    def add(self, i: Item) -> None:
+        if i.kind is Kind.NUMERAL:  # counts (HC) are answered with a digit: no letters, no length to give away
+            return
+        row = self.letters.setdefault(f"{i.task}/{i.split}", [0] * max(len(i.options), 1))
+        for p in positions_of(i):
+            row[p] += 1
+        if len(i.answer_texts()) != 1:
+            return
+        truth = len(i.answer_texts()[0])
+        ranks = self.length_ranks.setdefault(i.task, {"by_rank": [0] * len(i.options), "equal_length": 0})
+        lengths = [len(o.text) for o in i.options]
+        if lengths.count(truth) > 1:
+            ranks["equal_length"] += 1
+        else:
+            ranks["by_rank"][sum(n < truth for n in lengths)] += 1
+
+    def letter_spread(self) -> dict[str, int]:
+        return {k: max(v) - min(v) for k, v in sorted(self.letters.items())}
+
+
+def tally(items: Iterable[Item]) -> ItemTally:
+    counted = ItemTally()
+    for i in items:
+        counted.add(i)
+    return counted
+
+
 def letter_balance(items: Iterable[Item]) -> dict[str, int]:
     """Per "task/split" of the lettered tasks: the gap between the most and the least used answer letter (0 or 1 on
     a fresh build). Counts (HC) are answered with a digit, so they have no letters to balance here."""
-    counts: dict[str, list[int]] = {}
-    for i in items:
-        if i.kind is Kind.NUMERAL:
-            continue
-        row = counts.setdefault(f"{i.task}/{i.split}", [0] * max(len(i.options), 1))
-        for p in positions_of(i):
-            row[p] += 1
-    return {k: max(v) - min(v) for k, v in sorted(counts.items())}
+    return tally(items).letter_spread()
 
 
 AUGMENTED, LEDGER_WRITTEN = "augmented.jsonl", "ledger.sha256"
@@ -311,9 +339,11 @@ def augment_stage(draft_files: list[Path], clip_of: Path, clips_dir: Path, selec
     positions: dict[str, tuple[int, ...]] = {}
     given_options: dict[str, list[str]] = {}
     items_file = folder / AUGMENTED
+    counted = ItemTally()
     with jsonl_writer(items_file) as write:
         def keep(item: Item) -> None:
             write(item)
+            counted.add(item)
             positions[item.id] = positions_of(item)
             given_options[options_key(item.id, item.answer_texts())] = wrong_texts(item)
 
@@ -331,9 +361,8 @@ def augment_stage(draft_files: list[Path], clip_of: Path, clips_dir: Path, selec
     kept = sum(1 for i in positions if i in pinned)
     return {"items": str(items_file), "quarantine": str(folder / "quarantine.jsonl"),
             "clip_specs": str(folder / CLIP_SPECS), "count": len(positions),
-            "letters": {"pinned_by_ledger": kept, "new": len(positions) - kept,
-                        "spread": letter_balance(read_jsonl(items_file, Item))},
-            "length_ranks": length_rank_spread(read_jsonl(items_file, Item))}
+            "letters": {"pinned_by_ledger": kept, "new": len(positions) - kept, "spread": counted.letter_spread()},
+            "length_ranks": counted.length_ranks}
 
 
 def augment_reused(result: dict) -> dict:
@@ -345,15 +374,4 @@ def augment_reused(result: dict) -> dict:
 def length_rank_spread(items: Iterable[Item]) -> dict[str, dict]:
     """Per task, over single-answer items: how many have their answer at each length rank (0 = shorter than every
     wrong option), and how many are left out of that count because a wrong option has the answer's very length."""
-    spread: dict[str, dict] = {}
-    for i in items:
-        if len(i.answer_texts()) != 1 or i.kind is Kind.NUMERAL:
-            continue
-        truth = len(i.answer_texts()[0])
-        row = spread.setdefault(i.task, {"by_rank": [0] * len(i.options), "equal_length": 0})
-        lengths = [len(o.text) for o in i.options]
-        if lengths.count(truth) > 1:
-            row["equal_length"] += 1
-        else:
-            row["by_rank"][sum(n < truth for n in lengths)] += 1
-    return spread
+    return tally(items).length_ranks

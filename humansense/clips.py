@@ -128,20 +128,25 @@ def clip_paths(clips_dir: Path, key: str, suffix: str = ".mp4") -> tuple[Path, P
     return clips_dir / f"{key}{suffix}", clips_dir / f"{key}.json"
 
 
+def recorded(out: Path, meta: Path) -> str | None:
+    """What a clip's files on disk say: "reused" (cut and recorded), "failed" (a failure recorded: it stays
+    quarantined until its input changes) or None (still to cut: no record, or a record whose clip was lost)."""
+    if not meta.exists():
+        return None
+    if out.exists():
+        return "reused"
+    return "failed" if json.loads(meta.read_text()).get("error") else None
+
+
 def done_batch_counts(batch: Path, clips_dir: Path) -> dict[str, int] | None:
     """A batch whose every clip has its result on disk, told without running it: {"reused", "failed"} (None when
     a clip still has to be cut). What `cut_batch` would return, without a task run per batch on a rebuild."""
     counts = {"cut": 0, "reused": 0, "failed": 0}
     for member in json.loads(batch.read_text())["clips"]:
-        out, meta = clip_paths(clips_dir, member["key"], ClipSpec.model_validate(member["spec"]).suffix)
-        if not meta.exists():
+        state = recorded(*clip_paths(clips_dir, member["key"], ClipSpec.model_validate(member["spec"]).suffix))
+        if state is None:
             return None
-        if out.exists():
-            counts["reused"] += 1
-        elif json.loads(meta.read_text()).get("error"):
-            counts["failed"] += 1
-        else:
-            return None
+        counts[state] += 1
     return counts
 
 
@@ -153,11 +158,9 @@ def cut_batch(batch: Path, clips_dir: Path) -> dict[str, int]:
     for member in body["clips"]:
         spec = ClipSpec.model_validate(member["spec"])
         out, meta = clip_paths(clips_dir, member["key"], spec.suffix)
-        if meta.exists() and out.exists():
-            counts["reused"] += 1
-            continue
-        if meta.exists() and json.loads(meta.read_text()).get("error"):
-            counts["failed"] += 1  # recorded: it stays quarantined until its input changes
+        state = recorded(out, meta)
+        if state is not None:
+            counts[state] += 1
             continue
         try:
             info = cut_clip(spec, out, max_height=media.max_height, crf=media.crf, preset=media.preset,
