@@ -223,7 +223,7 @@ def selected_pairs(draft_files: list[Path], clip_of: dict[str, str], clips_dir: 
                    specs: dict[str, dict] | None = None) -> Iterator[tuple[ItemDraft, Media, str]]:
     """The drafts that have a planned clip, each with its cut clip; a clip that failed is quarantined instead."""
     for path in draft_files:
-        for draft in read_jsonl(path, ItemDraft):
+        for draft in read_jsonl(path, ItemDraft, only=clip_of):
             checkpoint("augment")
             key = clip_of.get(draft.id)
             if key is None:  # not selected, or already quarantined by the media plan (missing source file)

@@ -74,10 +74,11 @@ def _pool_order(draft: ItemDraft, rng, pools: Pools | None, weights: dict[str, f
     `excluded` records are left out."""
     pool: list[str] | Iterable[str] = list(draft.distractors)
     if draft.distractor_pool:
-        entries = (pools or Pools()).entries(draft.distractor_pool, draft.provenance.record_id, excluded)
+        skip = set(draft.pool_excludes)
+        entries = (pools or Pools()).entries(draft.distractor_pool, draft.provenance.record_id, excluded, skip)
         if weights is None or len(entries) > WEIGHTED_POOL_MAX:
-            return chain(rng.sample(pool, len(pool)),
-                         (pools or Pools()).draw(draft.distractor_pool, draft.provenance.record_id, rng, excluded))
+            return chain(rng.sample(pool, len(pool)), (pools or Pools()).draw(
+                draft.distractor_pool, draft.provenance.record_id, rng, excluded, skip))
         pool = pool + entries
     if weights is None:
         return rng.sample(pool, len(pool))

@@ -2,9 +2,10 @@
 record changed (one UCF-Crime anomaly span), each `humansense build` a fresh process as a user runs it.
 
     .venv/bin/python bench/gen_sources.py --out /data/hs/s1 --scale 1
-    .venv/bin/python bench/fullsize.py /data/hs/s1 [--train 0] [--sources celebvhq ava ...]
+    .venv/bin/python bench/fullsize.py /data/hs/s1 [--train 0] [--runner processes] [--sources celebvhq ava ...]
 
-Reports per run: wall time, the stage lines' times (from the build's own log), peak memory of the build process,
+Reports per run: wall time, each stage's time and peak memory (the build's own stage lines; the build process's
+peak is reset as each stage starts), the peak memory of the largest process (the build, its Prefect server, ffmpeg),
 items per task and split, clips cut / reused and annotation tasks cached. The label-based sources and SEUMLD are
 built by default (the annotated sources' annotate stage at real lengths is hours on two cores); `--train` caps
 train per task (0: eval only).
@@ -26,7 +27,7 @@ from pathlib import Path
 
 BIN = Path(sys.executable).parent
 DEFAULT_SOURCES = ["celebvhq", "ava", "jester", "activitynet", "ucf_crime", "tao", "seumld"]
-STAGE_LINE = re.compile(r"^\S+\s+(?P<stage>.+?) done in (?P<s>[\d.]+) s", re.M)
+STAGE_LINE = re.compile(r"^\S+\s+(?P<stage>.+?) done in (?P<s>[\d.]+) s(?:, peak (?P<mb>\d+) MB)?", re.M)
 
 
 def config_text(tree: Path, sources: list[str], ucf_root: Path, train: int | None) -> str:
@@ -43,13 +44,13 @@ def config_text(tree: Path, sources: list[str], ucf_root: Path, train: int | Non
     return "\n".join(line for line in lines if line) + "\n"
 
 
-def build(out: Path, config: Path, home: Path) -> dict:
+def build(out: Path, config: Path, home: Path, runner: str = "threads") -> dict:
     env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
     env.update(PREFECT_HOME=str(home), PREFECT_SERVER_ANALYTICS_ENABLED="false", DO_NOT_TRACK="1")
     before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     start = time.perf_counter()
-    run = subprocess.run([str(BIN / "humansense"), "build", "--out", str(out), "--config", str(config)], env=env,
-                         capture_output=True, text=True)
+    run = subprocess.run([str(BIN / "humansense"), "build", "--out", str(out), "--config", str(config),
+                          "--runner", runner], env=env, capture_output=True, text=True)
     wall = time.perf_counter() - start
     if run.returncode != 0:
         raise SystemExit(run.stdout[-3000:] + run.stderr[-3000:])
@@ -57,7 +58,9 @@ def build(out: Path, config: Path, home: Path) -> dict:
     report = json.loads((out / "release" / "build_report.json").read_text())
     log = (out / "logs" / "build.log").read_text(errors="replace") + run.stdout + run.stderr
     media = report["media_tasks"]
-    return {"wall_s": round(wall, 1), "stages_s": {m["stage"]: float(m["s"]) for m in STAGE_LINE.finditer(log)},
+    stages = list(STAGE_LINE.finditer(log))
+    return {"wall_s": round(wall, 1), "stages_s": {m["stage"]: float(m["s"]) for m in stages},
+            "stages_peak_mb": {m["stage"]: int(m["mb"]) for m in stages if m["mb"]},
             "peak_rss_mb": round(max(peak, before) / 1024) if peak > before else None,
             "items_per_split": report["items_per_split"],
             "eval_per_task": {k.split("/")[0]: v for k, v in report["splits"].items() if k.endswith("/eval")},
@@ -71,6 +74,7 @@ def main() -> None:
     parser.add_argument("--sources", nargs="+", default=DEFAULT_SOURCES)
     parser.add_argument("--train", type=int, default=None, help="train_max_per_task (default: the config's)")
     parser.add_argument("--work", type=Path, default=None)
+    parser.add_argument("--runner", default="threads", help="the build's task runner: threads, processes or dask")
     args = parser.parse_args()
     work = args.work or Path(tempfile.mkdtemp(prefix="humansense-fullsize-"))
     ucf = work / "ucf_crime"  # hard links to the videos, a copy of the annotation file: one span gets edited
@@ -83,9 +87,9 @@ def main() -> None:
     config = work / "fullsize.toml"
     config.write_text(config_text(args.tree, args.sources, ucf, args.train))
     out, home = work / "build", work / "prefect"
-    results = {"cold": build(out, config, home)}
+    results = {"cold": build(out, config, home, args.runner)}
     print("cold", json.dumps(results["cold"]), flush=True)
-    results["warm"] = build(out, config, home)
+    results["warm"] = build(out, config, home, args.runner)
     print("warm", json.dumps(results["warm"]), flush=True)
     notes = next(ucf.glob("Temporal_Anomaly_Annotation*.txt"))
     selected = {i.provenance.record_id for i in _items(out / "release") if i.task == "AC"}
@@ -97,7 +101,7 @@ def main() -> None:
             lines[k] = "  ".join(fields) + "  "
             break
     notes.write_text("\n".join(lines) + "\n")
-    results["one record changed"] = build(out, config, home)
+    results["one record changed"] = build(out, config, home, args.runner)
     print("one record changed", json.dumps(results["one record changed"]), flush=True)
     cold, warm = results["cold"]["wall_s"], results["warm"]["wall_s"]
     print(f"warm / cold: {warm / cold:.3f} ({warm} s / {cold} s)")

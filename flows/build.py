@@ -279,11 +279,17 @@ def _build(out: str, config_file: str | None, seed: int | None, push: bool, repo
 
 
 def with_runner(flow_fn, runner: str = "threads", dask_address: str | None = None, workers: int = 2):
-    """The flow with another task runner: 'threads' (default) or 'dask' (a LocalCluster, or `dask_address`)."""
+    """The flow with another task runner: 'threads' (default), 'processes' (Prefect's process pool: the submitted
+    stages, parsing above all, use every core; each worker imports the package once) or 'dask' (a LocalCluster, or
+    `dask_address`)."""
     if runner == "threads":
         return flow_fn
+    if runner == "processes":
+        from prefect.task_runners import ProcessPoolTaskRunner
+
+        return flow_fn.with_options(task_runner=ProcessPoolTaskRunner(max_workers=workers))
     if runner != "dask":
-        raise ValueError(f"unknown task runner {runner!r}: use 'threads' or 'dask'")
+        raise ValueError(f"unknown task runner {runner!r}: use 'threads', 'processes' or 'dask'")
     try:
         from prefect_dask import DaskTaskRunner
     except ImportError:

@@ -258,7 +258,7 @@ def build(
     out: Annotated[Path, typer.Option("--out", help="Build folder; the release goes to OUT/release.")] = Path("build"),
     config: Annotated[Optional[Path], typer.Option("--config", help="TOML config (default: the embedded sample).")] = None,
     seed: Annotated[Optional[int], typer.Option("--seed", help="Build seed (overrides the config).")] = None,
-    runner: Annotated[str, typer.Option("--runner", help="Task runner: 'threads' or 'dask'.")] = "threads",
+    runner: Annotated[str, typer.Option("--runner", help="Task runner: 'threads', 'processes' or 'dask'.")] = "threads",
     dask_address: Annotated[Optional[str], typer.Option("--dask-address",
                                                         help="Scheduler of a running Dask cluster.")] = None,
     verbose: Annotated[bool, typer.Option("--verbose", help="Engine and Prefect output on the terminal too "

@@ -54,9 +54,7 @@ def plan_batches(draft_files: list[Path], batches_dir: Path, media: MediaConfig,
     owner: dict[str, Provenance] = {}  # clip key -> the record that first asked for it
     quarantined: list[Quarantined] = []
     for path in draft_files:
-        for draft in read_jsonl(path, ItemDraft):
-            if selected is not None and draft.id not in selected:
-                continue
+        for draft in read_jsonl(path, ItemDraft, only=selected):
             src = draft.clip.source_path
             if src not in fingerprints:
                 p = Path(src)

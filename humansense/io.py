@@ -6,7 +6,7 @@ import json
 import os
 import threading
 from contextlib import contextmanager
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Container, Iterable, Iterator
 from pathlib import Path
 from typing import TypeVar
 
@@ -46,11 +46,32 @@ def jsonl_writer(path: Path) -> Iterator[Callable[[BaseModel], None]]:
         tmp.unlink(missing_ok=True)
 
 
-def read_jsonl(path: Path, model: type[M]) -> Iterator[M]:
+def read_jsonl(path: Path, model: type[M], only: Container[str] | None = None) -> Iterator[M]:
+    """The file's records; with `only`, just those whose `id` is in it. The id is read from the start of the line
+    (the first field of the models `write_jsonl` writes, as `{"id":"..."`), so the others cost no parsing: a
+    release needs ~2,000 of a full-size tree's ~430,000 drafts."""
     with path.open(encoding="utf-8") as f:
         for line in f:
-            if line.strip():
-                yield model.model_validate_json(line)
+            if not line.strip():
+                continue
+            if only is not None:
+                record_id = _leading_id(line)
+                if record_id is not None and record_id not in only:
+                    continue
+                if record_id is None:  # written some other way: parsed, then filtered
+                    record = model.model_validate_json(line)
+                    if getattr(record, "id", None) in only:
+                        yield record
+                    continue
+            yield model.model_validate_json(line)
+
+
+def _leading_id(line: str) -> str | None:
+    if not line.startswith('{"id":"'):
+        return None
+    end = line.find('"', 7)
+    record_id = line[7:end]
+    return record_id if end > 7 and "\\" not in record_id else None
 
 
 def read_entries(path: Path, convert: Callable[[dict], T], what: str) -> list[T]:

@@ -128,6 +128,7 @@ class ItemDraft(_Strict):
     hard_distractors: list[str] = []  # taken first (e.g. the same events in the wrong order)
     distractors: list[str] = []  # the rest of the pool, sampled from
     distractor_pool: str | None = None  # then a pool shared by a source's drafts, by name (`sources/pools.py`)
+    pool_excludes: list[str] = []  # texts of that pool this draft may not offer (its answers, their confusables)
     template_vars: dict[str, str] = {}
     annotations: dict[str, Any] = {}  # the labels / annotator outputs the item was made from
     clip: ClipSpec

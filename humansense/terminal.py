@@ -23,11 +23,34 @@ STAGES = logging.getLogger("humansense.stages")
 
 @contextmanager
 def stage(name: str, detail: str = "") -> Iterator[None]:
-    """Log the start and the end (with its duration) of one stage of a build to the stage logger."""
+    """Log the start and the end of one stage of a build to the stage logger: its duration and, on Linux, the
+    process's peak resident memory during the stage (the peak is reset when the stage starts)."""
     start = time.perf_counter()
     STAGES.info("%s ...%s", name, f" {detail}" if detail else "")
+    measured = _reset_peak_memory()
     yield
-    STAGES.info("%s done in %.1f s", name, time.perf_counter() - start)
+    peak = _peak_memory_mb() if measured else None
+    STAGES.info("%s done in %.1f s%s", name, time.perf_counter() - start, f", peak {peak} MB" if peak else "")
+
+
+def _reset_peak_memory() -> bool:
+    """Reset this process's peak resident set size (Linux: 5 to /proc/self/clear_refs); False where unsupported."""
+    try:
+        Path("/proc/self/clear_refs").write_text("5")
+        return True
+    except OSError:
+        return False
+
+
+def _peak_memory_mb() -> int | None:
+    """This process's peak resident set size since the last reset, in MB (VmHWM in /proc/self/status)."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return round(int(line.split()[1]) / 1024)
+    except (OSError, ValueError, IndexError):
+        pass
+    return None
 
 
 def _real_stderr() -> TextIO | None:

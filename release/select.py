@@ -23,11 +23,15 @@ from __future__ import annotations
 import math
 import os
 import sys
+from array import array
 from collections import Counter, defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass, field
 
 from pathlib import Path
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict
 
 from humansense.clips import SELECTED_MEDIA, missing_media
 from humansense.config import SplitConfig
@@ -35,7 +39,7 @@ from humansense import schema
 from humansense.ids import digest, unit_interval
 from humansense.io import read_jsonl, write_json, write_jsonl
 from humansense.keyed import code_digest, touch_and_prune
-from humansense.schema import ItemDraft, normalise_text
+from humansense.schema import ItemDraft, Provenance, normalise_text
 from humansense.sources.stage import draft_media
 from humansense.tasks import TASKS, Kind
 
@@ -54,14 +58,93 @@ class Candidate:
     source: str = ""  # the media file its clip is cut from
 
 
-def candidate_of(draft: ItemDraft, shared: dict[str, str] | None = None) -> Candidate:
-    """The draft's candidate; with `shared`, equal texts (a movie's path, a label, a group) are one string object
-    across candidates, so selection over hundreds of thousands of drafts holds each once."""
-    one = (lambda text: text) if shared is None else (lambda text: shared.setdefault(text, text))
+class _Read(BaseModel):
+    """A projection: reading only these fields of a draft (validated whole by the parse that wrote it) costs the
+    select stage a third of reading it as an `ItemDraft` (~430,000 drafts in a doubled full-size tree)."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+
+class _ReadProvenance(_Read):
+    source: str
+    record_id: str
+    group: str | None = None
+    original_file: str
+    start_s: float | None = None
+    end_s: float | None = None
+
+    group_key = Provenance.group_key
+
+
+class _ReadClip(_Read):
+    source_path: str
+
+
+class DraftFacts(_Read):
+    """What selection reads of a draft."""
+
+    id: str
+    task: str
+    provenance: _ReadProvenance
+    answers: list[str]
+    clip: _ReadClip
+
+
+def candidate_of(draft: ItemDraft | DraftFacts) -> Candidate:
     p = draft.provenance
-    return Candidate(id=draft.id, task=one(draft.task), group=one(p.group_key),
-                     answer=one("|".join(sorted(normalise_text(a) for a in draft.answers))),
-                     file=one(p.original_file), start_s=p.start_s, end_s=p.end_s, source=one(draft.clip.source_path))
+    return Candidate(id=draft.id, task=draft.task, group=p.group_key,
+                     answer="|".join(sorted(normalise_text(a) for a in draft.answers)),
+                     file=p.original_file, start_s=p.start_s, end_s=p.end_s, source=draft.clip.source_path)
+
+
+TEXT_COLUMNS = ("task", "group", "answer", "file", "source")
+
+
+class CandidateTable:
+    """Candidates as columns: each repeated text (task, group, answer class, file, media file) once with a code
+    per candidate, spans as floats, ids in one byte buffer. About 70 bytes per candidate against ~275 for a
+    `Candidate` and its strings, so selection over the ~600,000 drafts of a doubled full-size tree stays small."""
+
+    def __init__(self) -> None:
+        self.codes: dict[str, dict[str, int]] = {k: {} for k in TEXT_COLUMNS}
+        self.texts: dict[str, list[str]] = {k: [] for k in TEXT_COLUMNS}
+        self.columns: dict[str, array] = {k: array("i") for k in TEXT_COLUMNS}
+        self.start, self.end = array("d"), array("d")  # NaN: no span
+        self._ids, self._id_ends = bytearray(), array("Q")
+
+    @classmethod
+    def of(cls, candidates: Iterable[Candidate]) -> CandidateTable:
+        table = cls()
+        for c in candidates:
+            table.add(c)
+        return table
+
+    def add(self, c: Candidate) -> None:
+        for column in TEXT_COLUMNS:
+            text = getattr(c, column)
+            code = self.codes[column].get(text)
+            if code is None:
+                code = self.codes[column][text] = len(self.texts[column])
+                self.texts[column].append(text)
+            self.columns[column].append(code)
+        self.start.append(math.nan if c.start_s is None or c.end_s is None else c.start_s)
+        self.end.append(math.nan if c.start_s is None or c.end_s is None else c.end_s)
+        self._ids += c.id.encode("utf-8")
+        self._id_ends.append(len(self._ids))
+
+    def done(self) -> CandidateTable:
+        """No more candidates: the text-to-code maps go (selection reads codes and texts only)."""
+        self.codes = {}
+        return self
+
+    def __len__(self) -> int:
+        return len(self._id_ends)
+
+    def id(self, i: int) -> str:
+        return self._ids[self._id_ends[i - 1] if i else 0:self._id_ends[i]].decode("utf-8")
+
+    def text(self, column: str, i: int) -> str:
+        return self.texts[column][self.columns[column][i]]
 
 
 @dataclass
@@ -106,39 +189,71 @@ def class_quotas(available: Counter, want: int, seed: int, task_abbr: str) -> di
 class _Spans:
     """Time spans taken per (task, split, group, file): a new span may not overlap one taken."""
 
-    def __init__(self) -> None:
+    def __init__(self, table: CandidateTable) -> None:
         self.taken: dict[tuple, list[tuple[float, float]]] = defaultdict(list)
+        self.task, self.group, self.file = (table.columns[k] for k in ("task", "group", "file"))
+        self.start, self.end = table.start, table.end
 
-    def free(self, c: Candidate, split: str) -> bool:
-        if c.start_s is None or c.end_s is None:
+    def _key(self, i: int, split: str) -> tuple:
+        return self.task[i], split, self.group[i], self.file[i]
+
+    def free(self, i: int, split: str) -> bool:
+        start, end = self.start[i], self.end[i]
+        if start != start:  # NaN: no span
             return True
-        return all(c.end_s <= s or c.start_s >= e for s, e in self.taken[(c.task, split, c.group, c.file)])
+        return all(end <= s or start >= e for s, e in self.taken.get(self._key(i, split), ()))
 
-    def take(self, c: Candidate, split: str) -> None:
-        if c.start_s is not None and c.end_s is not None:
-            self.taken[(c.task, split, c.group, c.file)].append((c.start_s, c.end_s))
+    def take(self, i: int, split: str) -> None:
+        if self.start[i] == self.start[i]:
+            self.taken[self._key(i, split)].append((self.start[i], self.end[i]))
 
 
 def eval_targets(available: Counter, cfg: SplitConfig) -> dict[str, int]:
     return {t: min(cfg.eval_targets.get(t, 0), math.ceil(n * cfg.eval_max_fraction)) for t, n in available.items()}
 
 
-def select(candidates: Iterable[Candidate], cfg: SplitConfig, seed: int) -> Selection:
-    members: dict[str, list[Candidate]] = defaultdict(list)
-    available: Counter = Counter()
-    for c in candidates:
-        members[c.group].append(c)
-        available[c.task] += 1
+EVAL, TRAIN = 1, 2  # a candidate's place in `_select`'s result
+
+
+def select(candidates: Iterable[Candidate] | CandidateTable, cfg: SplitConfig, seed: int) -> Selection:
+    table = candidates if isinstance(candidates, CandidateTable) else CandidateTable.of(candidates).done()
+    return _select(table, cfg, seed)[0]
+
+
+def _visit_order(table: CandidateTable, seed: int) -> np.ndarray:
+    """Candidate indices with groups in a seeded order, and within a group the candidates in a seeded order."""
+    groups = table.texts["group"]
+    group_rank = np.empty(len(groups), dtype=np.int64)
+    group_rank[sorted(range(len(groups)), key=lambda g: (unit_interval(seed, "split", groups[g]), groups[g]))] = \
+        np.arange(len(groups))
+    pick = np.fromiter((unit_interval(seed, "pick", table.id(i)) for i in range(len(table))), dtype=np.float64,
+                       count=len(table))
+    return np.lexsort((pick, group_rank[np.frombuffer(table.columns["group"], dtype=np.int32)]))
+
+
+def _in_chunks(order: np.ndarray, size: int = 1 << 16) -> Iterator[int]:
+    """The indices as Python ints, a chunk at a time (a list of them all would cost 36 bytes per candidate)."""
+    for at in range(0, len(order), size):
+        yield from order[at:at + size].tolist()
+
+
+def _select(table: CandidateTable, cfg: SplitConfig, seed: int) -> tuple[Selection, bytearray]:
+    """The selection, and per candidate its place (EVAL, TRAIN or 0)."""
+    tasks, answers = table.texts["task"], table.texts["answer"]
+    task_of, group_of, answer_of = (table.columns[k] for k in ("task", "group", "answer"))
+    n = len(table)
+    task_codes = np.frombuffer(task_of, dtype=np.int32)
+    available = Counter({tasks[t]: int(k) for t, k in zip(*np.unique(task_codes, return_counts=True))})
 
     multi = {t for t in available if TASKS.get(t) is not None and TASKS[t].kind is Kind.MULTI}
+    pairs = task_codes.astype(np.int64) << 32 | np.frombuffer(answer_of, dtype=np.int32)
     classes: dict[str, Counter] = defaultdict(Counter)
-    for group in members.values():
-        for c in group:
-            if c.task not in multi:
-                classes[c.task][c.answer] += 1
-    for group in members.values():
-        group.sort(key=lambda c: (unit_interval(seed, "pick", c.id), c.id))
-    order = sorted(members, key=lambda g: (unit_interval(seed, "split", g), g))
+    for pair, k in zip(*np.unique(pairs, return_counts=True)):
+        if tasks[int(pair) >> 32] not in multi:
+            classes[tasks[int(pair) >> 32]][answers[int(pair) & 0xFFFFFFFF]] += int(k)
+    task_groups = np.unique(task_codes.astype(np.int64) << 32 | np.frombuffer(group_of, dtype=np.int32)) >> 32
+    groups_per_task = {tasks[t]: int(k) for t, k in zip(*np.unique(task_groups, return_counts=True))}
+    order = _visit_order(table, seed)
 
     sel = Selection(targets=eval_targets(available, cfg))
     # The reserve never takes eval past `eval_max_fraction` of a task, so small builds keep their train split.
@@ -146,12 +261,8 @@ def select(candidates: Iterable[Candidate], cfg: SplitConfig, seed: int) -> Sele
                             math.ceil(available[t] * cfg.eval_max_fraction)) for t, w in sel.targets.items()}
     # The share cap never makes a target unreachable: with few groups (a trial build), each may give what the
     # eval share of the groups needs.
-    groups_of: dict[str, set[str]] = defaultdict(set)
-    for g, group in members.items():
-        for c in group:
-            groups_of[c.task].add(g)
     cap = {t: max(1, math.floor(cfg.eval_max_group_share * w),
-                  math.ceil(w / max(1, math.floor(len(groups_of[t]) * cfg.eval_max_fraction))))
+                  math.ceil(w / max(1, math.floor(groups_per_task[t] * cfg.eval_max_fraction))))
            for t, w in sel.targets.items()}
     quotas = {t: class_quotas(classes[t], w, seed, t) for t, w in sel.targets.items()
               if TASKS.get(t) is not None and TASKS[t].answer_classes and t not in multi}
@@ -163,61 +274,68 @@ def select(candidates: Iterable[Candidate], cfg: SplitConfig, seed: int) -> Sele
     in_eval: Counter = Counter()
     per_class: dict[str, Counter] = defaultdict(Counter)
     per_group: Counter = Counter()
-    spans = _Spans()
-    eval_groups: set[str] = set()
+    spans = _Spans(table)
+    eval_groups: set[int] = set()
+    place = bytearray(n)
 
-    def take_eval(c: Candidate) -> None:
-        sel.split[c.id], sel.rank[c.id] = "eval", in_eval[c.task]
-        in_eval[c.task] += 1
-        per_class[c.task][c.answer] += 1
-        per_label[c.task].update(c.answer.split("|"))
-        per_group[(c.group, c.task)] += 1
-        spans.take(c, "eval")
-        eval_groups.add(c.group)
+    def take_eval(i: int, t: str, answer: str) -> None:
+        place[i] = EVAL
+        sel.split[table.id(i)], sel.rank[table.id(i)] = "eval", in_eval[t]
+        in_eval[t] += 1
+        per_class[t][answer] += 1
+        per_label[t].update(answer.split("|"))
+        per_group[(group_of[i], t)] += 1
+        spans.take(i, "eval")
+        eval_groups.add(group_of[i])
 
     # Core eval: first within the class quotas, then filling what the quotas left; then the reserve.
     for stage in ("balanced", "fill", "reserve"):
-        for g in order:
-            for c in members[g]:
-                t = c.task
-                limit = reserve_limit[t] if stage == "reserve" else sel.targets[t]
-                if (c.id in sel.split or in_eval[t] >= limit or per_group[(g, t)] >= cap[t]
-                        or (stage == "balanced" and t in quotas and per_class[t][c.answer] >= quotas[t][c.answer])
-                        or (stage == "balanced" and t in label_cap
-                            and any(per_label[t][a] >= label_cap[t] for a in c.answer.split("|")))
-                        or not spans.free(c, "eval")):
-                    continue
-                take_eval(c)
+        limits = reserve_limit if stage == "reserve" else sel.targets
+        open_tasks = {t for t, w in limits.items() if in_eval[t] < w}
+        for i in _in_chunks(order):
+            if not open_tasks:  # every task has what this pass may give it: the rest of the order is skipped
+                break
+            t = tasks[task_of[i]]
+            if place[i] or t not in open_tasks or per_group[(group_of[i], t)] >= cap[t]:
+                continue
+            answer = answers[answer_of[i]]
+            if ((stage == "balanced" and t in quotas and per_class[t][answer] >= quotas[t][answer])
+                    or (stage == "balanced" and t in label_cap
+                        and any(per_label[t][a] >= label_cap[t] for a in answer.split("|")))
+                    or not spans.free(i, "eval")):
+                continue
+            take_eval(i, t, answer)
+            if in_eval[t] >= limits[t]:
+                open_tasks.discard(t)
 
     in_train: Counter = Counter()
-    for g in order:
-        if g in eval_groups:
+    for i in _in_chunks(order):
+        if group_of[i] in eval_groups:
             continue
-        for c in members[g]:
-            if cfg.train_max_per_task is not None and in_train[c.task] >= cfg.train_max_per_task:
-                continue
-            if spans.free(c, "train"):
-                sel.split[c.id] = "train"
-                in_train[c.task] += 1
-                spans.take(c, "train")
+        t = tasks[task_of[i]]
+        if cfg.train_max_per_task is not None and in_train[t] >= cfg.train_max_per_task:
+            continue
+        if spans.free(i, "train"):
+            place[i] = TRAIN
+            sel.split[table.id(i)] = "train"
+            in_train[t] += 1
+            spans.take(i, "train")
 
     dropped: Counter = Counter()
-    for g in members.values():
-        for c in g:
-            if c.id not in sel.split:
-                dropped[_why(c, eval_groups, in_train, cfg)] += 1
+    chosen: Counter = Counter()
+    for i in range(n):
+        t = tasks[task_of[i]]
+        if place[i]:
+            chosen[f"{t}/{'eval' if place[i] == EVAL else 'train'}"] += 1
+        elif group_of[i] in eval_groups:
+            dropped["eval group, not needed"] += 1
+        elif cfg.train_max_per_task is not None and in_train[t] >= cfg.train_max_per_task:
+            dropped["train cap reached"] += 1
+        else:
+            dropped["overlaps a selected span"] += 1
     sel.dropped = dict(sorted(dropped.items()))
-    chosen = Counter(f"{c.task}/{sel.split[c.id]}" for g in members.values() for c in g if c.id in sel.split)
     sel.selected = dict(sorted(chosen.items()))
-    return sel
-
-
-def _why(c: Candidate, eval_groups: set[str], in_train: Counter, cfg: SplitConfig) -> str:
-    if c.group in eval_groups:
-        return "eval group, not needed"
-    if cfg.train_max_per_task is not None and in_train[c.task] >= cfg.train_max_per_task:
-        return "train cap reached"
-    return "overlaps a selected span"
+    return sel, place
 
 
 def keep_best_ranked(ids_by_task: dict[str, list[str]], sel: Selection) -> set[str]:
@@ -253,20 +371,22 @@ def select_key(draft_files: list[Path], cfg: SplitConfig, seed: int) -> str:
 def select_stage(draft_files: list[Path], cfg: SplitConfig, seed: int, folder: Path) -> dict:
     """The select stage of a build: drafts whose media exist -> `folder/selection.json`, the media files the
     selected drafts are cut from -> `folder/media.json`; drafts with missing media quarantined."""
-    candidates, quarantined, exists, shared = [], [], {}, {}
+    table, quarantined, exists = CandidateTable(), [], {}
     for path in draft_files:
-        for draft in read_jsonl(Path(path), ItemDraft):
+        for draft in read_jsonl(Path(path), DraftFacts):
             src = draft.clip.source_path
             if src not in exists:
                 exists[src] = Path(src).exists()
             if exists[src]:
-                candidates.append(candidate_of(draft, shared))
+                table.add(candidate_of(draft))
             else:
                 quarantined.append(missing_media(draft))
-    del shared, exists
-    chosen = select(candidates, cfg, seed)
+    del exists
+    chosen, place = _select(table.done(), cfg, seed)
+    sources = table.columns["source"]
     write_jsonl(folder / "quarantine.jsonl", quarantined)
-    write_json(folder / SELECTED_MEDIA, sorted({c.source for c in candidates if c.id in chosen.split}))
+    write_json(folder / SELECTED_MEDIA, sorted({table.texts["source"][sources[i]] for i in range(len(table))
+                                                if place[i]}))
     write_json(folder / SELECTION, chosen.to_json())  # last: its presence marks the output complete
     touch_and_prune(folder)
     return {"selection": str(folder / SELECTION), "quarantine": str(folder / "quarantine.jsonl"),

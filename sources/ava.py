@@ -10,8 +10,7 @@ from __future__ import annotations
 
 import csv
 import re
-from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 from humansense.config import AvaConfig
@@ -88,6 +87,8 @@ class AvaAdapter(SourceAdapter):
         text = self.read_text(label_map)
         self.labels = read_label_map(label_map, text)
         self.types = read_label_types(label_map, text)
+        self.vocabularies: dict[str, list[str]] = {}
+        self.videos_found: dict[str, Path] = {}
         excluded = set()
         for name in self.config.excluded_timestamps:
             if not (self.root / name).is_file():
@@ -95,29 +96,69 @@ class AvaAdapter(SourceAdapter):
             for row in csv.reader(self.read_text(self.root / name).splitlines()):
                 if len(row) == 2:
                     excluded.add((row[0], row[1]))
-        groups: dict[tuple[str, str, int], list] = defaultdict(list)
-        first_seen: dict[tuple[str, str, int], tuple[Path, int]] = {}
         for name in self.config.annotation_files:
             path = self.root / name
-            for n, row in enumerate(csv.reader(self.read_text(path).splitlines()), start=1):
-                try:
-                    parsed = self._parse_row(row)
-                except RecordError as e:
-                    self.quarantine(e.reason, str(e), file=path, row=n, record_id=row[0] if row else None, task="AR")
-                    continue
-                key = (parsed[0], parsed[1], parsed[4])
-                if key[:2] in excluded:
-                    self.quarantine("excluded timestamp", f"{key[0]},{key[1]} is listed in the excluded timestamps",
-                                    file=path, row=n, record_id=f"{key[0]},{key[1]},{key[2]}", task="AR")
-                    continue
-                groups[key].append(parsed)
-                first_seen.setdefault(key, (path, n))
-        self.persons_at = defaultdict(int)
-        for video, ts, _ in groups:
-            self.persons_at[(video, ts)] += 1
-        for key, rows in groups.items():
-            path, n = first_seen[key]
-            yield Record(file=path, row=n, record_id=f"{key[0]},{key[1]},{key[2]}", data=rows)
+            rows = self._valid_rows(path, excluded)
+            if not self._frames_contiguous(path):  # not as published: the keyframes are gathered in memory
+                rows = iter(sorted(rows, key=lambda row: row[1][:2]))
+            yield from self._persons_by_keyframe(path, rows)
+
+    def _valid_rows(self, path: Path, excluded: set[tuple[str, str]]) -> Iterator[tuple[int, tuple]]:
+        """(row number, parsed row) for each row of `path` as it is read; bad and excluded rows quarantined."""
+        for n, row in enumerate(csv.reader(self.read_lines(path)), start=1):
+            try:
+                parsed = self._parse_row(row)
+            except RecordError as e:
+                self.quarantine(e.reason, str(e), file=path, row=n, record_id=row[0] if row else None, task="AR")
+                continue
+            if parsed[:2] in excluded:
+                self.quarantine("excluded timestamp", f"{parsed[0]},{parsed[1]} is listed in the excluded timestamps",
+                                file=path, row=n, record_id=f"{parsed[0]},{parsed[1]},{parsed[4]}", task="AR")
+                continue
+            yield n, parsed
+
+    def _frames_contiguous(self, path: Path) -> bool:
+        """Whether each keyframe's rows are together, as in the published files (sorted by video and time), so
+        keyframes stream one at a time. Read once ahead: the check holds only a hash per keyframe."""
+        seen, current = set(), None
+        for line in self.read_lines(path):
+            frame = tuple(line.split(",", 2)[:2])
+            if frame != current:
+                key = hash(frame)
+                if key in seen:
+                    return False
+                seen.add(key)
+                current = frame
+        return True
+
+    def _persons_by_keyframe(self, path: Path, rows: Iterable[tuple[int, tuple]]) -> Iterator[Record]:
+        """One record per person at a keyframe, from rows whose keyframes are contiguous; the record knows how
+        many persons its keyframe has (several: the clip is cropped to the one asked about)."""
+        frame, persons = None, {}
+
+        def flush() -> Iterator[Record]:
+            for person, (n, person_rows) in persons.items():
+                video, ts = frame
+                yield Record(file=path, row=n, record_id=f"{video},{ts},{person}", data=(person_rows, len(persons)))
+
+        for n, parsed in rows:
+            if parsed[:2] != frame:
+                yield from flush()
+                frame, persons = parsed[:2], {}
+            persons.setdefault(parsed[4], (n, []))[1].append(parsed)
+        yield from flush()
+
+    def _vocabulary(self, kind: str) -> list[str]:
+        """The labels of one kind (the wrong options of a question about that kind), listed once per kind."""
+        if kind not in self.vocabularies:
+            self.vocabularies[kind] = [n for n in self.labels.values() if self.types.get(n, "action") == kind]
+        return self.vocabularies[kind]
+
+    def _video(self, video: str) -> Path:
+        """The movie's file, looked up once per movie (a movie has thousands of persons at its keyframes)."""
+        if video not in self.videos_found:
+            self.videos_found[video] = find_video(self.root / self.config.videos_dir, video, VIDEO_EXTENSIONS)
+        return self.videos_found[video]
 
     def _parse_row(self, row: list[str]):
         if len(row) not in (7, 8):  # 8 in ground truth; detections add a score, results may drop person_id
@@ -138,14 +179,15 @@ class AvaAdapter(SourceAdapter):
         return video, ts, box, action, person
 
     def drafts_for(self, record: Record) -> list[ItemDraft]:
-        video, ts, box, _, person = record.data[0]
+        rows, persons_in_frame = record.data
+        video, ts, box, _, person = rows[0]
         check_component(video, "video id")
-        actions = sorted({self.labels[r[3]] for r in record.data})
+        actions = sorted({self.labels[r[3]] for r in rows})
         t = int(ts) - (900 if self.config.layout == "cut_900_1800" else 0)
         half = self.config.clip_half_span_s
         start, end = max(0.0, t - half), t + half
         crop = None
-        if self.persons_at[(video, ts)] > 1:  # several people: show only the one asked about
+        if persons_in_frame > 1:  # several people: show only the one asked about
             m = PERSON_BOX_MARGIN
             crop = Crop(left=max(0.0, box[0] - m), top=max(0.0, box[1] - m), right=min(1.0, box[2] + m),
                         bottom=min(1.0, box[3] + m))
@@ -157,15 +199,15 @@ class AvaAdapter(SourceAdapter):
         kind = rng.choice(kinds)
         of_kind = [a for a in actions if self.types.get(a, "action") == kind]
         answers = rng.sample(of_kind, min(len(of_kind), MAX_AR_ANSWERS))
-        vocabulary = [n for n in self.labels.values() if self.types.get(n, "action") == kind]
-        media = find_video(self.root / self.config.videos_dir, video, VIDEO_EXTENSIONS)
+        vocabulary = self._vocabulary(kind)
+        media = self._video(video)
         return [self.draft(
             task="AR", record_id=record.record_id,
             provenance=Provenance(source=self.name, record_id=record.record_id, group=video, original_file=self.rel(media),
                                   start_s=start, end_s=end, annotation_file=record.file.name,
                                   annotation_row=record.row),
-            answers=answers, distractors=distractor_pool(vocabulary, actions, ACTION_CONFUSABLE),
+            answers=answers, distractors=distractor_pool(vocabulary, actions, ACTION_CONFUSABLE), vocabulary=vocabulary,
             clip=ClipSpec(kind="span", source_path=str(media), start_s=start, end_s=end, crop=crop,
                           required_end_s=max(start, float(t))),  # the keyframe; the second after it is context
             annotations={"actions": actions, "action_kind": kind, "person_id": person, "box": box, "keyframe_s": t,
-                         "persons_in_frame": self.persons_at[(video, ts)]})]
+                         "persons_in_frame": persons_in_frame})]

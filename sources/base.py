@@ -11,7 +11,7 @@ import inspect
 import json
 from abc import ABC, abstractmethod
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -158,7 +158,9 @@ class SourceAdapter(ABC):
         if not draft.distractor_pool:
             return list(draft.distractors)
         name = draft.distractor_pool.removeprefix(f"{self.name}/")
-        return list(draft.distractors) + [t for who, t in self.pools()[name] if who != draft.provenance.record_id]
+        skip = set(draft.pool_excludes)
+        return list(draft.distractors) + [t for who, t in self.pools()[name]
+                                          if who != draft.provenance.record_id and t not in skip]
 
     def translation_memory(self) -> Path | None:
         """A translation memory shipped with the source, if any (see `humansense.annotators.translate`)."""
@@ -233,6 +235,19 @@ class SourceAdapter(ABC):
             raise UnreadableFile(f"{path.name} is not UTF-8 text (byte {e.object[e.start]:#04x} at offset "
                                  f"{e.start})") from None
 
+    def read_lines(self, path: Path) -> Iterator[str]:
+        """A text annotation file's lines as they are read (memory does not grow with the file; UTF-8, a BOM
+        allowed, line ends dropped); a line that is not UTF-8 stops the file with an error naming it."""
+        self.reading = path
+        with open(path, "rb") as f:
+            for n, raw in enumerate(f, start=1):
+                try:
+                    line = raw.decode("utf-8-sig" if n == 1 else "utf-8")
+                except UnicodeDecodeError as e:
+                    raise UnreadableFile(f"{path.name} is not UTF-8 text (line {n}: byte {e.object[e.start]:#04x} "
+                                         f"at column {e.start + 1})") from None
+                yield line.rstrip("\r\n")
+
     def rel(self, path: Path) -> str:
         """`path` as the release names it: relative to the source root (its own text when outside it)."""
         return _relative(path, self.root)
@@ -248,16 +263,26 @@ class SourceAdapter(ABC):
     def draft(self, *, task: str, record_id: str, params: dict[str, Any] | None = None, provenance: Provenance,
               answers: list[str], distractors: list[str], clip: ClipSpec, hard_distractors: list[str] | None = None,
               template_vars: dict[str, str] | None = None, annotations: dict[str, Any] | None = None,
-              distractor_pool: str | None = None) -> ItemDraft:
+              distractor_pool: str | None = None, vocabulary: Iterable[str] | None = None) -> ItemDraft:
+        """A draft of this source. A long `distractors` list (80 AVA actions, 40 appearance attributes less the
+        answers) is stored once in the source's pools and named by the draft: with `vocabulary` (the list it was
+        filtered from, as `distractor_pool` does) the vocabulary is stored once and the draft names what it may not
+        offer, so 100,000 drafts with 100,000 different answer sets share one pool."""
+        excludes: list[str] = []
         if distractor_pool is None and len(distractors) > INLINE_DISTRACTORS:
-            # A vocabulary less the answers (80 AVA actions, 40 appearance attributes...): stored once per distinct
-            # list in the source's pools, so 100,000 drafts do not each carry a copy.
-            distractor_pool = f"v-{digest(distractors, length=12)}"
-            self._interned.setdefault(distractor_pool, [("", d) for d in distractors])
+            distractor_pool, stored, members = _stored_pool(tuple(distractors if vocabulary is None else vocabulary))
+            allowed = set(distractors)
+            if not allowed <= members:
+                raise ValueError(f"{record_id}: distractors {sorted(allowed - members)[:3]} are not in the "
+                                 f"vocabulary")
+            if distractor_pool not in self._interned:
+                self._interned[distractor_pool] = [("", d) for d in stored]
+            excludes = [v for v in stored if v not in allowed]
             distractors = []
         return ItemDraft(id=item_id(self.name, record_id, task, params), task=task, provenance=provenance,
                          answers=answers, hard_distractors=hard_distractors or [], distractors=distractors,
                          distractor_pool=f"{self.name}/{distractor_pool}" if distractor_pool else None,
+                         pool_excludes=excludes,
                          template_vars=template_vars or {}, annotations=annotations or {}, clip=clip)
 
 
@@ -289,6 +314,15 @@ def _resolved(root: Path) -> Path:
     return root.resolve()
 
 
+@lru_cache(maxsize=256)  # a source has a few vocabularies, shared by its 100,000 drafts
+def _stored_pool(vocabulary: tuple[str, ...]) -> tuple[str, tuple[str, ...], frozenset[str]]:
+    """(pool name, entries, their set) of a vocabulary stored once: first of each normalised text only (as
+    `distractor_pool` keeps them)."""
+    seen: set[str] = set()
+    stored = tuple(v for v in vocabulary if not (normalise_text(v) in seen or seen.add(normalise_text(v))))
+    return f"v-{digest(list(stored), length=12)}", stored, frozenset(stored)
+
+
 def distractor_pool(vocabulary: Iterable[str], answers: Iterable[str],
                     confusable: Iterable[frozenset[str]] = ()) -> list[str]:
     """Vocabulary entries that may serve as wrong options: not an answer, not confusable with one.
@@ -296,6 +330,12 @@ def distractor_pool(vocabulary: Iterable[str], answers: Iterable[str],
     `confusable` groups hold labels that are synonyms, near-synonyms or implied by each other (e.g. Robbery /
     Stealing); a label sharing a group with any answer is never offered as a wrong option.
     """
+    return list(_filtered(tuple(vocabulary), frozenset(answers), tuple(confusable)))
+
+
+@lru_cache(maxsize=4096)  # answer sets recur (AVA: ~1,000 distinct action sets over 124,000 persons)
+def _filtered(vocabulary: tuple[str, ...], answers: frozenset[str],
+              confusable: tuple[frozenset[str], ...]) -> tuple[str, ...]:
     answer_set = {normalise_text(a) for a in answers}
     blocked = set(answer_set)
     for group in confusable:
@@ -309,7 +349,7 @@ def distractor_pool(vocabulary: Iterable[str], answers: Iterable[str],
         if key not in blocked and key not in seen:
             seen.add(key)
             pool.append(label)
-    return pool
+    return tuple(pool)
 
 
 def _safe_id(record_id: str | None) -> bool:

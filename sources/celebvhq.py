@@ -7,9 +7,11 @@ clip's span and cropped to its box expanded by the margin and squared, as the sc
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable
+from functools import lru_cache
 from pathlib import Path
+
+import ijson
 
 from humansense.config import CelebvhqConfig
 from humansense.ids import check_component, seeded_rng
@@ -33,6 +35,7 @@ APPEARANCE_CONFUSABLE = [
 MAX_PA_ANSWERS = 3
 
 
+@lru_cache(maxsize=256)  # 40 attribute names, in every one of 35,666 clips
 def appearance_text(label: str) -> str:
     text = label.strip().lower().replace("_", " ")
     text = "5 o'clock shadow" if text == "5 o clock shadow" else text
@@ -49,19 +52,25 @@ class CelebvhqAdapter(SourceAdapter):
         return [self.root / self.config.annotation_file]
 
     def records(self) -> Iterable[Record]:
+        """The clips as they are read (`ijson`): the file is checked whole first, so a broken file gives no
+        drafts at all, and memory does not grow with the file's 35,666 clips."""
         path = self.annotation_files()[0]
+        self.reading = path
         try:
-            info = json.loads(path.read_text(encoding="utf-8"))
-        except (UnicodeDecodeError, json.JSONDecodeError) as e:
-            self.quarantine("malformed annotation file", f"{path.name}: not valid UTF-8 JSON ({e})", file=path)
+            meta, clips = _meta_info(path), _count_clips(path)
+        except ijson.JSONError as e:
+            self.quarantine("malformed annotation file", f"{path.name}: not valid UTF-8 JSON ({_json_error(e)})",
+                            file=path)
             return
-        meta = info.get("meta_info") or info.get("mete_info")  # older README revisions spell it "mete_info"
-        if not isinstance(meta, dict) or not isinstance(info.get("clips"), dict):
+        if not isinstance(meta, dict) or clips is None:
             self.quarantine("malformed annotation file", f"{path.name}: needs 'meta_info' and 'clips' objects", file=path)
             return
         self.appearance_names = [str(a).lower() for a in meta.get("appearance_mapping", [])]
-        for row, (clip_id, clip) in enumerate(info["clips"].items(), start=1):
-            yield Record(file=path, row=row, record_id=clip_id, data=clip)
+        self.vocabulary = [n for n in self.appearance_names if n not in NOT_APPEARANCE]
+        self.vocabulary_texts = [appearance_text(n) for n in self.vocabulary]
+        with open(path, "rb") as f:
+            for row, (clip_id, clip) in enumerate(ijson.kvitems(f, "clips", use_float=True), start=1):
+                yield Record(file=path, row=row, record_id=clip_id, data=clip)
 
     def drafts_for(self, record: Record) -> list[ItemDraft]:
         clip_id = check_component(record.record_id, "clip id")
@@ -88,12 +97,12 @@ class CelebvhqAdapter(SourceAdapter):
         if positives:
             rng = seeded_rng(self.seed, self.name, clip_id, "PA")
             answers = rng.sample(positives, rng.randint(1, min(MAX_PA_ANSWERS, len(positives))))
-            pool = distractor_pool([n for n in self.appearance_names if n not in NOT_APPEARANCE],
-                                   present, APPEARANCE_CONFUSABLE)
+            pool = distractor_pool(self.vocabulary, present, APPEARANCE_CONFUSABLE)
             drafts.append(self.draft(
                 task="PA", record_id=clip_id,
                 provenance=Provenance(**prov, start_s=span[0], end_s=span[1]),
                 answers=[appearance_text(a) for a in answers], distractors=[appearance_text(d) for d in pool],
+                vocabulary=self.vocabulary_texts,
                 clip=ClipSpec(kind="span", source_path=str(media), start_s=span[0], end_s=span[1], crop=crop),
                 annotations={"appearance_present": present}))
         else:
@@ -147,3 +156,33 @@ class CelebvhqAdapter(SourceAdapter):
             answers=[EMOTIONS[key]], distractors=distractor_pool(EMOTIONS.values(), [EMOTIONS[key]]),
             clip=ClipSpec(kind="span", source_path=str(media), start_s=seg[0], end_s=seg[1], crop=crop),
             annotations={"emotion": key, "segment_in_clip": params["segment"] if params else None})]
+
+
+def _meta_info(path: Path):
+    """The file's `meta_info` object (`mete_info` in older README revisions); None when it has neither."""
+    for key in ("meta_info", "mete_info"):
+        with open(path, "rb") as f:
+            meta = next(ijson.items(f, key, use_float=True), None)  # stops reading once found (it comes first)
+        if meta is not None:
+            return meta
+    return None
+
+
+def _count_clips(path: Path) -> int | None:
+    """How many clips the `clips` object holds, reading the whole file (so a syntax or encoding error anywhere
+    raises before any draft is made); None when `clips` is missing or not an object."""
+    n = 0
+    with open(path, "rb") as f:
+        for n, _ in enumerate(ijson.kvitems(f, "clips"), start=1):
+            pass
+    if n:
+        return n
+    with open(path, "rb") as f:
+        clips = next(ijson.items(f, "clips"), None)
+    return 0 if isinstance(clips, dict) else None
+
+
+def _json_error(e: Exception) -> str:
+    """ijson's message (bytes from its C backend), on one line."""
+    text = e.args[0].decode("utf-8", "replace") if e.args and isinstance(e.args[0], bytes) else str(e)
+    return " ".join(text.split())[:200]

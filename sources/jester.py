@@ -32,7 +32,7 @@ class JesterAdapter(SourceAdapter):
                        if line.strip()]
         for name in self.config.annotation_files:
             path = self.root / name
-            for n, line in enumerate(self.read_text(path).splitlines(), start=1):
+            for n, line in enumerate(self.read_lines(path), start=1):
                 if line.strip():
                     yield Record(file=path, row=n, record_id=line.split(";", 1)[0].strip(), data=line)
 
@@ -53,7 +53,8 @@ class JesterAdapter(SourceAdapter):
             task="GR", record_id=video_id,
             provenance=Provenance(source=self.name, record_id=video_id, group=video_id, original_file=self.rel(frames),
                                   annotation_file=record.file.name, annotation_row=record.row),
-            answers=[label], distractors=distractor_pool([x for x in self.labels if x not in NOT_GESTURES], [label]),
+            answers=[label], distractors=distractor_pool(gestures := [x for x in self.labels if x not in NOT_GESTURES],
+                                                         [label]), vocabulary=gestures,
             clip=ClipSpec(kind="frames", source_path=str(frames), frame_pattern="%05d.jpg", first_frame=1,
                           fps=self.config.fps),
             annotations={"label": label})]

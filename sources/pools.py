@@ -1,7 +1,8 @@
 """Wrong-option pools stored once per source: a draft names its pool (`ItemDraft.distractor_pool`) instead of
 carrying a copy, so a draft's size does not grow with the source (CM draws from every other video's events).
 
-A pool is a list of (owner record id, text); a draft never draws an entry its own record owns.
+A pool is a list of (owner record id, text); a draft never draws an entry its own record owns, nor a text it
+names in `pool_excludes` (a vocabulary pool shared by drafts with different answers).
 """
 
 from __future__ import annotations
@@ -33,11 +34,13 @@ class Pools:
                           for name, entries in data["pools"].items()}
         return cls(pools)
 
-    def entries(self, name: str, owner: str, excluded: Collection[str] = ()) -> list[str]:
-        """The pool's texts less those `owner` (or an `excluded` record) owns, in stored order (for small pools drawn
-        by weight)."""
+    def entries(self, name: str, owner: str, excluded: Collection[str] = (),
+                texts: Collection[str] = ()) -> list[str]:
+        """The pool's texts less those `owner` (or an `excluded` record) owns and less `texts`, in stored order (for
+        small pools drawn by weight)."""
         excluded = self._excluded_owners(name, excluded)
-        return [text for who, text in self._entries(name) if who != owner and who not in excluded]
+        return [text for who, text in self._entries(name) if who != owner and who not in excluded
+                and text not in texts]
 
     def _excluded_owners(self, name: str, excluded: Collection[str]) -> Collection[str]:
         """The pool's owners among `excluded`, found once per pool for one `excluded` collection (drafts of a build
@@ -56,13 +59,14 @@ class Pools:
         except KeyError:
             raise KeyError(f"unknown option pool {name!r}") from None
 
-    def draw(self, name: str, owner: str, rng: Random, excluded: Collection[str] = ()) -> Iterator[str]:
+    def draw(self, name: str, owner: str, rng: Random, excluded: Collection[str] = (),
+             texts: Collection[str] = ()) -> Iterator[str]:
         """The pool's texts in a seeded random order, drawn lazily (a draft usually needs a handful of thousands)."""
         entries = self._entries(name)
         excluded = self._excluded_owners(name, excluded)
         for index in lazy_permutation(len(entries), rng):
             who, text = entries[index]
-            if who != owner and who not in excluded:
+            if who != owner and who not in excluded and text not in texts:
                 yield text
 
 

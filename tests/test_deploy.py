@@ -167,11 +167,14 @@ def test_deployment_run_fetches_builds_and_reports(sample_roots, web_host, tmp_p
         stop(server)
 
 
-def test_dask_runner_gives_the_same_items(prefect_harness, sample_roots, sample_build, tmp_path: Path):
+@pytest.mark.parametrize("runner", ["dask", "processes"])
+def test_other_runners_give_the_same_items(runner, prefect_harness, sample_roots, sample_build, tmp_path: Path):
+    """Dask's workers and Prefect's process pool run the submitted stages (parse, annotate, cut) in other
+    processes: the release is the same as the default threads' build."""
     from humansense.flows.build import build_humansense, with_runner
 
     config = sample_config(sample_roots, tmp_path / "c.toml")
-    report = with_runner(build_humansense, "dask")(out=str(tmp_path / "dask"), config_file=str(config))
+    report = with_runner(build_humansense, runner)(out=str(tmp_path / runner), config_file=str(config))
     threads = {i.id: (i.answer, [o.text for o in i.options]) for i in load_items(sample_build[0] / "release")}
-    dask = {i.id: (i.answer, [o.text for o in i.options]) for i in load_items(tmp_path / "dask" / "release")}
-    assert dask == threads and report["items"] == len(threads)
+    other = {i.id: (i.answer, [o.text for o in i.options]) for i in load_items(tmp_path / runner / "release")}
+    assert other == threads and report["items"] == len(threads)

@@ -145,6 +145,52 @@ def test_cm_drafts_reference_their_pool_instead_of_copying_it(tmp_path: Path):
     assert len(wrong) == 3 and own and own[0] not in wrong  # never the draft's own video's events
 
 
+def test_vocabulary_pools_are_stored_once_whatever_the_answer_sets(tmp_path: Path):
+    """CelebV-HQ's PA: each clip has its own set of present attributes, so its own list of wrong options. The
+    vocabulary is stored once per source and each draft names what it may not offer (its answers and what is
+    confusable with them), so the pools and a draft's size do not grow with the clips, and no present attribute is
+    ever a wrong option."""
+    from humansense.augment.options import pick_wrong_options
+    from humansense.config import CelebvhqConfig
+    from humansense.sample import annotation_root
+    from humansense.schema import ItemDraft, normalise_text
+    from humansense.sources.celebvhq import APPEARANCE_CONFUSABLE, appearance_text
+    from humansense.sources.stage import parse_source
+
+    meta = json.loads((annotation_root("celebvhq") / "celebvhq_info.json").read_text())["meta_info"]
+    names = meta["appearance_mapping"]
+    sizes = {}
+    for n in (50, 500):
+        root = tmp_path / f"celebvhq{n}"
+        (root / "raw").mkdir(parents=True)
+        rng = random.Random(n)
+        clips = {f"vid{k:05d}_0": {"ytb_id": f"vid{k:05d}", "duration": {"start_sec": 0.0, "end_sec": 4.0},
+                                   "bbox": {"top": 0.1, "bottom": 0.9, "left": 0.1, "right": 0.9},
+                                   "attributes": {"appearance": [int(rng.random() < 0.25) for _ in names],
+                                                  "action": [0] * 35,
+                                                  "emotion": {"sep_flag": False, "labels": "happy"}}}
+                 for k in range(n)}
+        (root / "celebvhq_info.json").write_text(json.dumps({"meta_info": meta, "clips": clips}))
+        summary = parse_source("celebvhq", CelebvhqConfig(), root, 1, tmp_path / f"work{n}")
+        drafts = [ItemDraft.model_validate_json(line) for line in Path(summary["drafts"]).read_text().splitlines()]
+        pools = Pools.beside([Path(summary["drafts"])])
+        assert len(pools.pools) == 1, len(pools.pools)  # one appearance vocabulary, not one list per clip
+        sizes[n] = max(len(d.model_dump_json()) for d in drafts)
+        for d in (d for d in drafts if d.task == "PA"):
+            present = {appearance_text(names[i]) for i, v in
+                       enumerate(clips[d.provenance.record_id]["attributes"]["appearance"]) if v}
+            forbidden = {normalise_text(x) for x in present}
+            for group in APPEARANCE_CONFUSABLE:
+                if {normalise_text(appearance_text(g)) for g in group} & forbidden:
+                    forbidden |= {normalise_text(appearance_text(g)) for g in group}
+            offered = pools.entries(d.distractor_pool, d.provenance.record_id, (), set(d.pool_excludes))
+            assert offered and not {normalise_text(x) for x in offered} & forbidden
+            for seed in range(3):
+                wrong = pick_wrong_options(d, 4 - len(d.answers), seed, AugmentConfig(), pools=pools)
+                assert not {normalise_text(x) for x in wrong} & forbidden
+    assert sizes[500] <= sizes[50] * 1.1
+
+
 def test_several_answers_no_label_dominates_eval():
     """AVA-like AR: a pose label ("stand") is in 70% of the answer sets; eval caps every label's share at
     `eval_max_label_share`, so answering "the common pose" is no better than any other label."""

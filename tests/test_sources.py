@@ -116,6 +116,40 @@ def test_ava_groups_rows_per_person_and_keyframe(sample_roots):
         ("malformed row", 14, "_Kp2Lm8Nq4R"), ("excluded timestamp", 17, "_Kp2Lm8Nq4R,0913,1")}
 
 
+def test_ava_keyframes_split_across_the_file_are_gathered(sample_roots, tmp_path: Path):
+    """The published files keep a keyframe's rows together and are streamed a keyframe at a time; a file whose
+    keyframe rows are apart (hand-edited, concatenated) is gathered in memory and gives the same questions."""
+    root = tmp_path / "ava"
+    shutil.copytree(sample_roots["ava"], root)
+    csv_file = root / "ava_val_v2.2.csv"
+    lines = csv_file.read_text().splitlines()
+    moved = [line for line in lines if line.startswith("-aB3xYz9QwE,0902,") and line.endswith(",2")]
+    csv_file.write_text("\n".join([line for line in lines if line not in moved] + moved) + "\n")
+    before, after = drafts_by(parse("ava", sample_roots["ava"]), "AR"), drafts_by(parse("ava", root), "AR")
+    assert set(after) == set(before)
+    for k, d in before.items():
+        same_clip = after[k].clip.model_copy(update={"source_path": d.clip.source_path})
+        assert (after[k].annotations, same_clip, after[k].answers) == (d.annotations, d.clip, d.answers)
+    assert after["-aB3xYz9QwE,0902,2"].annotations["persons_in_frame"] == 2
+
+
+def test_celebvhq_broken_file_gives_no_drafts_and_key_order_does_not_matter(tmp_path: Path):
+    """The clips are streamed, but a file broken anywhere (cut short in transit) is refused whole, not half read;
+    `meta_info` may come after `clips`."""
+    root = tmp_path / "celebvhq"
+    shutil.copytree(annotation_root("celebvhq"), root)
+    info_file = root / "celebvhq_info.json"
+    info = json.loads(info_file.read_text())
+    text = json.dumps(info)
+    info_file.write_text(text[: int(len(text) * 0.8)])
+    result = parse("celebvhq", root)
+    assert [q.reason for q in result.quarantined] == ["malformed annotation file"] and not result.drafts
+    assert "premature EOF" in result.quarantined[0].detail
+    info_file.write_text(json.dumps({"clips": info["clips"], "meta_info": info["meta_info"]}))
+    reordered = parse("celebvhq", root)
+    assert sorted(d.id for d in reordered.drafts) == sorted(d.id for d in parse("celebvhq").drafts)
+
+
 def test_ava_cut_layout_shifts_keyframes():
     ar = drafts_by(parse("ava", layout="cut_900_1800"), "AR")
     clip = ar["-aB3xYz9QwE,0902,1"].clip
