@@ -40,10 +40,11 @@ def run_stages(tree: Path, work: Path) -> dict:
         draft_files.append(Path(parse_source(name, source, source.root, config.seed, work)["drafts"]))
         times["parse"] += time.perf_counter() - start
     start = time.perf_counter()
-    chosen = select_stage(draft_files, config.split, config.seed, work / "select")
+    chosen = select_stage(draft_files, config.split, config.seed, work / "select" / "bench")  # a stage's
+    # output folder is one of its keyed folders (`keyed.output_folder`): its siblings are pruned, not the work folder
     times["select"] = time.perf_counter() - start
     start = time.perf_counter()
-    plan = plan_media(draft_files, Path(chosen["selection"]), work / "plan", work / "batches", config.media)
+    plan = plan_media(draft_files, Path(chosen["selection"]), work / "plan" / "bench", work / "batches", config.media)
     times["plan media"] = time.perf_counter() - start
     return {"times": times, "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
             "selected": chosen["selected"], "clips": len(set(json.loads(Path(plan["clip_of"]).read_text()).values())),

@@ -150,6 +150,9 @@ class EfaqaConfig(SourceConfig):
     max_turns: int = Field(default=10, ge=2)  # longer contexts keep the post and the latest turns
     max_chars_per_turn: int = 200
     distractor_candidates: int = Field(default=6, ge=3)  # translated and checked, the best 3 kept
+    # Wrong options come from a seeded sample of at most this many supporter replies of other conversations (the
+    # corpus has ~76,000), so parsing holds a bounded pool, whatever the corpus's size.
+    reply_pool_max: int = Field(default=50_000, ge=100)
     # Ask the LLM whether a wrong option is also an appropriate reply, and drop it if so. "auto": only with a configured
     # endpoint ([annotators.llm] base_url); the packaged 270M model calls every reply appropriate, so it is not asked.
     judge_distractors: Literal["auto", "always", "never"] = "auto"

@@ -63,7 +63,8 @@ class ParseResult:
     records_read: int = 0
     not_annotated: int = 0  # records the annotate stage did not reach (selection needed fewer)
     drafts: list[ItemDraft] = field(default_factory=list)  # kept only when parse() has no sink
-    quarantined: list[Quarantined] = field(default_factory=list)
+    quarantined: list[Quarantined] = field(default_factory=list)  # kept only when parse() has no quarantine sink
+    quarantine_counts: Counter = field(default_factory=Counter)  # refused records by reason
     candidates: Counter = field(default_factory=Counter)  # drafts per task
     warnings: list[str] = field(default_factory=list)  # problems that do not refuse a record (missing optional file)
 
@@ -73,8 +74,8 @@ class ParseResult:
             "records_read": self.records_read,
             "not_annotated": self.not_annotated,
             "candidates_per_task": dict(sorted(self.candidates.items())),
-            "quarantined": len(self.quarantined),
-            "quarantined_by_reason": dict(sorted(Counter(q.reason for q in self.quarantined).items())),
+            "quarantined": self.quarantine_counts.total(),
+            "quarantined_by_reason": dict(sorted(self.quarantine_counts.items())),
             "quarantine": [q.model_dump(exclude_none=True) for q in self.quarantined],
             "warnings": self.warnings,
         }
@@ -98,6 +99,7 @@ class SourceAdapter(ABC):
         self.reading: Path | None = None  # the annotation file being read (set by `read_text`), for error reports
         self.not_reached = self._not_reached()
         self._interned: dict[str, list[tuple[str, str]]] = {}
+        self._quarantine_sink: Callable[[Quarantined], None] | None = None
 
     def _not_reached(self) -> set[str]:
         """Record ids the annotate stage did not reach because selection needed fewer (bad records are never
@@ -171,9 +173,18 @@ class SourceAdapter(ABC):
         """A digest of the adapter's module source: editing the parser invalidates its cached output."""
         return digest(inspect.getsource(inspect.getmodule(cls)), inspect.getsource(inspect.getmodule(SourceAdapter)))
 
-    def parse(self, sink: Callable[[ItemDraft], None] | None = None) -> ParseResult:
+    def parse(self, sink: Callable[[ItemDraft], None] | None = None,
+              quarantine_sink: Callable[[Quarantined], None] | None = None) -> ParseResult:
         """Parse every record; each draft goes to `sink` as it is made (streamed to disk by the build), or is kept
-        in `result.drafts` when there is no sink."""
+        in `result.drafts` when there is no sink; refused records likewise go to `quarantine_sink` or
+        `result.quarantined` (counted by reason either way)."""
+        self._quarantine_sink = quarantine_sink
+        try:
+            return self._parse(sink)
+        finally:
+            self._quarantine_sink = None
+
+    def _parse(self, sink: Callable[[ItemDraft], None] | None) -> ParseResult:
         optional = set(self.optional_files())
         for f in self.annotation_files():
             if f in optional and not f.exists():
@@ -257,8 +268,13 @@ class SourceAdapter(ABC):
         file_text = self.rel(Path(file)) if isinstance(file, Path) else file
         where = f"{file_text}" + (f", row {row}" if row is not None else "")
         detail = detail if not where or detail.startswith(where) else f"{where}: {detail}"
-        self.result.quarantined.append(Quarantined(stage="parse", source=self.name, reason=reason, detail=detail,
-                                                   file=file_text, row=row, record_id=record_id, task=task))
+        entry = Quarantined(stage="parse", source=self.name, reason=reason, detail=detail, file=file_text, row=row,
+                            record_id=record_id, task=task)
+        self.result.quarantine_counts[reason] += 1
+        if self._quarantine_sink is None:
+            self.result.quarantined.append(entry)
+        else:
+            self._quarantine_sink(entry)
 
     def draft(self, *, task: str, record_id: str, params: dict[str, Any] | None = None, provenance: Provenance,
               answers: list[str], distractors: list[str], clip: ClipSpec, hard_distractors: list[str] | None = None,

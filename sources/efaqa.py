@@ -18,7 +18,7 @@ import gzip
 import json
 import re
 from bisect import bisect_left, bisect_right
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from functools import cached_property
 from itertools import chain
@@ -124,19 +124,23 @@ class EfaqaAdapter(SpokenTextAdapter):
     def source_files(self) -> list[Path]:
         return [self.root / self.config.annotation_file]
 
-    def _records(self) -> list[Record]:
+    def _records(self) -> Iterator[Record]:
+        """The corpus's conversations as they are decompressed (memory does not grow with the corpus)."""
         path = self.source_files()[0]
         with gzip.open(path, "rt", encoding="utf-8") as f:
-            lines = f.read().splitlines()
-        return [Record(file=path, row=n, record_id=None, data=line) for n, line in enumerate(lines, start=1)
-                if line.strip()]
+            for n, line in enumerate(f, start=1):
+                if line.strip():
+                    yield Record(file=path, row=n, record_id=None, data=line.rstrip("\r\n"))
 
     def records(self) -> Iterable[Record]:
-        try:
-            yield from self._records()
+        try:  # read through once first: a download cut short gives no drafts rather than some
+            for _ in self._records():
+                pass
         except (OSError, UnicodeDecodeError, EOFError) as e:
             path = self.source_files()[0]
             self.quarantine("malformed annotation file", f"{path.name}: not gzip UTF-8 JSON lines ({e})", file=path)
+            return
+        yield from self._records()
 
     @staticmethod
     def conversation(record: Record) -> tuple[str, Conversation]:
@@ -153,20 +157,29 @@ class EfaqaAdapter(SpokenTextAdapter):
 
     @cached_property
     def _replies(self) -> list[tuple[str, str, str]]:
-        """(record id, concern s1, supporter turn) of every readable conversation: the wrong-option pool."""
-        pool = []
+        """(record id, concern s1, supporter turn): the wrong-option pool, the supporter replies of every readable
+        conversation, or a seeded sample of `reply_pool_max` of them (reservoir sampling as the corpus streams)."""
+        pool: list[tuple[str, str, str]] = []
+        rng, seen, cap = seeded_rng(self.seed, "pc-reply-pool"), 0, self.config.reply_pool_max
+        limit = self.config.max_chars_per_turn
         try:
-            records = self._records()
+            for record in self._records():
+                try:
+                    record_id, conv = self.conversation(record)
+                    turns, _ = turns_of(conv)
+                except Exception:  # noqa: BLE001 - unreadable records are quarantined by the parse, not here
+                    continue
+                for speaker, text in turns[1:]:
+                    if speaker != SUPPORTER:
+                        continue
+                    entry = (record_id, conv.label.get("s1", ""), clip_turn(text, limit))
+                    if len(pool) < cap:
+                        pool.append(entry)
+                    elif (k := rng.randrange(seen + 1)) < cap:
+                        pool[k] = entry
+                    seen += 1
         except (OSError, UnicodeDecodeError, EOFError):
             return []  # records() quarantines the file
-        for record in records:
-            try:
-                record_id, conv = self.conversation(record)
-                turns, _ = turns_of(conv)
-            except Exception:  # noqa: BLE001 - unreadable records are quarantined by the parse, not here
-                continue
-            limit = self.config.max_chars_per_turn
-            pool += [(record_id, conv.label.get("s1", ""), clip_turn(t, limit)) for s, t in turns[1:] if s == SUPPORTER]
         return pool
 
     def plan(self, record: Record) -> tuple[str, Conversation, Plan]:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from humansense.config import SourceConfig
 from humansense.ids import digest
-from humansense.io import jsonl_writer, read_jsonl, write_json, write_jsonl
+from humansense.io import jsonl_writer, read_jsonl, write_json
 from humansense.keyed import touch_and_prune
 from humansense.media import sha256_file
 from humansense.schema import SCHEMA_VERSION, ItemDraft
@@ -39,14 +39,17 @@ def parse_source(name: str, config: SourceConfig, root: Path, seed: int, work: P
     adapter = adapter_class(name)(config, root, seed)
     out = parsed_folder(work, name, key or parse_key(name, config, root, seed))
     media: set[str] = set()
-    with jsonl_writer(out / "drafts.jsonl") as write:  # streamed: memory does not grow with the source
+    # Streamed, drafts and refused records alike: memory does not grow with the source.
+    with jsonl_writer(out / "drafts.jsonl") as write, jsonl_writer(out / "quarantine.jsonl") as refuse:
         def sink(draft: ItemDraft) -> None:
             media.add(draft.clip.source_path)
             write(draft)
-        result = adapter.parse(sink=sink)
+        result = adapter.parse(sink=sink, quarantine_sink=refuse)
+        pools = adapter.pools()
+        for entry in result.quarantined:  # refused outside the parse itself (while planning speech, say)
+            refuse(entry)
     write_json(out / MEDIA_FILES, sorted(media))
-    write_jsonl(out / "quarantine.jsonl", result.quarantined)
-    write_pools(out, name, adapter.pools())
+    write_pools(out, name, pools)
     summary = result.summary()
     del summary["quarantine"]  # kept in the file; the returned summary stays small
     summary.update(drafts=str(out / "drafts.jsonl"), quarantine=str(out / "quarantine.jsonl"),
