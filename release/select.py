@@ -383,10 +383,8 @@ def select_stage(draft_files: list[Path], cfg: SplitConfig, seed: int, folder: P
                 quarantined.append(missing_media(draft))
     del exists
     chosen, place = _select(table.done(), cfg, seed)
-    sources = table.columns["source"]
     write_jsonl(folder / "quarantine.jsonl", quarantined)
-    write_json(folder / SELECTED_MEDIA, sorted({table.texts["source"][sources[i]] for i in range(len(table))
-                                                if place[i]}))
+    write_json(folder / SELECTED_MEDIA, sorted({table.text("source", i) for i in range(len(table)) if place[i]}))
     write_json(folder / SELECTION, chosen.to_json())  # last: its presence marks the output complete
     touch_and_prune(folder)
     return {"selection": str(folder / SELECTION), "quarantine": str(folder / "quarantine.jsonl"),
