@@ -274,8 +274,10 @@ def annotate_needed(adapter, out_dir: Path, cfg: AnnotatorsConfig, cache_dir: Pa
     """Annotate a source's records in a seeded order, in rounds, until its drafts meet `need` (task -> drafts),
     never all records unless they are all needed; `need=None` annotates every record.
 
-    After each round `count_drafts()` parses what is annotated so far; the next round is sized from the yield so
-    far (drafts per record), with a fifth more for luck. `out_dir/annotated.json` lists the records processed, so
+    The first round takes the fewest records that could meet `need` (`adapter.most_drafts_per_record`: a RealTalk
+    conversation gives up to three TR items, so 375 TR drafts start from 125 conversations, not 375). After each
+    round `count_drafts()` parses what is annotated so far; the next round is sized from the yield so far (drafts
+    per record), with a fifth more for luck. `out_dir/annotated.json` lists the records processed, so
     the parse skips the others (counted as not annotated, not quarantined)."""
     by_id = annotation_units(adapter)
     units = sorted(by_id, key=lambda u: (unit_interval(seed, "annotate", adapter.name, u), u))
@@ -286,7 +288,8 @@ def annotate_needed(adapter, out_dir: Path, cfg: AnnotatorsConfig, cache_dir: Pa
         return totals | {"records": len(units), "annotated": len(units), "rounds": 1}
     done: list[str] = []
     totals: dict = {}
-    batch, rounds, counts = max(1, max(need.values(), default=1)), 0, {}
+    batch = max([1] + [math.ceil(n / max(1, adapter.most_drafts_per_record(t))) for t, n in need.items()])
+    rounds, counts = 0, {}
     while len(done) < len(units):
         chosen = units[len(done):len(done) + batch]
         totals = _added(totals, gather_evidence(adapter, out_dir, cfg, cache_dir, [by_id[u] for u in chosen]))

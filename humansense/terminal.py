@@ -8,6 +8,8 @@ which the stage lines (`stage`) and the summary are printed. `--verbose` leaves 
 
 from __future__ import annotations
 
+import ctypes
+import gc
 import io
 import logging
 import os
@@ -29,8 +31,19 @@ def stage(name: str, detail: str = "") -> Iterator[None]:
     STAGES.info("%s ...%s", name, f" {detail}" if detail else "")
     measured = _reset_peak_memory()
     yield
+    _give_back_freed_memory()
     peak = _peak_memory_mb() if measured else None
     STAGES.info("%s done in %.1f s%s", name, time.perf_counter() - start, f", peak {peak} MB" if peak else "")
+
+
+def _give_back_freed_memory() -> None:
+    """Return what a stage freed to the system (glibc keeps freed heap pages otherwise), so a later stage's peak
+    does not include what a stage that grows with the sources left behind."""
+    gc.collect()
+    try:
+        ctypes.CDLL(None).malloc_trim(0)
+    except (OSError, AttributeError):  # not glibc
+        pass
 
 
 def _reset_peak_memory() -> bool:

@@ -60,9 +60,11 @@ class Candidate:
 
 class _Read(BaseModel):
     """A projection: reading only these fields of a draft (validated whole by the parse that wrote it) costs the
-    select stage a third of reading it as an `ItemDraft` (~430,000 drafts in a doubled full-size tree)."""
+    select stage a third of reading it as an `ItemDraft` (~430,000 drafts in a doubled full-size tree). Without
+    pydantic's cache of parsed strings: its entries, scattered over the heap, kept ~20 MB from going back to the
+    system after the stage (more with a larger source), and looking strings up in it was slower than making them."""
 
-    model_config = ConfigDict(extra="ignore", frozen=True)
+    model_config = ConfigDict(extra="ignore", frozen=True, cache_strings=False)
 
 
 class _ReadProvenance(_Read):

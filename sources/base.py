@@ -91,6 +91,11 @@ class SourceAdapter(ABC):
     # those present but not read by the config, and `sources scan` recognises a source by them.
     published_files: ClassVar[tuple[str, ...]] = ()
 
+    def most_drafts_per_record(self, task: str) -> int:
+        """The most drafts of `task` one record can give: the annotate stage's first round takes need / this many
+        records, so a source whose records give several items (a conversation) is not annotated as if each gave one."""
+        return 1
+
     def __init__(self, config: SourceConfig, root: Path, seed: int = 0):
         self.config = config
         self.root = Path(root)

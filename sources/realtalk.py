@@ -97,6 +97,9 @@ class RealtalkAdapter(SourceAdapter):
     evidence_kinds = ("conversation",)
     config: RealtalkConfig
 
+    def most_drafts_per_record(self, task: str) -> int:
+        return self.config.max_per_video
+
     def _video_files(self) -> list[Path]:
         folder = self.root / self.config.videos_dir
         return sorted(p for p in folder.glob("*") if p.suffix in VIDEO_EXTENSIONS) if folder.is_dir() else []

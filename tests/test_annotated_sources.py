@@ -314,3 +314,27 @@ def test_annotate_stops_once_selection_has_what_it_needs(tmp_path: Path):
     again = annotate_source("telecom_fraud", source_config, root, tmp_path / "again", config, tmp_path / "cache")
     assert json.loads((tmp_path / "again" / "annotated.json").read_text()) == manifest  # the same seeded records
     assert again["speech"]["misses"] == 0 and again["speech"]["hits"] >= again["annotated"]  # all from the cache
+
+
+def test_annotate_starts_from_the_fewest_records_that_could_meet_the_need(monkeypatch, tmp_path: Path):
+    """Conversations give up to `max_per_video` items per task: the first round takes need / that many records (not
+    one record per draft needed), and the next round is sized from the yield seen."""
+    from humansense.annotators import stage
+    from humansense.config import RealtalkConfig
+    from humansense.sources.realtalk import RealtalkAdapter
+
+    class Conversations(RealtalkAdapter):
+        def videos(self):
+            return [(f"v{k:03d}", tmp_path / f"v{k:03d}.avi") for k in range(100)]
+
+    rounds: list[int] = []
+    monkeypatch.setattr(stage, "gather_evidence", lambda adapter, out, cfg, cache, units: rounds.append(len(units))
+                        or {})
+    done = lambda: sum(rounds)  # noqa: E731
+    counts = stage.annotate_needed(Conversations(RealtalkConfig(max_per_video=3), tmp_path), tmp_path, None,
+                                   tmp_path, {"TR": 30, "ES": 30}, 7,
+                                   lambda: {"TR": 3 * done(), "ES": 2 * done()})  # ES yields less than it could
+    assert rounds == [10, 6]  # 30 / 3; then ES short by 10 at 2 per record, a fifth more: 6
+    assert counts["annotated"] == 16 and counts["drafts"] == {"TR": 48, "ES": 32}
+    manifest = json.loads((tmp_path / "annotated.json").read_text())
+    assert len(manifest["ids"]) == 16 and len(manifest["not_reached"]) == 84
