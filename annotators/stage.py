@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import time
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Literal
@@ -269,6 +270,9 @@ def _added(total: dict, more: dict) -> dict:
     return out
 
 
+GIVE_UP_AFTER = 20  # records annotated without a single draft of a task before the task is given up
+
+
 def annotate_needed(adapter, out_dir: Path, cfg: AnnotatorsConfig, cache_dir: Path, need: dict[str, int] | None,
                     seed: int, count_drafts) -> dict:
     """Annotate a source's records in a seeded order, in rounds, until its drafts meet `need` (task -> drafts),
@@ -277,8 +281,11 @@ def annotate_needed(adapter, out_dir: Path, cfg: AnnotatorsConfig, cache_dir: Pa
     The first round takes the fewest records that could meet `need` (`adapter.most_drafts_per_record`: a RealTalk
     conversation gives up to three TR items, so 375 TR drafts start from 125 conversations, not 375). After each
     round `count_drafts()` parses what is annotated so far; the next round is sized from the yield so far (drafts
-    per record), with a fifth more for luck. `out_dir/annotated.json` lists the records processed, so
-    the parse skips the others (counted as not annotated, not quarantined)."""
+    per record), with a fifth more for luck, and at most as many records as are done already (a yield read off a
+    few records can be far off). A task that has given no draft at all from `GIVE_UP_AFTER` records (or all of
+    them) is given up (`gave_up`: RR when the LLM scores every transcript neutral), so one barren task does not
+    annotate the whole source. `out_dir/annotated.json` lists the records processed, so the parse skips the others
+    (counted as not annotated, not quarantined)."""
     by_id = annotation_units(adapter)
     units = sorted(by_id, key=lambda u: (unit_interval(seed, "annotate", adapter.name, u), u))
     manifest = out_dir / ANNOTATED_FILE
@@ -289,7 +296,7 @@ def annotate_needed(adapter, out_dir: Path, cfg: AnnotatorsConfig, cache_dir: Pa
     done: list[str] = []
     totals: dict = {}
     batch = max([1] + [math.ceil(n / max(1, adapter.most_drafts_per_record(t))) for t, n in need.items()])
-    rounds, counts = 0, {}
+    rounds, counts, gave_up = 0, {}, {}
     while len(done) < len(units):
         chosen = units[len(done):len(done) + batch]
         totals = _added(totals, gather_evidence(adapter, out_dir, cfg, cache_dir, [by_id[u] for u in chosen]))
@@ -297,13 +304,16 @@ def annotate_needed(adapter, out_dir: Path, cfg: AnnotatorsConfig, cache_dir: Pa
         rounds += 1
         write_json(manifest, {"ids": sorted(done), "not_reached": sorted(units[len(done):])})
         counts = count_drafts()
-        short = {t: n - counts.get(t, 0) for t, n in need.items() if counts.get(t, 0) < n}
+        short = {t: n - counts.get(t, 0) for t, n in need.items() if counts.get(t, 0) < n and t not in gave_up}
+        if len(done) >= GIVE_UP_AFTER:
+            gave_up |= {t: len(done) for t in short if counts.get(t, 0) == 0}
+            short = {t: n for t, n in short.items() if t not in gave_up}
         if not short:
             break
         per_record = {t: max(counts.get(t, 0) / len(done), 1 / len(done)) for t in short}
-        batch = max(1, math.ceil(max(short[t] / per_record[t] for t in short) * 1.2))
+        batch = max(1, min(len(done), math.ceil(max(short[t] / per_record[t] for t in short) * 1.2)))
     return totals | {"records": len(units), "annotated": len(done), "rounds": rounds, "drafts": counts,
-                     "need": need}
+                     "need": need, "gave_up": gave_up}
 
 
 def annotate_source(name: str, source_config, root: Path, evidence: Path, config, cache_dir: Path) -> dict:
@@ -318,7 +328,9 @@ def annotate_source(name: str, source_config, root: Path, evidence: Path, config
         return dict(adapter_class(name)(with_evidence, root, config.seed).parse(sink=lambda draft: None).candidates)
 
     need = annotation_needs(adapter.tasks, config.split)
-    return annotate_needed(adapter, evidence, config.annotators, cache_dir, need, config.seed, count_drafts)
+    start = time.perf_counter()
+    counts = annotate_needed(adapter, evidence, config.annotators, cache_dir, need, config.seed, count_drafts)
+    return counts | {"seconds": round(time.perf_counter() - start, 1)}  # wall time, beside any other source's
 
 
 def annotate_key(name: str, source_config, root: Path, config) -> str:

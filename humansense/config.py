@@ -216,6 +216,12 @@ class SplitConfig(_Section):
     annotate_margin: float = Field(default=0.25, ge=0)
     annotate_all: bool = False  # annotate every record whatever the targets
 
+    @property
+    def eval_fraction(self) -> float:
+        """The share of a task eval may take: `eval_max_fraction`, or all of it in an eval-only build (train capped
+        at 0 has nothing to keep)."""
+        return 1.0 if self.train_max_per_task == 0 else self.eval_max_fraction
+
 
 class ReleaseConfig(_Section):
     shard_max_bytes: int = Field(default=256 * 2**20, ge=2**16)  # a new Parquet file once its row groups pass this

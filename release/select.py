@@ -2,9 +2,10 @@
 
 Rules (numbers in `[split]`, each tested at thousands of drafts):
 * a group (source video, conversation, person: `provenance.group`) is wholly in eval or wholly in train;
-* eval has exactly each task's target (the paper's count, capped at `eval_max_fraction` of what the task has),
-  never more, plus a ranked reserve (`eval_reserve`) that replaces eval items refused later (a clip that fails, an
-  option pool that cannot be balanced); the augment stage keeps the best-ranked `target` survivors;
+* eval has exactly each task's target (the paper's count, capped at `eval_max_fraction` of what the task has
+  unless the build is eval only), never more, plus a ranked reserve (`eval_reserve`) that replaces eval items
+  refused later (a clip that fails, an option pool that cannot be balanced); the augment stage keeps the
+  best-ranked `target` survivors;
 * no group supplies more than `eval_max_group_share` of a task's eval questions (at least one), so eval spans many
   videos, conversations and people (with few groups, as in a trial build, a group may give what the target needs
   from `eval_max_fraction` of the groups);
@@ -211,7 +212,7 @@ class _Spans:
 
 
 def eval_targets(available: Counter, cfg: SplitConfig) -> dict[str, int]:
-    return {t: min(cfg.eval_targets.get(t, 0), math.ceil(n * cfg.eval_max_fraction)) for t, n in available.items()}
+    return {t: min(cfg.eval_targets.get(t, 0), math.ceil(n * cfg.eval_fraction)) for t, n in available.items()}
 
 
 EVAL, TRAIN = 1, 2  # a candidate's place in `_select`'s result
@@ -260,11 +261,11 @@ def _select(table: CandidateTable, cfg: SplitConfig, seed: int) -> tuple[Selecti
     sel = Selection(targets=eval_targets(available, cfg))
     # The reserve never takes eval past `eval_max_fraction` of a task, so small builds keep their train split.
     reserve_limit = {t: min(w + math.ceil(w * cfg.eval_reserve) + cfg.eval_reserve_min,
-                            math.ceil(available[t] * cfg.eval_max_fraction)) for t, w in sel.targets.items()}
+                            math.ceil(available[t] * cfg.eval_fraction)) for t, w in sel.targets.items()}
     # The share cap never makes a target unreachable: with few groups (a trial build), each may give what the
     # eval share of the groups needs.
     cap = {t: max(1, math.floor(cfg.eval_max_group_share * w),
-                  math.ceil(w / max(1, math.floor(groups_per_task[t] * cfg.eval_max_fraction))))
+                  math.ceil(w / max(1, math.floor(groups_per_task[t] * cfg.eval_fraction))))
            for t, w in sel.targets.items()}
     quotas = {t: class_quotas(classes[t], w, seed, t) for t, w in sel.targets.items()
               if TASKS.get(t) is not None and TASKS[t].answer_classes and t not in multi}

@@ -322,6 +322,13 @@ def find_video(folder: Path, stem: str, extensions: tuple[str, ...] = (".mp4", "
     return folder / f"{stem}{extensions[0]}"
 
 
+def forget_shared_caches() -> None:
+    """Empty the caches drafts of one source share (paths, pools, normalised labels): they grow with the source
+    (~27,000 labels at full size, twice that at scale 2), and the next source or stage has no use for them."""
+    for cached in (_relative, _resolved, _stored_pool, _filtered, normalise_text):
+        cached.cache_clear()
+
+
 @lru_cache(maxsize=4096)  # drafts of one video share its path (AVA: 64 movies, 124,000 drafts)
 def _relative(path: Path, root: Path) -> str:
     try:

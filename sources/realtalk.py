@@ -158,10 +158,23 @@ class RealtalkAdapter(SourceAdapter):
                           start_s=start, end_s=end, annotation_file=self.emoca_file(video_id).name,
                           annotation_row=None)
 
-    def _pick(self, candidates: list[dict], video_id: str, purpose: str) -> list[dict]:
+    def _pick(self, candidates: list[dict], video_id: str, purpose: str, span=lambda s: (s["start"], s["end"])
+              ) -> list[dict]:
+        """At most `max_per_video` candidates in a seeded order whose clip spans do not overlap: selection never
+        puts overlapping items of one conversation in a split, so an overlapping pick would be a draft annotated
+        for nothing (TR's clips reach 40 s before and 20 s after the utterance)."""
         rng = seeded_rng(self.seed, purpose, video_id)
-        chosen = rng.sample(candidates, min(len(candidates), self.config.max_per_video))
-        return sorted(chosen, key=lambda s: s["index"])
+        chosen: list[tuple[float, float, dict]] = []
+        for seg in rng.sample(candidates, len(candidates)):
+            start, end = span(seg)
+            if all(end <= a or b <= start for a, b, _ in chosen):
+                chosen.append((start, end, seg))
+                if len(chosen) == self.config.max_per_video:
+                    break
+        return sorted((seg for _, _, seg in chosen), key=lambda s: s["index"])
+
+    def _talking_span(self, seg: dict) -> tuple[float, float]:
+        return max(0.0, seg["start"] - self.config.tr_before_s), seg["end"] + self.config.tr_after_s
 
     def _talking_person(self, segments: list[dict], video_id: str, record: Record, media: Path,
                         asr: dict) -> list[ItemDraft]:
@@ -169,8 +182,8 @@ class RealtalkAdapter(SourceAdapter):
         candidates = [s for s in segments if s["speaker"] and len(s["text"].split()) >= self.config.min_words
                       and said.count(s["text"].lower()) == 1]
         drafts = []
-        for seg in self._pick(candidates, video_id, "tr"):
-            start, end = max(0.0, seg["start"] - self.config.tr_before_s), seg["end"] + self.config.tr_after_s
+        for seg in self._pick(candidates, video_id, "tr", self._talking_span):
+            start, end = self._talking_span(seg)
             other = "p1" if seg["speaker"] == "p0" else "p0"
             drafts.append(self.draft(
                 task="TR", record_id=f"{video_id}-s{seg['index']}", answers=[PERSON[seg["speaker"]]],

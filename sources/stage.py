@@ -13,6 +13,7 @@ from humansense.keyed import touch_and_prune
 from humansense.media import sha256_file
 from humansense.schema import SCHEMA_VERSION, ItemDraft
 from humansense.sources import adapter_class
+from humansense.sources.base import forget_shared_caches
 from humansense.sources.pools import write_pools
 
 
@@ -69,6 +70,7 @@ def _parse_source(name: str, config: SourceConfig, root: Path, seed: int, work: 
                    annotation_files={f.name: sha256_file(f) for f in adapter.annotation_files() if f.is_file()})
     write_json(out / "summary.json", summary)
     touch_and_prune(out)  # an edit undone finds its old output in place
+    forget_shared_caches()
     return summary
 
 

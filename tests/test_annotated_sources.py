@@ -233,13 +233,17 @@ def test_realtalk_items_from_asr_segments_jaw_motion_and_the_listeners_face(tmp_
     (evidence / "Rt5hxY5Svr2.faces.json").write_text(json.dumps({"segments": [
         {"left": {**smile, "region": "left"}, "right": None}, {"left": None, "right": {**smile, "region": "right"}},
         {"left": None, "right": None}]}))
-    result = adapter("realtalk", root, evidence_dir=str(evidence)).parse()
+    # TR clips reach 40 s before and 20 s after the utterance, so these two would overlap and one conversation gives
+    # only one of them (selection never keeps overlapping spans of a group); with shorter context it gives both.
+    (only,) = [d for d in adapter("realtalk", root, evidence_dir=str(evidence)).parse().drafts if d.task == "TR"]
+    assert only.clip.start_s == 0.0 and only.clip.end_s in (23.0, 26.8)
+    result = adapter("realtalk", root, evidence_dir=str(evidence), tr_before_s=0.5, tr_after_s=0.3).parse()
     tr = {d.template_vars["utterance"]: d for d in result.drafts if d.task == "TR"}
     assert {u: d.answers[0] for u, d in tr.items()} == {
         "So how was your first week at the new job?": "The person on the left",
         "Honestly it was much better than I expected": "The person on the right"}  # "Okay." is too short to ask
     first = tr["So how was your first week at the new job?"]
-    assert (first.clip.start_s, first.clip.end_s) == (0.0, 23.0) and first.annotations["speaker"] == "p0"
+    assert (first.clip.start_s, first.clip.end_s) == (0.0, 3.3) and first.annotations["speaker"] == "p0"
     assert first.annotations["jaw_activity"]["p0"] > 1.5 * first.annotations["jaw_activity"]["p1"]
     (es,) = [d for d in result.drafts if d.task == "ES"]
     assert es.answers == ["Happy"] and (es.clip.start_s, es.clip.end_s) == (0.5, 3.0)
@@ -338,3 +342,42 @@ def test_annotate_starts_from_the_fewest_records_that_could_meet_the_need(monkey
     assert counts["annotated"] == 16 and counts["drafts"] == {"TR": 48, "ES": 32}
     manifest = json.loads((tmp_path / "annotated.json").read_text())
     assert len(manifest["ids"]) == 16 and len(manifest["not_reached"]) == 84
+
+
+def test_a_task_that_yields_nothing_is_given_up_and_rounds_grow_at_most_twofold(monkeypatch, tmp_path: Path):
+    """RR from The Skin Deep gives no draft when the LLM scores every transcript neutral: after the first round it
+    is given up instead of annotating all 400 videos for it; a low yield read off few records grows the next round
+    at most to twice the records done."""
+    from humansense.annotators import stage
+    from humansense.config import SkindeepConfig
+    from humansense.sources.skindeep import SkindeepAdapter
+
+    class Videos(SkindeepAdapter):
+        def videos(self):
+            return [(f"v{k:03d}", tmp_path / f"v{k:03d}.mp4") for k in range(400)]
+
+    rounds: list[int] = []
+    monkeypatch.setattr(stage, "gather_evidence", lambda adapter, out, cfg, cache, units: rounds.append(len(units))
+                        or {})
+    need = {"FR": 30, "RR": 30, "RG": 30}
+    counts = stage.annotate_needed(Videos(SkindeepConfig(), tmp_path), tmp_path, None, tmp_path, need, 7,
+                                   lambda: {"FR": sum(rounds), "RG": sum(rounds)})
+    assert rounds == [30] and counts["gave_up"] == {"RR": 30} and counts["annotated"] == 30
+
+    rounds.clear()
+    counts = stage.annotate_needed(Videos(SkindeepConfig(), tmp_path), tmp_path, None, tmp_path, need, 7,
+                                   lambda: {t: sum(rounds) // 10 for t in need})  # one draft per ten videos
+    assert rounds == [30, 30, 60, 120, 72]  # 270 more wanted after the first round: doubling, then the estimate
+    assert counts["gave_up"] == {} and counts["drafts"] == {t: 31 for t in need}
+
+
+def test_realtalk_picks_talking_person_clips_that_do_not_overlap(tmp_path: Path):
+    """A ten-minute conversation's utterances, each TR clip 40 s before to 20 s after it: the three picked never
+    overlap (an overlapping one could not be selected), and the picks are seeded."""
+    realtalk = adapter("realtalk", tmp_path)
+    segments = [{"index": k, "start": 3.4 * k, "end": 3.4 * k + 2.6} for k in range(176)]
+    for video in ("a", "b", "c", "d"):
+        picked = realtalk._pick(segments, video, "tr", realtalk._talking_span)
+        spans = sorted(realtalk._talking_span(s) for s in picked)
+        assert len(picked) == 3 and all(a[1] <= b[0] for a, b in zip(spans, spans[1:]))
+        assert picked == realtalk._pick(segments, video, "tr", realtalk._talking_span)

@@ -107,6 +107,16 @@ def test_small_builds_keep_a_train_split():
     assert Counter(sel.split.values()) == {"eval": 3, "train": 2}
 
 
+def test_an_eval_only_build_may_take_all_of_a_task_and_several_items_per_group():
+    """With train capped at 0 there is no train split to keep: eval takes up to all of a task (an annotated source
+    annotated for 1.25x eval's target reaches the target), and few groups may give several items each."""
+    cands = [Candidate(id=f"TR-{g}-{k}", task="TR", group=f"conversation{g}", answer=["left", "right"][k % 2],
+                       file=f"c{g}.avi", start_s=100.0 * k, end_s=100.0 * k + 60) for g in range(13) for k in range(3)]
+    sel = select(cands, SplitConfig(eval_targets={"TR": 30}, train_max_per_task=0), seed=1)
+    assert sel.targets == {"TR": 30} and Counter(sel.split.values()) == {"eval": 30 + 2 + 2}  # reserve 5% + 2
+    assert select(cands, SplitConfig(eval_targets={"TR": 30}), seed=1).targets == {"TR": 20}  # half of 39 kept
+
+
 def test_lazy_permutation_is_a_permutation():
     rng = random.Random(3)
     assert sorted(lazy_permutation(1000, rng)) == list(range(1000))
