@@ -23,7 +23,7 @@ from pydantic import BaseModel
 
 from humansense.annotators.base import AnnotationCache, MissingExtra, NoAnnotation
 from humansense.ids import digest, seeded_rng
-from humansense.media import fingerprint, run_ffmpeg_bytes
+from humansense.media import MediaError, fingerprint, run_ffmpeg_bytes
 
 SECOND_VOICE_PITCH = 1.22  # the second speaker: about 3.5 semitones up, formants with it
 TURN_GAP_S = 0.4
@@ -109,6 +109,8 @@ class PiperEngine:
         voice = _piper_voice(self.voice_path)
         buf = io.BytesIO()
         with wave.open(buf, "wb") as w:
+            # Piper sets the format from its first chunk of audio, and text with nothing to say ("...") has none.
+            w.setnchannels(1), w.setsampwidth(2), w.setframerate(voice.config.sample_rate)
             voice.synthesize_wav(text, w, syn_config=SynthesisConfig(length_scale=self.length_scale,
                                                                      noise_scale=0.0, noise_w_scale=0.0))
         with wave.open(io.BytesIO(buf.getvalue()), "rb") as r:
@@ -132,7 +134,8 @@ def _second_voice(samples: np.ndarray, rate: int, pitch: float) -> np.ndarray:
 def speak_dialogue(turns: list[tuple[int, str]], engine: PiperEngine, cache: AnnotationCache, *,
                    phone_band: bool = False) -> TtsResult | NoAnnotation:
     """Render (speaker, text) turns as one WAV: speaker 0 the voice, speaker 1 the shifted voice."""
-    turns = [(int(s), t.strip()) for s, t in turns if isinstance(t, str) and t.strip()]
+    # A turn with no letter or digit ("...", "。。。", a lone dash: real chat messages) has nothing to say.
+    turns = [(int(s), t.strip()) for s, t in turns if isinstance(t, str) and any(c.isalnum() for c in t)]
     if not turns:
         return NoAnnotation(kind="tts", engine=engine.name, reason="empty text", detail="no turn has any text")
     key = cache.key("tts", engine.name, engine.model_version(), {**engine.params(), "phone_band": phone_band},
@@ -142,9 +145,13 @@ def speak_dialogue(turns: list[tuple[int, str]], engine: PiperEngine, cache: Ann
         return TtsResult.model_validate(hit)
     pieces, timeline, t, rate = [], [], 0.0, None
     for speaker, text in turns:
-        samples, rate = engine.speak(text)
-        if speaker % 2 == 1:
-            samples = _second_voice(samples, rate, engine.second_voice_pitch)
+        try:
+            samples, rate = engine.speak(text)
+            if speaker % 2 == 1:
+                samples = _second_voice(samples, rate, engine.second_voice_pitch)
+        except (wave.Error, RuntimeError, ValueError, MediaError) as e:  # one text's failure is its record's
+            return NoAnnotation(kind="tts", engine=engine.name, reason="synthesis failed",
+                                detail=f"{type(e).__name__}: {e} (turn {len(timeline) + 1}: {text[:60]!r})")
         gap = np.zeros(int(TURN_GAP_S * rate), np.int16)
         timeline.append(Turn(speaker=speaker, text=text, start_s=round(t, 3), end_s=round(t + len(samples) / rate, 3)))
         pieces += [samples, gap]

@@ -112,6 +112,23 @@ def test_piper_dialogue_two_voices_phone_band_round_trips_through_asr(tmp_path):
     assert speak_dialogue([(0, "  ")], PiperEngine(), cache).reason == "empty text"
 
 
+def test_turns_with_nothing_to_say_are_left_out_of_a_dialogue(tmp_path):
+    """Counselling chats hold messages like "..." or "。。。": Piper makes no audio of them (its WAV writer then had no
+    format and raised), so they are left out, and a text of nothing but them is an empty text."""
+    assert len(PiperEngine().speak("...")[0]) == 0
+    cache = AnnotationCache(tmp_path)
+    call = speak_dialogue([(0, "I have not slept for days."), (1, "..."), (0, "。。。"), (1, "I am here for you.")],
+                          PiperEngine(), cache)
+    assert [(t.speaker, t.text) for t in call.turns] == [(0, "I have not slept for days."), (1, "I am here for you.")]
+    assert speak_dialogue([(0, "..."), (1, " - ")], PiperEngine(), cache).reason == "empty text"
+
+    class Failing(PiperEngine):
+        def speak(self, text):
+            raise RuntimeError("onnxruntime: bad input")
+    failed = speak_dialogue([(0, "Hello there.")], Failing(), cache)
+    assert failed.reason == "synthesis failed" and "bad input" in failed.detail and "Hello there" in failed.detail
+
+
 class Rapport(BaseModel):
     interaction_frequency: int = Field(ge=1, le=5)
     atmosphere: str
