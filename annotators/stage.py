@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 import time
+from collections import defaultdict, deque
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Literal
@@ -270,6 +271,25 @@ def _added(total: dict, more: dict) -> dict:
     return out
 
 
+def annotate_order(by_id: dict, seed: int, source: str) -> list[str]:
+    """Record ids in a seeded order. Where a unit knows its answer's class before annotation (`answer_class`: FG's
+    fraud type), the classes take turns in that order, so the records annotated first are as even across classes
+    as the source allows: two thirds of the fraud texts are one class, and an eval drawn from a skewed sample lets
+    "the most frequent answer" score far above chance."""
+    ranked = sorted(by_id, key=lambda u: (unit_interval(seed, "annotate", source, u), u))
+    classes = {u: getattr(by_id[u], "answer_class", None) for u in ranked}
+    if all(c is None for c in classes.values()):
+        return ranked
+    queues: dict[str, deque] = defaultdict(deque)
+    for u in ranked:
+        queues[str(classes[u])].append(u)
+    turns = sorted(queues, key=lambda c: (unit_interval(seed, "annotate class", source, c), c))
+    order: list[str] = []
+    while len(order) < len(ranked):
+        order += [queues[c].popleft() for c in turns if queues[c]]
+    return order
+
+
 GIVE_UP_AFTER = 20  # records annotated without a single draft of a task before the task is given up
 
 
@@ -287,7 +307,7 @@ def annotate_needed(adapter, out_dir: Path, cfg: AnnotatorsConfig, cache_dir: Pa
     annotate the whole source. `out_dir/annotated.json` lists the records processed, so the parse skips the others
     (counted as not annotated, not quarantined)."""
     by_id = annotation_units(adapter)
-    units = sorted(by_id, key=lambda u: (unit_interval(seed, "annotate", adapter.name, u), u))
+    units = annotate_order(by_id, seed, adapter.name)
     manifest = out_dir / ANNOTATED_FILE
     if need is None:
         totals = gather_evidence(adapter, out_dir, cfg, cache_dir, list(by_id.values()))

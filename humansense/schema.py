@@ -116,6 +116,9 @@ class SpeechJob(_Strict):
     phone_band: bool = False
     # Ask the LLM whether each extra text would also be an appropriate next reply ("auto": only a configured endpoint).
     judge_replies: Literal["never", "auto", "always"] = "never"
+    # The answer's class when the source knows it before annotation (FG: the fraud type), so the annotate stage can
+    # let classes take turns: selection can only even out the classes it is given.
+    answer_class: str | None = None
 
 
 class ItemDraft(_Strict):

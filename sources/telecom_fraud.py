@@ -108,10 +108,11 @@ class TelecomFraudAdapter(SpokenTextAdapter):
         jobs = []
         for record in self.records():
             try:
-                content, _ = self.checked(record)
+                content, answer = self.checked(record)
             except RecordError:
                 continue  # the parse step quarantines it with the reason
-            jobs.append(SpeechJob(id=record.record_id, turns=[(0, content)], arrangement="call", phone_band=True))
+            jobs.append(SpeechJob(id=record.record_id, turns=[(0, content)], arrangement="call", phone_band=True,
+                                  answer_class=answer))
         return jobs
 
     def drafts_for(self, record: Record) -> list[ItemDraft]:
