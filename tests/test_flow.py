@@ -21,9 +21,11 @@ pytestmark = pytest.mark.slow
 ALL_TASKS = ["PA", "AR", "GR", "ER", "CM", "AC", "HC", "TR", "FR", "RR", "RG", "LD", "FG", "ES", "PC"]
 # What selection keeps of the sample: eval is exactly half of each task (rounded up), items of a group never overlap
 # in time (TR/ES clips of one conversation do), and drafts of eval groups beyond the target are left out.
-SAMPLE_COUNTS = {"PA": 3, "AR": 3, "GR": 5, "ER": 2, "CM": 4, "AC": 4, "HC": 3, "TR": 2, "FR": 3, "RR": 2, "RG": 3,
+# TR: one per sample conversation, its spans not overlapping (a second, overlapping one could never be selected with
+# the first, yet counted toward the task's size); ES takes both conversations into eval, so TR's eval is one.
+SAMPLE_COUNTS = {"PA": 3, "AR": 3, "GR": 5, "ER": 2, "CM": 4, "AC": 4, "HC": 3, "TR": 1, "FR": 3, "RR": 2, "RG": 3,
                  "LD": 5, "FG": 7, "ES": 3, "PC": 4}
-SAMPLE_CLIPS = 50  # cut for the selected drafts only (59 before selection came first)
+SAMPLE_CLIPS = 49  # cut for the selected drafts only (59 before selection came first)
 EXPECTED = {  # (task, source record) -> answer text, straight from the sample's annotation files
     ("ER", "aB3dE5fG7hI_0"): ["Happy"], ("ER", "aB3dE5fG7hI_1"): ["Sad"], ("ER", "_x9Kq2Lm0Zp_3"): ["Surprise"],
     ("ER", "aB3dE5fG7hI_3"): ["Anger"], ("GR", "34870"): ["Drumming Fingers"], ("GR", "1202"): ["Swiping Left"],
@@ -78,14 +80,17 @@ def test_annotated_tasks_come_from_the_real_engines_with_their_evidence(sample_b
     tr_drafts = {d.annotations["utterance"].rstrip("."): d.answers[0]
                  for f in latest_parse_outputs(out, "realtalk") for d in read_jsonl(f, ItemDraft)
                  if d.task == "TR"}
-    assert len(tr) == 2 and tr.items() <= tr_drafts.items()  # one per conversation: their clips overlap in time
-    assert tr_drafts == {
+    said = {
         "So how was your first week at the new job?": "The person on the left",
         "Honestly it was much better than I expected": "The person on the right",
         "That is great news, I was worried about you": "The person on the left",
         "Do you remember the summer we spent at the lake?": "The person on the right",
         "Of course, we went swimming every single morning": "The person on the left",
         "I still have the photos from that trip somewhere": "The person on the right"}
+    # One draft per conversation: TR clips reach 40 s before and 20 s after the utterance, so in these short
+    # conversations any two overlap and only one could ever be selected. ES takes both conversations into eval.
+    assert len(tr_drafts) == 2 and tr_drafts.items() <= said.items()
+    assert len(tr) == 1 and tr.items() <= tr_drafts.items()
     es = [i for i in items if i.task == "ES"]
     assert {i.answer_texts()[0] for i in es} == {"Happy"}  # both faces are the same smiling photo
     assert all(i.annotations["listener_expression"]["distribution"]["happy"] > 0.9 for i in es)
