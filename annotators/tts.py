@@ -110,7 +110,9 @@ class PiperEngine:
         buf = io.BytesIO()
         with wave.open(buf, "wb") as w:
             # Piper sets the format from its first chunk of audio, and text with nothing to say ("...") has none.
-            w.setnchannels(1), w.setsampwidth(2), w.setframerate(voice.config.sample_rate)
+            w.setnchannels(1)
+            w.setsampwidth(2)
+            w.setframerate(voice.config.sample_rate)
             voice.synthesize_wav(text, w, syn_config=SynthesisConfig(length_scale=self.length_scale,
                                                                      noise_scale=0.0, noise_w_scale=0.0))
         with wave.open(io.BytesIO(buf.getvalue()), "rb") as r:

@@ -322,6 +322,20 @@ def test_annotate_stops_once_selection_has_what_it_needs(tmp_path: Path):
     assert again["speech"]["misses"] == 0 and again["speech"]["hits"] >= again["annotated"]  # all from the cache
 
 
+def record_rounds(monkeypatch, adapter_class_, n_units: int, suffix: str, tmp_path: Path) -> tuple[type, list[int]]:
+    """An adapter of `n_units` stand-in videos, and the sizes of the annotate rounds (the annotators not run)."""
+    from humansense.annotators import stage
+
+    class StandIn(adapter_class_):
+        def videos(self):
+            return [(f"v{k:03d}", tmp_path / f"v{k:03d}{suffix}") for k in range(n_units)]
+
+    rounds: list[int] = []
+    monkeypatch.setattr(stage, "gather_evidence", lambda adapter, out, cfg, cache, units: rounds.append(len(units))
+                        or {})
+    return StandIn, rounds
+
+
 def test_annotate_starts_from_the_fewest_records_that_could_meet_the_need(monkeypatch, tmp_path: Path):
     """Conversations give up to `max_per_video` items per task: the first round takes need / that many records (not
     one record per draft needed), and the next round is sized from the yield seen."""
@@ -329,13 +343,7 @@ def test_annotate_starts_from_the_fewest_records_that_could_meet_the_need(monkey
     from humansense.config import RealtalkConfig
     from humansense.sources.realtalk import RealtalkAdapter
 
-    class Conversations(RealtalkAdapter):
-        def videos(self):
-            return [(f"v{k:03d}", tmp_path / f"v{k:03d}.avi") for k in range(100)]
-
-    rounds: list[int] = []
-    monkeypatch.setattr(stage, "gather_evidence", lambda adapter, out, cfg, cache, units: rounds.append(len(units))
-                        or {})
+    Conversations, rounds = record_rounds(monkeypatch, RealtalkAdapter, 100, ".avi", tmp_path)
     done = lambda: sum(rounds)  # noqa: E731
     counts = stage.annotate_needed(Conversations(RealtalkConfig(max_per_video=3), tmp_path), tmp_path, None,
                                    tmp_path, {"TR": 30, "ES": 30}, 7,
@@ -354,13 +362,7 @@ def test_a_task_that_yields_nothing_is_given_up_and_rounds_grow_at_most_twofold(
     from humansense.config import SkindeepConfig
     from humansense.sources.skindeep import SkindeepAdapter
 
-    class Videos(SkindeepAdapter):
-        def videos(self):
-            return [(f"v{k:03d}", tmp_path / f"v{k:03d}.mp4") for k in range(400)]
-
-    rounds: list[int] = []
-    monkeypatch.setattr(stage, "gather_evidence", lambda adapter, out, cfg, cache, units: rounds.append(len(units))
-                        or {})
+    Videos, rounds = record_rounds(monkeypatch, SkindeepAdapter, 400, ".mp4", tmp_path)
     need = {"FR": 30, "RR": 30, "RG": 30}
     counts = stage.annotate_needed(Videos(SkindeepConfig(), tmp_path), tmp_path, None, tmp_path, need, 7,
                                    lambda: {"FR": sum(rounds), "RG": sum(rounds)})
