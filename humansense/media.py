@@ -35,7 +35,8 @@ class MediaError(Exception):
 
 
 def fingerprint(path: Path) -> str:
-    """A cheap content fingerprint: size plus the first and last MiB (a frame folder: its listing and ends).
+    """A cheap content fingerprint: size plus the first and last MiB, every byte of a file under 2 MiB (a frame
+    folder: its listing and ends).
 
     Hashing whole movies on every rebuild would cost minutes per source; a re-download or edit changes the size
     or the ends in practice, and a user can force recomputation with PREFECT_TASKS_REFRESH_CACHE.
@@ -52,8 +53,8 @@ def fingerprint(path: Path) -> str:
     h.update(str(size).encode())
     with path.open("rb") as f:
         h.update(f.read(_CHUNK))
-        if size > 2 * _CHUNK:
-            f.seek(-_CHUNK, os.SEEK_END)
+        if size > _CHUNK:  # the rest of a file under 2 MiB, else its last MiB
+            f.seek(max(_CHUNK, size - _CHUNK))
             h.update(f.read(_CHUNK))
     return h.hexdigest()[:32]
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -82,6 +83,20 @@ def test_clip_keys_follow_content_not_paths(sample_roots, tmp_path: Path):
     assert clip_key(a, fingerprint(src), media) != clip_key(a, fingerprint(src), MediaConfig(crf=30))
     copy.write_bytes(src.read_bytes()[:-10])
     assert fingerprint(copy) != fingerprint(src)
+
+
+@pytest.mark.parametrize("size_mib", [0.5, 1.5, 2.5, 40])
+def test_files_differing_only_past_the_first_mib_have_different_fingerprints(tmp_path: Path, size_mib):
+    """Two downloads of one size that share their first MiB (a re-encode's trailer, two copies of one upload with
+    different metadata at the end) are different media; a file between 1 and 2 MiB was once keyed by its first
+    MiB alone, so two such Skin Deep videos shared their clips."""
+    body = os.urandom(int(size_mib * (1 << 20)))
+    a, b = tmp_path / "a.mp4", tmp_path / "b.mp4"
+    a.write_bytes(body)
+    b.write_bytes(body[:-7] + b"another")
+    assert fingerprint(a) != fingerprint(b)
+    b.write_bytes(body)
+    assert fingerprint(a) == fingerprint(b)
 
 
 def test_a_playlist_disguised_as_a_video_cannot_pull_other_files_in(tmp_path):
