@@ -12,11 +12,15 @@ annotated test videos (140 anomalous, 150 normal); TAO validation 988 videos; Re
 Deep 400 downloaded videos; SEUMLD 60 subjects x 30 segments (our manifest); the five fraud CSVs (11,838 rows,
 BOM, GBK, CRLF, 11 never-closed quotes); EFAQA 20,000 conversations.
 
-Media are made cheaply: a few base files per source rendered by ffmpeg at low resolution and frame rate (with
-espeak-ng speech and the astronaut faces where the annotators need them), then one distinct file per record: a
-base's bytes plus a record-specific trailer that decoders ignore (an MP4 `free` box, an AVI `JUNK` chunk, a JPEG
-comment), so every file has its own content hash, as real downloads do. Texts from the Chinese sources come with a
-translation memory (`translations.en.jsonl`), since the packaged LLM cannot translate Chinese.
+Media are made cheaply: a few base files per source rendered by ffmpeg at low resolution and frame rate, then one
+distinct file per record: a base's bytes plus a record-specific trailer that decoders ignore (an MP4 `free` box, an
+AVI `JUNK` chunk, a JPEG comment), so every file has its own content hash, as real downloads do; the label-based
+tasks ask about the labels, not the pictures. The annotated conversations (RealTalk, The Skin Deep) are each their
+own: sentences that no recording repeats (four spoken phrases drawn without repetition, each phrase synthesised
+once per espeak-ng voice), turns alternating between two LFW faces (from scikit-image, 24 pairs, expressions fer
+reads differently), the pair's still video stream copied and only the sound encoded per record (~1.3 s each), and
+RealTalk's EMOCA jaw poses following the turns. Texts from the Chinese sources come with a translation memory
+(`translations.en.jsonl`), since the packaged LLM cannot translate Chinese.
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ import gzip
 import json
 import os
 import random
+import shutil
 import struct
 import subprocess
 import sys
@@ -304,55 +309,170 @@ def efaqa(root: Path, n: int, rng: random.Random) -> None:
                                                         + "\n" for s, t in memory.items()))
 
 
-def conversations(root: Path, n: int, seconds: float, rng: random.Random, *, kind: str) -> None:
-    """RealTalk (`videos/<id>.avi` + `emoca/<id>.pkl`) or The Skin Deep (`<id>.mp4` + `<id>.info.json`): a few
-    base conversations spoken by two espeak-ng voices over the astronaut faces, copied distinctly per record."""
-    sys.path.insert(0, str(ROOT))
-    from humansense.sample import _conversation  # the embedded sample's renderer: faces, speech, EMOCA
+# Conversations: each recording says its own lines. A sentence is four spoken phrases (who, did what, where, when),
+# each synthesised once per voice, so 184,320 sentences per voice cost 84 espeak-ng runs, and no line repeats within
+# a recording (TR asks only about utterances said once).
+WHO = ["My brother", "Your sister", "The old neighbour", "Our teacher", "My best friend", "The little dog",
+       "Your cousin", "The bus driver", "My grandmother", "The new manager", "Our landlord", "The baker", "My roommate",
+       "Your uncle", "The mechanic", "Our coach", "The doctor", "My aunt", "The painter", "Your father", "The pilot",
+       "My niece", "The gardener", "Our waiter"]
+DID = ["cooked a huge dinner", "lost the car keys", "bought a red bicycle", "painted the kitchen",
+       "fixed the broken window", "found a wallet", "planted tomatoes", "sold the piano", "wrote a long letter",
+       "missed the train", "baked a lemon cake", "washed the blue van", "learned to swim", "broke a plate",
+       "caught a big fish", "sang a funny song", "read the newspaper", "moved the sofa", "opened a bakery",
+       "adopted a kitten", "climbed the hill", "cleaned the garage", "ordered a pizza", "visited the museum"]
+WHERE = ["at the lake house", "near the station", "in the garden", "behind the school", "at the market",
+         "by the river", "in the old barn", "at the beach", "on the rooftop", "in the city park", "at the hospital",
+         "near the bridge", "in the library", "at the farm", "by the harbour", "in the kitchen", "at the stadium",
+         "near the church", "in the basement", "at the airport"]
+WHEN = ["last Tuesday", "this morning", "two weeks ago", "on Sunday night", "before breakfast", "after the storm",
+        "in the summer", "yesterday evening", "at midnight", "during the holidays", "last winter", "on her birthday",
+        "after lunch", "three days ago", "early on Friday", "in April"]
+PHRASES = [WHO, DID, WHERE, WHEN]
+FACE_PAIRS = 24  # pictures of two people; each recording is one of them with its own sound
+VOICES = {"p0": "en-us", "p1": "en-gb"}
+SPEECH_RATE = 22050  # espeak-ng's
 
-    lines = ["So how was your week at work", "It was better than I expected honestly",
-             "Do you remember the lake last summer", "Of course we went swimming every morning",
-             "I still have the photos from that trip", "We should go back there again next year"]
-    bases = []
-    for b in range(3):
-        turns, t = [], 0.0
-        while t < seconds:
-            person = len(turns) % 2
-            text = lines[(len(turns) + b) % len(lines)]
-            turns.append(["p0" if person == 0 else "p1", "en-us" if person == 0 else "en-gb", text])
-            t += 2.6 + 0.8
-        entry = {"fps": 25, "turns": turns, "emoca": f"emoca/base{b}.pkl", "width": 256,
-                 "codecs": ["-c:v", "libx264", "-preset", "ultrafast", "-tune", "stillimage", "-pix_fmt", "yuv420p",
-                            "-c:a", "libmp3lame", "-b:a", "32k", "-ac", "1"]}
-        dest = root / ".base" / "videos" / f"base{b}.avi"
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        _conversation(entry, dest)
-        bases.append((dest, root / ".base" / "emoca" / f"base{b}.pkl"))
+
+def speech_phrases(dest: Path) -> Path:
+    """Every phrase in both voices, silence trimmed, as one `.npz` (`<person>/<slot>/<index>` -> int16 samples)."""
+    import wave
+
+    import numpy as np
+
+    if dest.exists():
+        return dest
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    arrays = {}
+    for person, voice in VOICES.items():
+        for slot, phrases in enumerate(PHRASES):
+            for k, text in enumerate(phrases):
+                wav = dest.with_suffix(".wav")
+                subprocess.run(["espeak-ng", "-v", voice, "-s", "165", "-w", str(wav), text], check=True, timeout=60)
+                with wave.open(str(wav), "rb") as w:
+                    samples = np.frombuffer(w.readframes(w.getnframes()), np.int16)
+                loud = np.flatnonzero(np.abs(samples) > 300)
+                arrays[f"{person}/{slot}/{k}"] = samples[max(0, loud[0] - 400):loud[-1] + 400]
+    np.savez(dest, **arrays)
+    dest.with_suffix(".wav").unlink()
+    return dest
+
+
+def face_video(job: dict) -> None:
+    """Two LFW faces (scikit-image's bundled subset: real faces whose expressions vary, so the ES task's listener
+    expressions do) held still for `seconds` at 25 fps, 640 x 320, silent; recordings copy one's stream."""
+    import numpy as np
+    from PIL import Image
+    from skimage import data
+
+    dest = Path(job["dest"])
+    faces = data.lfw_subset()[:100]  # 25 x 25 grey faces; the subset's second hundred are not faces
+    canvas = np.full((320, 640), 128, np.uint8)
+    for side, index in enumerate(job["faces"]):
+        face = Image.fromarray((faces[index] * 255).astype(np.uint8)).resize((240, 240), Image.BICUBIC)
+        canvas[40:280, 40 + 320 * side:280 + 320 * side] = np.asarray(face)
+    png = dest.with_suffix(".png")
+    Image.fromarray(canvas).convert("RGB").save(png)
+    # One picture a second, repeated to 25 fps: the encoder's input is decoded once a second, not 25 times.
+    subprocess.run(FF + ["-framerate", "1", "-loop", "1", "-i", str(png), "-t", f"{job['seconds']:.2f}", "-vf",
+                         "fps=25", "-c:v", "libx264", "-preset", "veryfast", "-tune", "stillimage", "-crf", "28",
+                         "-g", "500", "-pix_fmt", "yuv420p", "-threads", "1", str(dest)], check=True, timeout=1200)
+    png.unlink()
+
+
+_PHRASES: dict = {}
+
+
+def conversation(job: dict) -> list[tuple[str, float, float, str]]:
+    """One recording: turns of unique sentences alternating between the two voices over a face video's stream (copied,
+    not encoded), its audio encoded; RealTalk's EMOCA file beside it, its jaws following the turns. Returns the turns
+    (person, start s, end s, text)."""
+    import pickle
+    import wave
+
+    import numpy as np
+
+    sys.path.insert(0, str(ROOT))
+    from humansense.sample import emoca_frames
+
+    if job["phrases"] not in _PHRASES:
+        _PHRASES[job["phrases"]] = dict(np.load(job["phrases"]))
+    phrases, rng = _PHRASES[job["phrases"]], random.Random(job["seed"])
+    pause = np.zeros(int(0.08 * SPEECH_RATE), np.int16)
+    parts, timeline, said, t = [np.zeros(int(0.5 * SPEECH_RATE), np.int16)], [], set(), 0.5
+    person = rng.choice(["p0", "p1"])
+    while t < job["seconds"]:
+        line = tuple(rng.randrange(len(p)) for p in PHRASES)
+        if line in said:
+            continue
+        said.add(line)
+        speech = np.concatenate([a for slot, k in enumerate(line) for a in (phrases[f"{person}/{slot}/{k}"], pause)])
+        gap = rng.uniform(0.7, 1.1)
+        timeline.append((person, t, t + len(speech) / SPEECH_RATE, " ".join(p[k] for p, k in zip(PHRASES, line))))
+        parts += [speech, np.zeros(int(gap * SPEECH_RATE), np.int16)]
+        t += len(speech) / SPEECH_RATE + gap
+        person = "p1" if person == "p0" else "p0"
+    audio = np.concatenate(parts)
+    dest = Path(job["dest"])
+    wav, tmp = dest.with_name(f".{dest.stem}.wav"), dest.with_name(f".{dest.stem}.tmp{dest.suffix}")
+    with wave.open(str(wav), "wb") as w:
+        w.setnchannels(1), w.setsampwidth(2), w.setframerate(SPEECH_RATE), w.writeframes(audio.tobytes())
+    codec = (["-c:a", "libmp3lame", "-b:a", "32k"] if dest.suffix == ".avi"
+             else ["-c:a", "aac", "-b:a", "32k", "-movflags", "+faststart"])
+    subprocess.run(FF + ["-i", job["video"], "-i", str(wav), "-map", "0:v", "-map", "1:a", "-c:v", "copy", *codec,
+                         "-ac", "1", "-t", f"{len(audio) / SPEECH_RATE:.3f}", str(tmp)], check=True, timeout=600)
+    tmp.replace(dest)
+    wav.unlink()
+    if job.get("emoca"):
+        frames = emoca_frames([turn[:3] for turn in timeline], int(len(audio) / SPEECH_RATE * 25), 25,
+                              expression=False)
+        Path(job["emoca"]).write_bytes(pickle.dumps(frames, protocol=4))
+    return timeline
+
+
+def conversations(root: Path, n: int, seconds: float, rng: random.Random, *, kind: str, workers: int) -> None:
+    """RealTalk (`videos/<id>.avi` + `emoca/<id>.pkl`) or The Skin Deep (`<id>.mp4` + `<id>.info.json`): one
+    recording per record, each its own sentences, `workers` processes at once."""
+    from concurrent.futures import ProcessPoolExecutor
+
+    phrases = speech_phrases(root / ".base" / "phrases.npz")
+    suffix = ".avi" if kind == "realtalk" else ".mp4"
+    pictures = [{"dest": str(root / ".base" / f"faces{m}{suffix}"), "seconds": seconds + 12,
+                 "faces": rng.sample(range(100), 2)} for m in range(min(FACE_PAIRS, n))]
     relations = [("Married", "6 years"), ("Best Friends", "12 years"), ("Siblings", "20 years"),
                  ("Dating", "2 months"), ("Cousins", "15 years")]
+    jobs = []
     for k in range(n):
         vid = "".join(rng.choice("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789") for _ in range(11))
-        video, emoca = bases[k % len(bases)]
+        job = {"phrases": str(phrases), "video": pictures[k % len(pictures)]["dest"], "seconds": seconds,
+               "seed": f"{kind}/{vid}"}
         if kind == "realtalk":
-            distinct_copy(video, root / "videos" / f"{vid}.avi", vid)
+            (root / "videos").mkdir(parents=True, exist_ok=True)
             (root / "emoca").mkdir(parents=True, exist_ok=True)
-            os.link(emoca, root / "emoca" / f"{vid}.pkl")
+            jobs.append(job | {"dest": str(root / "videos" / f"{vid}.avi"), "emoca": str(root / "emoca" / f"{vid}.pkl")})
         else:
-            mp4 = root / ".base" / f"{video.stem}.mp4"
-            if not mp4.exists():
-                subprocess.run(FF + ["-i", str(video), "-c:v", "copy", "-c:a", "aac", "-b:a", "32k",
-                                     "-movflags", "+faststart", str(mp4)], check=True, timeout=600)
-            distinct_copy(mp4, root / f"{vid}.mp4", vid)
+            jobs.append(job | {"dest": str(root / f"{vid}.mp4")})
             relation, length = relations[rng.randrange(len(relations))]
             (root / f"{vid}.info.json").write_text(json.dumps({
                 "id": vid, "title": f"{{THE AND}} {relation} {length} - What We Never Say", "channel": "The Skin Deep",
                 "description": f"{relation} for {length}.", "duration": seconds, "upload_date": "20190214",
                 "webpage_url": f"https://www.youtube.com/watch?v={vid}", "_type": "video"}))
+    pool = ProcessPoolExecutor(max_workers=workers) if workers > 1 else None
+    run = pool.map if pool else map
+    list(run(face_video, pictures))
+    for done, _ in enumerate(run(conversation, jobs), start=1):
+        if done % 100 == 0 or done == len(jobs):
+            print(f"{kind}: {done}/{len(jobs)} recordings", file=sys.stderr, flush=True)
+    if pool:
+        pool.shutdown()
 
 
 # Driver -----------------------------------------------------------------------------------------------------------
 
-def generate(out: Path, scale: float, seed: int, conversation_s: float = 600.0) -> dict[str, Path]:
+def generate(out: Path, scale: float, seed: int, conversation_s: float = 600.0,
+             only: list[str] | None = None, workers: int = 1) -> dict[str, Path]:
+    """Every source (or those in `only`, each seeded by its name, so a source rewritten alone is what a full run
+    writes), then `sources.toml` naming every source folder under `out`."""
     def size(n: int) -> int:
         return max(2, round(n * scale))
 
@@ -366,15 +486,19 @@ def generate(out: Path, scale: float, seed: int, conversation_s: float = 600.0) 
         "seumld": lambda r, g: seumld(r, size(60), g),
         "telecom_fraud": lambda r, g: telecom_fraud(r, scale, g),
         "efaqa": lambda r, g: efaqa(r, size(20000), g),
-        "realtalk": lambda r, g: conversations(r, size(692), conversation_s, g, kind="realtalk"),
-        "skindeep": lambda r, g: conversations(r, size(400), min(conversation_s, 160.0), g, kind="skindeep"),
+        "realtalk": lambda r, g: conversations(r, size(692), conversation_s, g, kind="realtalk",
+                                                  workers=workers),
+        "skindeep": lambda r, g: conversations(r, size(400), min(conversation_s, 160.0), g, kind="skindeep",
+                                                  workers=workers),
     }
-    roots = {}
     for name, make in plan.items():
-        root = out / name
-        root.mkdir(parents=True, exist_ok=True)
-        make(root, random.Random(f"{seed}-{name}"))
-        roots[name] = root
+        if only is None or name in only:
+            root = out / name
+            if root.exists():
+                shutil.rmtree(root)
+            root.mkdir(parents=True)
+            make(root, random.Random(f"{seed}-{name}"))
+    roots = {name: out / name for name in plan if (out / name).is_dir()}
     lines = [f"seed = {seed}"]
     for name, root in roots.items():
         lines += [f"[sources.{name}]", f'root = "{root}"'] + (['layout = "cut_900_1800"'] if name == "ava" else [])
@@ -388,8 +512,10 @@ def main() -> None:
     ap.add_argument("--scale", type=float, default=1.0)
     ap.add_argument("--seed", type=int, default=2026)
     ap.add_argument("--conversation-s", type=float, default=600.0, help="length of RealTalk conversations")
+    ap.add_argument("--only", nargs="+", default=None, help="write only these sources (the others are kept)")
+    ap.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="processes rendering conversations")
     args = ap.parse_args()
-    roots = generate(args.out, args.scale, args.seed, args.conversation_s)
+    roots = generate(args.out, args.scale, args.seed, args.conversation_s, args.only, args.workers)
     print(json.dumps({k: str(v) for k, v in roots.items()}, indent=1))
 
 

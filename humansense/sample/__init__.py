@@ -73,8 +73,6 @@ def _conversation(entry: dict, dest: Path) -> None:
     import wave
 
     import numpy as np
-    from PIL import Image
-    from skimage import data  # scikit-image's sample photo: a real face that the emotion annotator can read
 
     fps, gap, lead = entry["fps"], entry.get("gap", 0.8), 0.5
     work = dest.with_name(f".{dest.stem}.parts")
@@ -93,10 +91,7 @@ def _conversation(entry: dict, dest: Path) -> None:
     audio = np.concatenate([np.zeros(int(lead * rate), np.int16), *pieces])
     with wave.open(str(work / "talk.wav"), "wb") as w:
         w.setnchannels(1), w.setsampwidth(2), w.setframerate(rate), w.writeframes(audio.tobytes())
-    face = data.astronaut()[:448, 32:480]  # 448 x 448 around the face
-    canvas = np.concatenate([face, face[:, ::-1]], axis=1)
-    width = entry.get("width", 640)  # the full-size generator (bench/) renders smaller, compressed copies
-    Image.fromarray(canvas).resize((width, width // 2)).save(work / "faces.png")
+    faces_image(work / "faces.png", entry.get("width", 640))
     duration = len(audio) / rate
     tmp = dest.with_name(f".{dest.stem}.tmp{dest.suffix}")
     codecs = entry.get("codecs", ["-c:v", "mpeg4", "-q:v", "5", "-c:a", "pcm_s16le"])
@@ -104,24 +99,45 @@ def _conversation(entry: dict, dest: Path) -> None:
                     str(work / "faces.png"), "-i", str(work / "talk.wav"), "-t", f"{duration:.3f}", "-r", str(fps),
                     *codecs, "-shortest", str(tmp)], check=True, timeout=SYNTH_TIMEOUT_S, capture_output=True)
     tmp.replace(dest)
-    # EMOCA: per frame and person a 6-value FLAME pose (global rotation, jaw rotation); the speaker's jaw opens and
-    # closes at syllable rate, the listener's stays nearly still.
-    frames = {}
-    for f in range(int(duration * fps)):
-        now = f / fps
-        frame = {}
-        for person in ("p0", "p1"):
-            talking = any(p == person and s <= now < e for p, s, e in timeline)
-            jaw = 0.12 * abs(np.sin(2 * np.pi * 4 * now)) if talking else 0.01 + 0.002 * np.sin(now)
-            frame[person] = {"pose": np.array([0, 0, 0, jaw, 0, 0], np.float32),
-                             "exp": np.zeros(50, np.float32)}
-        frames[f] = frame
+    frames = emoca_frames(timeline, int(duration * fps), fps)
     emoca = safe_join(dest.parents[1], entry["emoca"], "sample emoca path")
     emoca.parent.mkdir(parents=True, exist_ok=True)
     # A tampered file: a protocol-0 pickle that calls os.system when loaded by pickle.load (refused by the adapter).
     emoca.write_bytes(b"cos\nsystem\n(S'echo tampered'\ntR." if entry.get("emoca_tampered") else
                       pickle.dumps(frames, protocol=4))
     shutil.rmtree(work)
+
+
+def faces_image(dest: Path, width: int) -> None:
+    """Two faces side by side, p0 left and p1 right, `width` x `width / 2` (fer finds faces of 320 px, not 128)."""
+    import numpy as np
+    from PIL import Image
+    from skimage import data  # scikit-image's sample photo: a real face that the emotion annotator can read
+
+    face = data.astronaut()[:448, 32:480]  # 448 x 448 around the face
+    canvas = np.concatenate([face, face[:, ::-1]], axis=1)
+    Image.fromarray(canvas).resize((width, width // 2)).save(dest)
+
+
+def emoca_frames(timeline: list[tuple[str, float, float]], frame_count: int, fps: float,
+                 expression: bool = True) -> dict:
+    """EMOCA parameters per frame and person for a `timeline` of (person, start s, end s) turns: a 6-value FLAME pose
+    (global rotation, jaw rotation) in which the speaker's jaw opens and closes at syllable rate and the listener's
+    stays nearly still, and 50 expression coefficients (left out with `expression=False`: the full-size generator
+    keeps only what the adapter reads)."""
+    import numpy as np
+
+    now = np.arange(frame_count) / fps
+    talking = {p: np.zeros(frame_count, bool) for p in ("p0", "p1")}
+    for person, start, end in timeline:
+        talking[person] |= (now >= start) & (now < end)
+    still, moving = 0.01 + 0.002 * np.sin(now), 0.12 * np.abs(np.sin(2 * np.pi * 4 * now))
+    jaw = {p: np.where(talking[p], moving, still) for p in talking}
+    frames = {}
+    for f in range(frame_count):
+        frames[f] = {p: {"pose": np.array([0, 0, 0, jaw[p][f], 0, 0], np.float32)}
+                     | ({"exp": np.zeros(50, np.float32)} if expression else {}) for p in talking}
+    return frames
 
 
 def _speech(lines: list[list[str]], wav: Path) -> Path:
