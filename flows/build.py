@@ -207,16 +207,12 @@ def _build(out: str, config_file: str | None, seed: int | None, push: bool, repo
                                                  .configure(key_storage=str(at.keys)))
     parse_futures, annotated = {}, {}
     with stage("annotate + parse", f"{len(enabled)} sources"):
-        # Annotations are submitted first and the parses that wait on them last: a waiting task holds a worker, so
-        # submitted in source order two annotated sources never annotated side by side.
         for name, source_config in enabled.items():
             if adapter_class(name).evidence_kinds:  # items made from annotations: run the annotators first
                 present = (at.evidence(name) / ANNOTATED_FILE).exists()  # lost evidence is made again, not trusted
                 annotated[name] = annotate.with_options(refresh_cache=not present or refresh).submit(
                     name, source_config, roots[name], str(at.evidence(name)), config,
                     str(config.annotators.cache_dir or at.annotations))
-        for name, source_config in sorted(enabled.items(), key=lambda kv: kv[0] in annotated):
-            if name in annotated:
                 source_config = source_config.model_copy(update={"evidence_dir": str(at.evidence(name))})
             # For annotated sources the key is predicted from the last annotate run (the task keys itself when it
             # runs); a missing output for the key is recomputed, never trusted.
@@ -224,8 +220,11 @@ def _build(out: str, config_file: str | None, seed: int | None, push: bool, repo
             done = (parsed_folder(at.work, name, key) / "drafts.jsonl").exists()
             parse_futures[name] = parse.with_options(refresh_cache=not done or refresh).submit(
                 name, source_config, roots[name], config.seed, str(at.work), None if name in annotated else key,
+                # Annotated sources take turns (a parse waiting here holds the other worker), on purpose: two
+                # annotations at once in one process, PaddleOCR beside fer's TensorFlow and CTranslate2, crashed it
+                # (a segfault in the sample build, 2026-11-26).
                 wait_for=[annotated[name]] if name in annotated else None)
-        parsed = {name: parse_futures[name].result() for name in enabled}  # in source order, as select reads them
+        parsed = {name: f.result() for name, f in parse_futures.items()}
         annotation_tasks = {"total": len(annotated),
                             "cached": sum(f.state.name == "Cached" for f in annotated.values())}
         annotated = {name: f.result() for name, f in annotated.items()}

@@ -386,24 +386,3 @@ def test_secrets_in_the_environment_appear_in_no_file_the_build_writes(prefect_h
             assert not any(v.encode() in data for v in secrets.values()), path
     assert scanned > 20
 
-
-def test_annotated_sources_annotate_side_by_side(prefect_harness, sample_roots, tmp_path, monkeypatch):
-    """Two annotated sources under the default threads runner: both annotate tasks run at once (each waits at a
-    barrier for the other). Submitted in source order, a parse waiting on the first annotation held the second
-    worker, and the sources annotated one after the other."""
-    import threading
-
-    import humansense.flows.build as flow
-
-    barrier, real = threading.Barrier(2, timeout=60), flow.annotate_source
-
-    def annotate_with_the_other(*args, **kwargs):
-        barrier.wait()  # BrokenBarrierError after 60 s alone: the build fails
-        return real(*args, **kwargs)
-
-    monkeypatch.setattr(flow, "annotate_source", annotate_with_the_other)
-    keep = ("jester", "telecom_fraud", "efaqa")
-    config = sample_config({n: sample_roots[n] for n in keep}, tmp_path / "c.toml", only_sources(*keep))
-    report = flow.build_humansense(out=str(tmp_path / "b"), config_file=str(config))
-    assert report["annotation_tasks"] == {"total": 2, "cached": 0}
-    assert all(report["items_per_task"][t] > 0 for t in ("GR", "FG", "PC"))
