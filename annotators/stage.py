@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import threading
 import time
 from collections import defaultdict, deque
 from contextlib import ExitStack, contextmanager
@@ -336,8 +337,19 @@ def annotate_needed(adapter, out_dir: Path, cfg: AnnotatorsConfig, cache_dir: Pa
                      "need": need, "gave_up": gave_up}
 
 
+# Two sources annotating at once in one process (PaddleOCR beside fer's TensorFlow and CTranslate2, threads of the
+# threads runner) crashed it: a segfault in the sample build (2026-11-26). Annotations in one process take turns;
+# the processes and Dask runners' workers each have their own lock.
+_ANNOTATING = threading.Lock()
+
+
 def annotate_source(name: str, source_config, root: Path, evidence: Path, config, cache_dir: Path) -> dict:
     """The annotate stage for one source made from annotations: only as many records as selection will need."""
+    with _ANNOTATING:
+        return _annotate_source(name, source_config, root, evidence, config, cache_dir)
+
+
+def _annotate_source(name: str, source_config, root: Path, evidence: Path, config, cache_dir: Path) -> dict:
     from humansense.release.select import annotation_needs
     from humansense.sources import adapter_class
 
@@ -350,7 +362,7 @@ def annotate_source(name: str, source_config, root: Path, evidence: Path, config
     need = annotation_needs(adapter.tasks, config.split)
     start = time.perf_counter()
     counts = annotate_needed(adapter, evidence, config.annotators, cache_dir, need, config.seed, count_drafts)
-    return counts | {"seconds": round(time.perf_counter() - start, 1)}  # wall time, beside any other source's
+    return counts | {"seconds": round(time.perf_counter() - start, 1)}
 
 
 def annotate_key(name: str, source_config, root: Path, config) -> str:

@@ -220,9 +220,6 @@ def _build(out: str, config_file: str | None, seed: int | None, push: bool, repo
             done = (parsed_folder(at.work, name, key) / "drafts.jsonl").exists()
             parse_futures[name] = parse.with_options(refresh_cache=not done or refresh).submit(
                 name, source_config, roots[name], config.seed, str(at.work), None if name in annotated else key,
-                # Annotated sources take turns (a parse waiting here holds the other worker), on purpose: two
-                # annotations at once in one process, PaddleOCR beside fer's TensorFlow and CTranslate2, crashed it
-                # (a segfault in the sample build, 2026-11-26).
                 wait_for=[annotated[name]] if name in annotated else None)
         parsed = {name: f.result() for name, f in parse_futures.items()}
         annotation_tasks = {"total": len(annotated),

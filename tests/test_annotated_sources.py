@@ -407,3 +407,30 @@ def test_fraud_texts_are_annotated_with_their_classes_taking_turns():
     assert all(job.answer_class for job in units.values())  # the fixture's texts carry their fraud type
     unclassed = {u: (u, Path(u)) for u in ("a", "b", "c")}  # videos: no class known, the plain seeded order
     assert sorted(annotate_order(unclassed, 7, "skindeep")) == ["a", "b", "c"]
+
+
+def test_two_sources_never_annotate_at_once_in_one_process(monkeypatch):
+    """Annotations in threads of one process take turns: side by side, PaddleOCR, fer's TensorFlow and CTranslate2
+    crashed the build process."""
+    import threading
+    import time
+
+    import humansense.annotators.stage as stage
+
+    active, most = [], []
+
+    def annotating(name, *args):
+        active.append(name)
+        most.append(len(active))
+        time.sleep(0.2)
+        active.remove(name)
+        return {"source": name}
+
+    monkeypatch.setattr(stage, "_annotate_source", annotating)
+    threads = [threading.Thread(target=stage.annotate_source, args=(n, None, None, None, None, None))
+               for n in ("realtalk", "skindeep", "efaqa")]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(most) == 3 and max(most) == 1
