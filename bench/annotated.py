@@ -28,7 +28,7 @@ ANNOTATED = {"realtalk": ("TR", "ES"), "skindeep": ("FR", "RR", "RG"), "telecom_
 ANNOTATE_LINE = re.compile(r"annotate-source-\S+ .*?Finished in state (\w+)")
 
 
-def config_text(tree: Path, sources: list[str], eval_per_task: int | None) -> str:
+def config_text(tree: Path, sources: list[str], eval_per_task: int | None, allow_biased: bool = False) -> str:
     from humansense.config import SourcesConfig
     from humansense.tasks import TASKS
 
@@ -37,6 +37,8 @@ def config_text(tree: Path, sources: list[str], eval_per_task: int | None) -> st
     lines = ["seed = 2026", "[split]", "train_max_per_task = 0",
              "eval_targets = {" + ", ".join(f"{t} = {n}" for t, n in targets.items()) + "}",
              "[release]", "allow_shortfall = true"]  # the packaged 270M LLM scores rapport neutral: RR has none
+    if allow_biased:  # publish (and count) what the bias audit would refuse; the report still lists it
+        lines += ["[augment]", "allow_biased = true"]
     for block in (tree / "sources.toml").read_text().split("[sources.")[1:]:
         if block.split("]", 1)[0] in sources:
             lines.append("[sources." + block.strip())
@@ -49,13 +51,15 @@ def main() -> None:
     parser.add_argument("tree", type=Path)
     parser.add_argument("--eval", type=int, default=None, help="eval target per annotated task (default: the paper's)")
     parser.add_argument("--sources", nargs="+", default=list(ANNOTATED), choices=list(ANNOTATED))
+    parser.add_argument("--allow-biased", action="store_true",
+                        help="publish even where the bias audit fails (the generated conversations' answers are skewed)")
     parser.add_argument("--work", type=Path, default=None, help="keep the build here (a rerun resumes from it)")
     parser.add_argument("--out", type=Path, default=Path("annotated.json"))
     args = parser.parse_args()
     work = args.work or Path(tempfile.mkdtemp(prefix="humansense-annotated-"))
     work.mkdir(parents=True, exist_ok=True)
     config = work / "annotated.toml"
-    config.write_text(config_text(args.tree, args.sources, args.eval))
+    config.write_text(config_text(args.tree, args.sources, args.eval, args.allow_biased))
     try:
         run = build(work / "build", config, work / "prefect")
         report = json.loads((work / "build" / "release" / "build_report.json").read_text())
