@@ -4,6 +4,7 @@ seeded, with cheap media, for the scale benchmarks (`bench/scale.py`) and the in
     .venv/bin/python bench/gen_sources.py --out /data/hs-full                 # the real sizes
     .venv/bin/python bench/gen_sources.py --out /data/hs-full2 --scale 2      # every source doubled
     .venv/bin/python bench/gen_sources.py --out /tmp/tiny --scale 0.002       # CI: a handful per source
+    .venv/bin/python bench/gen_sources.py --out /data/hs-full --only realtalk skindeep   # rewrite two, keep the rest
 
 Writes `<out>/<source>/...` and `<out>/sources.toml` (a config that reads them all). Counts at --scale 1:
 CelebV-HQ 35,666 clips; AVA v2.2 val 64 movies (mmaction2's 15-minute cuts, keyframes at 1 Hz, 1-4 persons
