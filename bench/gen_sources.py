@@ -35,6 +35,7 @@ import shutil
 import struct
 import subprocess
 import sys
+from contextlib import nullcontext
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -393,7 +394,6 @@ def conversation(job: dict) -> list[tuple[str, float, float, str]]:
 
     import numpy as np
 
-    sys.path.insert(0, str(ROOT))
     from humansense.sample import emoca_frames
 
     if job["phrases"] not in _PHRASES:
@@ -458,14 +458,12 @@ def conversations(root: Path, n: int, seconds: float, rng: random.Random, *, kin
                 "id": vid, "title": f"{{THE AND}} {relation} {length} - What We Never Say", "channel": "The Skin Deep",
                 "description": f"{relation} for {length}.", "duration": seconds, "upload_date": "20190214",
                 "webpage_url": f"https://www.youtube.com/watch?v={vid}", "_type": "video"}))
-    pool = ProcessPoolExecutor(max_workers=workers) if workers > 1 else None
-    run = pool.map if pool else map
-    list(run(face_video, pictures))
-    for done, _ in enumerate(run(conversation, jobs), start=1):
-        if done % 100 == 0 or done == len(jobs):
-            print(f"{kind}: {done}/{len(jobs)} recordings", file=sys.stderr, flush=True)
-    if pool:
-        pool.shutdown()
+    with ProcessPoolExecutor(max_workers=workers) if workers > 1 else nullcontext() as pool:
+        run = pool.map if pool else map
+        list(run(face_video, pictures))
+        for done, _ in enumerate(run(conversation, jobs), start=1):
+            if done % 100 == 0 or done == len(jobs):
+                print(f"{kind}: {done}/{len(jobs)} recordings", file=sys.stderr, flush=True)
 
 
 # Driver -----------------------------------------------------------------------------------------------------------
