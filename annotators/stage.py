@@ -6,10 +6,10 @@ import json
 import math
 import threading
 import time
-from collections import defaultdict, deque
+from collections import Counter, defaultdict, deque
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from pydantic import BaseModel
 
@@ -22,6 +22,9 @@ from humansense.ids import digest, unit_interval
 from humansense.io import write_json, write_text_atomic
 from humansense.sources.base import ANNOTATED_FILE
 from humansense.schema import SpeechJob
+
+if TYPE_CHECKING:
+    from humansense.release.select import EvenNeed
 
 
 def caption_evidence(videos: list[tuple[str, Path]], out_dir: Path, ocr: OcrConfig, cache_dir: Path,
@@ -81,34 +84,42 @@ def transcript_and_rapport(videos: list[tuple[str, Path]], out_dir: Path, cfg: A
 
 
 def conversation_evidence(videos: list[tuple[str, Path]], out_dir: Path, cfg: AnnotatorsConfig, cache_dir: Path,
-                          window_s: float | None) -> dict:
-    """For two-person conversations (TR, ES): ASR segments with times (`<id>.asr.json`), then the faces over each
-    segment, summarised for the left and the right person (`<id>.faces.json`)."""
+                          window_s: float | None, read_faces) -> dict:
+    """For two-person conversations (TR, ES): ASR segments with times (`<id>.asr.json`), then the faces over the
+    segments the source asks for, summarised for the left and the right person (`<id>.faces.json`, an entry per
+    segment read, with its index). `read_faces(video_id, asr, read)` is the source's: it calls `read(index)` for
+    the segments it needs, in the order it needs them, and stops when it has enough (RealTalk's ES: a few replies of
+    a conversation's ~170 segments)."""
     from humansense.annotators.asr import transcribe
     from humansense.annotators.emotion import FerEngine, read_emotion, summarise
 
     cache = AnnotationCache(cache_dir)
     asr = asr_engine(cfg)
     fer = FerEngine()
-    counts = {"videos": len(videos), "transcribed": 0, "segments": 0, "segments_with_faces": 0}
+    counts = {"videos": len(videos), "transcribed": 0, "segments": 0, "segments_read": 0, "segments_with_faces": 0}
     for video_id, media in videos:
         result = transcribe(media, asr, cache, start=None, end=window_s)
         write_text_atomic(out_dir / f"{video_id}.asr.json", result.model_dump_json())
         if result.status != "ok":
             continue
         counts["transcribed"] += 1
-        segments = []
-        for seg in result.segments:
+        counts["segments"] += len(result.segments)
+
+        def read(index: int) -> dict:
+            seg = result.segments[index]
             faces = read_emotion(media, fer, cache, region="any", fps=cfg.emotion.fps, start=seg.start, end=seg.end)
-            entry = {"start": seg.start, "end": seg.end, "reason": None if faces.status == "ok" else faces.reason}
+            entry = {"index": index, "start": seg.start, "end": seg.end,
+                     "reason": None if faces.status == "ok" else faces.reason}
             for side in ("left", "right"):
                 summary = summarise(faces.frames, side, faces.frame_width) if faces.status == "ok" else None
                 entry[side] = summary.model_dump() if summary else None
-            segments.append(entry)
-            counts["segments"] += 1
+            counts["segments_read"] += 1
             counts["segments_with_faces"] += faces.status == "ok"
-        write_text_atomic(out_dir / f"{video_id}.faces.json", json.dumps({"engine": fer.label, "fps": cfg.emotion.fps,
-                                                                          "segments": segments}))
+            return entry
+
+        entries = read_faces(video_id, json.loads(result.model_dump_json()), read)
+        write_text_atomic(out_dir / f"{video_id}.faces.json", json.dumps(
+            {"engine": fer.label, "fps": cfg.emotion.fps, "segments": [entries[k] for k in sorted(entries)]}))
     counts.update(cache.stats())
     return counts
 
@@ -245,7 +256,8 @@ def gather_evidence(adapter, out_dir: Path, cfg: AnnotatorsConfig, cache_dir: Pa
         out["transcripts"] = transcript_and_rapport(units, out_dir, cfg, cache_dir, source_config.clip_s,
                                                     source_config.rr_min_words, reviews)
     if "conversation" in kinds:
-        out["conversation"] = conversation_evidence(units, out_dir, cfg, cache_dir, source_config.window_s)
+        out["conversation"] = conversation_evidence(units, out_dir, cfg, cache_dir, source_config.window_s,
+                                                    adapter.read_faces)
     if "speech" in kinds:
         out["speech"] = speech_evidence(units, out_dir, cfg, cache_dir, adapter.translation_memory())
     return out
@@ -294,19 +306,45 @@ def annotate_order(by_id: dict, seed: int, source: str) -> list[str]:
 GIVE_UP_AFTER = 20  # records annotated without a single draft of a task before the task is given up
 
 
+def class_supply(drafts: Counter, per_group: int) -> Counter:
+    """Eval questions each answer class could give, from drafts counted per (class, group): at most `per_group` from
+    one group, as selection takes them (a conversation whose listener always looks sad gives one sad question)."""
+    supply: Counter = Counter()
+    for (answer, _group), n in drafts.items():
+        supply[answer] += min(n, per_group)
+    return supply
+
+
+def uneven_classes(supply: Counter, need: int) -> dict[str, int]:
+    """The classes found that cannot give their even share of `need` eval drafts (`ceil(need / classes found)`),
+    with how many each lacks. Classes never found are not asked for."""
+    found = [c for c, n in supply.items() if n > 0]
+    if not found:
+        return {}
+    share = math.ceil(need / len(found))
+    return {c: share - supply[c] for c in sorted(found) if supply[c] < share}
+
+
 def annotate_needed(adapter, out_dir: Path, cfg: AnnotatorsConfig, cache_dir: Path, need: dict[str, int] | None,
-                    seed: int, count_drafts) -> dict:
+                    seed: int, count_drafts, even: dict[str, EvenNeed] | None = None, even_factor: float = 1.0) -> dict:
     """Annotate a source's records in a seeded order, in rounds, until its drafts meet `need` (task -> drafts),
     never all records unless they are all needed; `need=None` annotates every record.
 
     The first round takes the fewest records that could meet `need` (`adapter.most_drafts_per_record`: a RealTalk
     conversation gives up to three TR items, so 375 TR drafts start from 125 conversations, not 375). After each
-    round `count_drafts()` parses what is annotated so far; the next round is sized from the yield so far (drafts
-    per record), with a fifth more for luck, and at most as many records as are done already (a yield read off a
-    few records can be far off). A task that has given no draft at all from `GIVE_UP_AFTER` records (or all of
-    them) is given up (`gave_up`: RR when the LLM scores every transcript neutral), so one barren task does not
-    annotate the whole source. `out_dir/annotated.json` lists the records processed, so the parse skips the others
-    (counted as not annotated, not quarantined)."""
+    round `count_drafts()` parses what is annotated so far (task -> Counter of (answer class, group)); the next
+    round is sized from the yield so far (drafts per record), with a fifth more for luck, and at most as many records
+    as are done already (a yield read off a few records can be far off). A task that has given no draft at all from
+    `GIVE_UP_AFTER` records (or all of them) is given up (`gave_up`: RR when the LLM scores every transcript
+    neutral), so one barren task does not annotate the whole source.
+
+    `even` (task -> eval drafts and the most one group may give) asks more of tasks whose answers are classes: once
+    `need` is met, rounds go on until each class found could give its even share of those drafts (`class_supply`,
+    `uneven_classes`; ES's listeners are mostly happy, and an eval drawn from a skewed pool lets "the most frequent
+    answer" win), sized by each short class's own yield, up to `even_factor` times the records that met `need`; what
+    is still uneven then is reported (`uneven`), and selection evens eval as far as the pool allows.
+    `out_dir/annotated.json` lists the records processed, so the parse skips the others (counted as not annotated,
+    not quarantined)."""
     by_id = annotation_units(adapter)
     units = annotate_order(by_id, seed, adapter.name)
     manifest = out_dir / ANNOTATED_FILE
@@ -314,27 +352,41 @@ def annotate_needed(adapter, out_dir: Path, cfg: AnnotatorsConfig, cache_dir: Pa
         totals = gather_evidence(adapter, out_dir, cfg, cache_dir, list(by_id.values()))
         write_json(manifest, {"ids": sorted(units), "not_reached": []})
         return totals | {"records": len(units), "annotated": len(units), "rounds": 1}
+    even = even or {}
     done: list[str] = []
     totals: dict = {}
     batch = max([1] + [math.ceil(n / max(1, adapter.most_drafts_per_record(t))) for t, n in need.items()])
-    rounds, counts, gave_up = 0, {}, {}
+    rounds, counts, drafts, supply, gave_up, uneven = 0, {}, {}, {}, {}, {}
+    even_limit: int | None = None  # records the evening may reach, once `need` is met
     while len(done) < len(units):
         chosen = units[len(done):len(done) + batch]
         totals = _added(totals, gather_evidence(adapter, out_dir, cfg, cache_dir, [by_id[u] for u in chosen]))
         done += chosen
         rounds += 1
         write_json(manifest, {"ids": sorted(done), "not_reached": sorted(units[len(done):])})
-        counts = count_drafts()
+        drafts = count_drafts()
+        counts = {t: sum(c.values()) for t, c in drafts.items()}
         short = {t: n - counts.get(t, 0) for t, n in need.items() if counts.get(t, 0) < n and t not in gave_up}
         if len(done) >= GIVE_UP_AFTER:
             gave_up |= {t: len(done) for t in short if counts.get(t, 0) == 0}
             short = {t: n for t, n in short.items() if t not in gave_up}
+        per_record = lambda n: max(n / len(done), 1 / len(done))  # noqa: E731
+        wanted = [short[t] / per_record(counts.get(t, 0)) for t in short]  # records each short task still wants
+        supply = {t: class_supply(drafts.get(t, Counter()), n.per_group) for t, n in even.items()}
+        uneven = {t: lacking for t, n in even.items() if t not in gave_up
+                  and (lacking := uneven_classes(supply[t], n.drafts))}
         if not short:
-            break
-        per_record = {t: max(counts.get(t, 0) / len(done), 1 / len(done)) for t in short}
-        batch = max(1, min(len(done), math.ceil(max(short[t] / per_record[t] for t in short) * 1.2)))
+            even_limit = even_limit or math.ceil(len(done) * even_factor)
+            if not uneven or len(done) >= even_limit:
+                break
+            wanted += [k / per_record(supply[t][c]) for t, lacks in uneven.items() for c, k in lacks.items()]
+        batch = max(1, min(len(done), math.ceil(max(wanted) * 1.2)))
+        if even_limit is not None:
+            batch = min(batch, even_limit - len(done))
     return totals | {"records": len(units), "annotated": len(done), "rounds": rounds, "drafts": counts,
-                     "need": need, "gave_up": gave_up}
+                     "need": need, "gave_up": gave_up,
+                     **({"class_supply": {t: dict(sorted(c.items())) for t, c in supply.items()}, "uneven": uneven}
+                        if even else {})}
 
 
 # Two sources annotating at once in one process (PaddleOCR beside fer's TensorFlow and CTranslate2, threads of the
@@ -350,18 +402,22 @@ def annotate_source(name: str, source_config, root: Path, evidence: Path, config
 
 
 def _annotate_source(name: str, source_config, root: Path, evidence: Path, config, cache_dir: Path) -> dict:
-    from humansense.release.select import annotation_needs
+    from humansense.release.select import annotation_needs, answer_class, even_class_needs
     from humansense.sources import adapter_class
 
     adapter = adapter_class(name)(source_config, root, config.seed)
     with_evidence = source_config.model_copy(update={"evidence_dir": str(evidence)})
 
-    def count_drafts() -> dict[str, int]:
-        return dict(adapter_class(name)(with_evidence, root, config.seed).parse(sink=lambda draft: None).candidates)
+    def count_drafts() -> dict[str, Counter]:
+        drafts: dict[str, Counter] = defaultdict(Counter)
+        adapter_class(name)(with_evidence, root, config.seed).parse(sink=lambda draft: drafts[draft.task].update(
+            [(answer_class(draft.answers), draft.provenance.group_key)]))
+        return dict(drafts)
 
     need = annotation_needs(adapter.tasks, config.split)
     start = time.perf_counter()
-    counts = annotate_needed(adapter, evidence, config.annotators, cache_dir, need, config.seed, count_drafts)
+    counts = annotate_needed(adapter, evidence, config.annotators, cache_dir, need, config.seed, count_drafts,
+                             even_class_needs(adapter.tasks, config.split), config.split.annotate_even_factor)
     return counts | {"seconds": round(time.perf_counter() - start, 1)}
 
 
@@ -373,7 +429,7 @@ def annotate_key(name: str, source_config, root: Path, config) -> str:
     import sys
 
     from humansense.media import fingerprint, sha256_file
-    from humansense.release.select import annotation_needs
+    from humansense.release.select import annotation_needs, even_class_needs
     from humansense.sources import adapter_class
 
     adapter = adapter_class(name)(source_config, root, config.seed)
@@ -386,5 +442,6 @@ def annotate_key(name: str, source_config, root: Path, config) -> str:
     inputs |= {f"extra:{p.name}": sha256_file(p) for p in extras if p is not None and p.is_file()}
     return digest(name, inputs, source_config.model_dump(mode="json", exclude={"root", "evidence_dir"}),
                   config.annotators.model_dump(mode="json", exclude={"cache_dir"}),
-                  annotation_needs(adapter.tasks, config.split), config.seed, adapter.code_version(),
+                  annotation_needs(adapter.tasks, config.split), even_class_needs(adapter.tasks, config.split),
+                  config.split.annotate_even_factor, config.seed, adapter.code_version(),
                   inspect.getsource(sys.modules[__name__]), length=32)

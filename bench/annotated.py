@@ -69,9 +69,12 @@ def main() -> None:
     annotate_s = run["stages_s"].get("annotate + parse", 0.0)
     per_source = {}
     for name, counts in report["annotations"].items():
-        per_source[name] = {k: counts.get(k) for k in ("records", "annotated", "rounds", "need", "drafts", "seconds")}
+        per_source[name] = {k: counts.get(k) for k in ("records", "annotated", "rounds", "need", "drafts",
+                                                       "class_supply", "uneven", "gave_up", "seconds")}
         per_source[name]["s_per_record"] = round(counts.get("seconds", 0) / max(1, counts.get("annotated") or 0), 2)
     run["annotations"] = per_source
+    run["eval_answer_classes"] = report["eval_answer_classes"]
+    run["bias_audit_flagged"] = report["bias_audit"].get("flagged", [])
     run["annotate_s_per_record"] = round(annotate_s / max(1, sum(c["annotated"] or 0 for c in per_source.values())),
                                          2)
     print(json.dumps(run, indent=1))

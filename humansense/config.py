@@ -214,6 +214,10 @@ class SplitConfig(_Section):
     # until their drafts cover eval's target plus this many train items, with this margin for later refusals.
     annotate_train_per_task: int = Field(default=300, ge=0)
     annotate_margin: float = Field(default=0.25, ge=0)
+    # Where a task's answers are classes and annotation finds them skewed (ES: half the listeners look happy), go on
+    # annotating until eval's target plus the margin could be drawn evenly from the classes found, up to this many
+    # times the records that met the plain need (1: do not even out).
+    annotate_even_factor: float = Field(default=3.0, ge=1)
     annotate_all: bool = False  # annotate every record whatever the targets
 
     @property

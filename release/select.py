@@ -28,6 +28,7 @@ from array import array
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass, field
+from typing import NamedTuple
 
 from pathlib import Path
 
@@ -93,10 +94,14 @@ class DraftFacts(_Read):
     clip: _ReadClip
 
 
+def answer_class(answers: Iterable[str]) -> str:
+    """The class an item's answers make (normalised, order-free): what eval's classes are evened by."""
+    return "|".join(sorted(normalise_text(a) for a in answers))
+
+
 def candidate_of(draft: ItemDraft | DraftFacts) -> Candidate:
     p = draft.provenance
-    return Candidate(id=draft.id, task=draft.task, group=p.group_key,
-                     answer="|".join(sorted(normalise_text(a) for a in draft.answers)),
+    return Candidate(id=draft.id, task=draft.task, group=p.group_key, answer=answer_class(draft.answers),
                      file=p.original_file, start_s=p.start_s, end_s=p.end_s, source=draft.clip.source_path)
 
 
@@ -264,8 +269,7 @@ def _select(table: CandidateTable, cfg: SplitConfig, seed: int) -> tuple[Selecti
                             math.ceil(available[t] * cfg.eval_fraction)) for t, w in sel.targets.items()}
     # The share cap never makes a target unreachable: with few groups (a trial build), each may give what the
     # eval share of the groups needs.
-    cap = {t: max(1, math.floor(cfg.eval_max_group_share * w),
-                  math.ceil(w / max(1, math.floor(groups_per_task[t] * cfg.eval_fraction))))
+    cap = {t: max(eval_group_cap(w, cfg), math.ceil(w / max(1, math.floor(groups_per_task[t] * cfg.eval_fraction))))
            for t, w in sel.targets.items()}
     quotas = {t: class_quotas(classes[t], w, seed, t) for t, w in sel.targets.items()
               if TASKS.get(t) is not None and TASKS[t].answer_classes and t not in multi}
@@ -358,6 +362,27 @@ def annotation_needs(tasks: Iterable[str], cfg: SplitConfig) -> dict[str, int] |
     if cfg.train_max_per_task is not None:
         train = min(train, cfg.train_max_per_task)
     return {t: math.ceil((cfg.eval_targets.get(t, 0) + train) * (1 + cfg.annotate_margin)) for t in tasks}
+
+
+class EvenNeed(NamedTuple):
+    drafts: int  # eval drafts wanted (target plus the margin), spread evenly over the classes
+    per_group: int  # at most this many of them from one group (selection's group share cap)
+
+
+def eval_group_cap(target: int, cfg: SplitConfig) -> int:
+    """The most eval questions of a task one group may supply, however many groups there are."""
+    return max(1, math.floor(cfg.eval_max_group_share * target))
+
+
+def even_class_needs(tasks: Iterable[str], cfg: SplitConfig) -> dict[str, EvenNeed]:
+    """Eval drafts (target plus the margin) an annotated source should yield *spread evenly over the classes* of each
+    task whose answers are classes: selection can only even eval's classes out of what annotation found, and takes
+    at most `per_group` of a task's eval from one group (a conversation whose listener always looks sad gives ES
+    one or two sad questions, not ten)."""
+    if cfg.annotate_all:
+        return {}
+    return {t: EvenNeed(math.ceil(w * (1 + cfg.annotate_margin)), eval_group_cap(w, cfg)) for t in tasks
+            if TASKS[t].answer_classes and (w := cfg.eval_targets.get(t, 0)) > 0}
 
 
 SELECTION = "selection.json"

@@ -3,8 +3,8 @@
 Input (FORMATS.md section 5): `videos/<youtube_id>.avi` at 25 fps (the untarred shards) and `emoca/<youtube_id>.pkl`,
 the released per-frame EMOCA face parameters, `{frame_idx: {"p0": {..., "pose": [...]}, "p1": {...}}}`, with p0 the
 person on the LEFT and p1 on the RIGHT. RealTalk's ASR and annotation files have no documented schema, so they are
-not read: the build's annotate step runs our ASR (segments with times) and our facial-emotion annotator (faces over
-each segment, left and right) and leaves them as evidence.
+not read: the build's annotate step runs our ASR (segments with times) and our facial-emotion annotator (faces, left
+and right, over the replies ES comes to in its seeded order, `read_faces`) and leaves them as evidence.
 
 Who speaks a segment: the person whose jaw moves. FLAME's pose vector is global rotation (3) then jaw rotation (3),
 and the jaw opens about the x axis, so `pose[3]` is the jaw opening; over the segment's frames, the speaker's jaw
@@ -135,16 +135,9 @@ class RealtalkAdapter(SourceAdapter):
         if not emoca_path.is_file():
             raise RecordError("no speaker evidence", f"video {video_id}: {self.rel(emoca_path)} is missing (who "
                                                      "speaks is read from the per-person EMOCA jaw motion)")
-        emoca = load_emoca(emoca_path)
         faces = (self.evidence(video_id, "faces") or {}).get("segments", [])
-        segments = []
-        for k, seg in enumerate(asr["segments"]):
-            fps = self.config.fps
-            activity = jaw_activity(emoca, int(seg["start"] * fps), max(int(seg["start"] * fps), int(seg["end"] * fps) - 1))
-            segments.append({"index": k, "start": round(seg["start"], 3), "end": round(seg["end"], 3),
-                             "text": seg["text"].strip(), "jaw_activity": activity,
-                             "speaker": speaker_of(activity, self.config.speaker_margin),
-                             "faces": faces[k] if k < len(faces) else None})
+        by_index = {entry.get("index", k): entry for k, entry in enumerate(faces)}  # read segments only
+        segments = self._segments(asr, load_emoca(emoca_path), by_index)
         common = dict(video_id=video_id, record=record, media=record.data, asr=asr)
         drafts = self._talking_person(segments, **common) + self._emo_strategy(segments, **common)
         if not drafts:
@@ -153,21 +146,57 @@ class RealtalkAdapter(SourceAdapter):
                                                    "attributed to one person; none gave a TR or ES question")
         return drafts
 
+    def _segments(self, asr: dict, emoca: dict, faces: dict[int, dict]) -> list[dict]:
+        """The ASR segments with who speaks each (EMOCA jaw motion) and the faces read over it, if any."""
+        segments, fps = [], self.config.fps
+        for k, seg in enumerate(asr["segments"]):
+            first = int(seg["start"] * fps)
+            activity = jaw_activity(emoca, first, max(first, int(seg["end"] * fps) - 1))
+            segments.append({"index": k, "start": round(seg["start"], 3), "end": round(seg["end"], 3),
+                             "text": seg["text"].strip(), "jaw_activity": activity,
+                             "speaker": speaker_of(activity, self.config.speaker_margin), "faces": faces.get(k)})
+        return segments
+
+    def read_faces(self, video_id: str, asr: dict, read) -> dict[int, dict]:
+        """The faces the ES question needs, read on demand: `read(index)` gives a segment's faces entry. ES's own
+        pick is run with the listener's face read only when a reply comes up in its seeded order, so a ten-minute
+        conversation has its faces read over a few replies, not over all ~170 segments (the parse then makes the
+        same ES drafts as from faces read everywhere). Without usable EMOCA nobody speaks, and nothing is read (the
+        parse quarantines the record with the reason)."""
+        check_component(video_id, "video id")
+        if not self.emoca_file(video_id).is_file() or asr.get("status") != "ok":
+            return {}
+        try:
+            emoca = load_emoca(self.emoca_file(video_id))
+        except RecordError:
+            return {}
+        entries: dict[int, dict] = {}
+
+        def usable(pair: dict) -> bool:
+            reply = pair["reply"]
+            entries[reply["index"]] = read(reply["index"])
+            return self._listener_expression({"faces": entries[reply["index"]]}, reply["speaker"]) is not None
+
+        segments = self._segments(asr, emoca, {})
+        self._pick(self._replies(segments), video_id, "es", usable=usable)
+        return entries
+
     def _provenance(self, video_id: str, record: Record, start: float, end: float) -> Provenance:
         return Provenance(source=self.name, record_id=video_id, group=video_id, original_file=self.rel(record.data),
                           start_s=start, end_s=end, annotation_file=self.emoca_file(video_id).name,
                           annotation_row=None)
 
-    def _pick(self, candidates: list[dict], video_id: str, purpose: str, span=lambda s: (s["start"], s["end"])
-              ) -> list[dict]:
+    def _pick(self, candidates: list[dict], video_id: str, purpose: str, span=lambda s: (s["start"], s["end"]),
+              usable=lambda s: True) -> list[dict]:
         """At most `max_per_video` candidates in a seeded order whose clip spans do not overlap: selection never
         puts overlapping items of one conversation in a split, so an overlapping pick would be a draft annotated
-        for nothing (TR's clips reach 40 s before and 20 s after the utterance)."""
+        for nothing (TR's clips reach 40 s before and 20 s after the utterance). `usable` is asked last, and only
+        of candidates that would otherwise be taken (for ES it may read faces)."""
         rng = seeded_rng(self.seed, purpose, video_id)
         chosen: list[tuple[float, float, dict]] = []
         for seg in rng.sample(candidates, len(candidates)):
             start, end = span(seg)
-            if all(end <= a or b <= start for a, b, _ in chosen):
+            if all(end <= a or b <= start for a, b, _ in chosen) and usable(seg):
                 chosen.append((start, end, seg))
                 if len(chosen) == self.config.max_per_video:
                     break
@@ -208,17 +237,23 @@ class RealtalkAdapter(SourceAdapter):
             return None
         return summary
 
+    @staticmethod
+    def _replies(segments: list[dict]) -> list[dict]:
+        """A segment by one person followed by the other's reply: the ES candidates, before faces are looked at."""
+        return [{**said, "reply": reply} for said, reply in zip(segments, segments[1:])
+                if said["speaker"] and reply["speaker"] and said["speaker"] != reply["speaker"]]
+
     def _emo_strategy(self, segments: list[dict], video_id: str, record: Record, media: Path,
                       asr: dict) -> list[ItemDraft]:
-        pairs = []
-        for said, reply in zip(segments, segments[1:]):
-            if said["speaker"] and reply["speaker"] and said["speaker"] != reply["speaker"]:
-                expression = self._listener_expression(reply, reply["speaker"])
-                if expression is not None:
-                    pairs.append({**said, "reply": reply, "expression": expression})
+        expressions = {}
+
+        def usable(pair: dict) -> bool:
+            expressions[pair["index"]] = self._listener_expression(pair["reply"], pair["reply"]["speaker"])
+            return expressions[pair["index"]] is not None
+
         drafts = []
-        for pair in self._pick(pairs, video_id, "es"):
-            reply, expression = pair["reply"], pair["expression"]
+        for pair in self._pick(self._replies(segments), video_id, "es", usable=usable):
+            reply, expression = pair["reply"], expressions[pair["index"]]
             answer = EXPRESSIONS[expression["dominant"]]
             drafts.append(self.draft(
                 task="ES", record_id=f"{video_id}-s{pair['index']}", answers=[answer],

@@ -21,7 +21,7 @@ from humansense.config import AnnotatorsConfig, LlmConfig, SourcesConfig
 from humansense.sample import annotation_root
 from humansense.sources import adapter_class
 from humansense.sources.efaqa import turns_of, Conversation
-from humansense.sources.realtalk import jaw_activity, load_emoca, speaker_of
+from humansense.sources.realtalk import EXPRESSIONS, jaw_activity, load_emoca, speaker_of
 from humansense.sources.base import RecordError
 from humansense.sources.telecom_fraud import split_row
 
@@ -261,6 +261,47 @@ def test_realtalk_items_from_asr_segments_jaw_motion_and_the_listeners_face(tmp_
     assert [q.reason for q in missing.quarantined] == ["no speaker evidence"] and not missing.drafts
 
 
+def test_faces_are_read_only_over_the_replies_es_comes_to_and_give_the_same_items(tmp_path: Path):
+    """Reading faces over every segment of a ten-minute conversation is most of its annotation time, yet ES asks
+    about three replies: the annotate step runs ES's own seeded pick, reading a reply's faces only when the pick
+    comes to it, and the parse of those few faces makes the same ES items as faces read everywhere."""
+    root, evidence = tmp_path / "realtalk", tmp_path / "evidence"
+    (root / "videos").mkdir(parents=True)
+    (root / "emoca").mkdir()
+    evidence.mkdir()
+    (root / "videos" / "Rt5hxY5Svr2.avi").write_bytes(b"")
+    turns = 60  # 3 s each, the two people taking turns
+    emoca = {f: {p: {"pose": np.array([0, 0, 0, 0.12 * abs(np.sin(f)) if (f // 75) % 2 == k else 0.01, 0, 0],
+                                      np.float32)} for k, p in enumerate(("p0", "p1"))} for f in range(turns * 75)}
+    (root / "emoca" / "Rt5hxY5Svr2.pkl").write_bytes(pickle.dumps(emoca))
+    asr = {"status": "ok", "segments": [{"start": 3 * k + 0.2, "end": 3 * k + 2.8, "text": f"Sentence number {k} "
+                                         "is said here once."} for k in range(turns)]}
+    (evidence / "Rt5hxY5Svr2.asr.json").write_text(json.dumps(asr))
+
+    def faces_of(k: int) -> dict:  # every third listener's face is rarely found; the others smile or look sad
+        look = "happy" if k % 2 else "sad"
+        seen = {"frames_sampled": 6, "frames_with_face": 1 if k % 3 == 0 else 6, "dominant": look,
+                "distribution": {e: (0.9 if e == look else 0.0) for e in EXPRESSIONS}}
+        return {"index": k, "start": 3 * k + 0.2, "end": 3 * k + 2.8, "reason": None,
+                "left": {**seen, "region": "left"}, "right": {**seen, "region": "right"}}
+
+    def es_items() -> list[tuple]:
+        drafts = adapter("realtalk", root, evidence_dir=str(evidence)).parse().drafts
+        return sorted((d.id, d.answers[0], d.clip.start_s) for d in drafts if d.task == "ES")
+
+    (evidence / "Rt5hxY5Svr2.faces.json").write_text(json.dumps({"segments": [faces_of(k) for k in range(turns)]}))
+    everywhere = es_items()
+    reads: list[int] = []
+    entries = adapter("realtalk", root).read_faces("Rt5hxY5Svr2", asr, lambda k: reads.append(k) or faces_of(k))
+    assert sorted(entries) == sorted(reads) and 3 <= len(reads) < 10  # of 59 replies
+    (evidence / "Rt5hxY5Svr2.faces.json").write_text(json.dumps({"segments": [entries[k] for k in sorted(entries)]}))
+    assert es_items() == everywhere and len(everywhere) == 3
+    (root / "emoca" / "Rt5hxY5Svr2.pkl").write_bytes(b"cos\nsystem\n(S'true'\ntR.")  # refused: nothing read
+    assert adapter("realtalk", root).read_faces("Rt5hxY5Svr2", asr, lambda k: reads.append(k)) == {}
+    shutil.rmtree(root / "emoca")  # nobody known to speak: no reply, nothing read
+    assert adapter("realtalk", root).read_faces("Rt5hxY5Svr2", asr, lambda k: reads.append(k)) == {}
+
+
 def test_reply_judgements_run_only_with_a_configured_llm_and_are_stored(tmp_path: Path):
     from humansense.annotators.stage import speech_evidence
 
@@ -347,7 +388,8 @@ def test_annotate_starts_from_the_fewest_records_that_could_meet_the_need(monkey
     done = lambda: sum(rounds)  # noqa: E731
     counts = stage.annotate_needed(Conversations(RealtalkConfig(max_per_video=3), tmp_path), tmp_path, None,
                                    tmp_path, {"TR": 30, "ES": 30}, 7,
-                                   lambda: {"TR": 3 * done(), "ES": 2 * done()})  # ES yields less than it could
+                                   lambda: {"TR": Counter({("left", "c"): 3 * done()}),
+                                            "ES": Counter({("happy", "c"): 2 * done()})})
     assert rounds == [10, 6]  # 30 / 3; then ES short by 10 at 2 per record, a fifth more: 6
     assert counts["annotated"] == 16 and counts["drafts"] == {"TR": 48, "ES": 32}
     manifest = json.loads((tmp_path / "annotated.json").read_text())
@@ -365,14 +407,61 @@ def test_a_task_that_yields_nothing_is_given_up_and_rounds_grow_at_most_twofold(
     Videos, rounds = record_rounds(monkeypatch, SkindeepAdapter, 400, ".mp4", tmp_path)
     need = {"FR": 30, "RR": 30, "RG": 30}
     counts = stage.annotate_needed(Videos(SkindeepConfig(), tmp_path), tmp_path, None, tmp_path, need, 7,
-                                   lambda: {"FR": sum(rounds), "RG": sum(rounds)})
+                                   lambda: {t: Counter({("a", "v"): sum(rounds)}) for t in ("FR", "RG")})
     assert rounds == [30] and counts["gave_up"] == {"RR": 30} and counts["annotated"] == 30
 
     rounds.clear()
     counts = stage.annotate_needed(Videos(SkindeepConfig(), tmp_path), tmp_path, None, tmp_path, need, 7,
-                                   lambda: {t: sum(rounds) // 10 for t in need})  # one draft per ten videos
+                                   lambda: {t: Counter({("a", "v"): sum(rounds) // 10}) for t in need})  # 1 in 10
     assert rounds == [30, 30, 60, 120, 72]  # 270 more wanted after the first round: doubling, then the estimate
     assert counts["gave_up"] == {} and counts["drafts"] == {t: 31 for t in need}
+
+
+def test_skewed_answer_classes_are_annotated_on_until_eval_can_be_even(monkeypatch, tmp_path: Path):
+    """ES's listeners look happy far more often than sad: once the plain need is met, annotation goes on until each
+    class found could give its even share of eval's drafts (counting no more from one conversation than selection
+    would take), sized by the short class's yield, and stops at `even_factor` times the records that met the need,
+    saying what is still uneven."""
+    from humansense.annotators import stage
+    from humansense.config import RealtalkConfig, SplitConfig
+    from humansense.release.select import EvenNeed, even_class_needs
+    from humansense.sources.realtalk import RealtalkAdapter
+
+    split = SplitConfig(eval_targets={"TR": 24, "ES": 24}, annotate_margin=0.25)
+    assert even_class_needs(["TR", "ES", "PC"], split) == {"TR": (30, 1), "ES": (30, 1)}  # PC's replies: no classes
+    assert even_class_needs(["ES"], split.model_copy(update={"eval_targets": {"ES": 300}})) == {"ES": (375, 6)}
+    assert even_class_needs(["ES"], split.model_copy(update={"annotate_all": True})) == {}
+
+    Conversations, rounds = record_rounds(monkeypatch, RealtalkAdapter, 400, ".avi", tmp_path)
+
+    def drafts(sad_every: int, sad_in_one: bool) -> Counter:  # per (class, conversation): two happy replies each
+        n = sum(rounds)
+        found = Counter({("happy", f"c{k}"): 2 for k in range(n)})
+        if sad_in_one:  # one conversation's listener always looks sad
+            return found + Counter({("sad", "c0"): n // sad_every})
+        return found + Counter({("sad", f"c{k}"): 1 for k in range(sad_every - 1, n, sad_every)})
+
+    def annotate(sad_every: int, factor: float, sad_in_one: bool = False) -> dict:
+        rounds.clear()
+        return stage.annotate_needed(Conversations(RealtalkConfig(max_per_video=3), tmp_path), tmp_path, None,
+                                     tmp_path, {"ES": 30}, 7, lambda: {"ES": drafts(sad_every, sad_in_one)},
+                                     even={"ES": EvenNeed(30, 1)}, even_factor=factor)
+
+    counts = annotate(sad_every=2, factor=3)
+    # 10 records (30 / 3 a record) give 25, 3 more meet the need; then sad (6 of 13 records) lacks 9 of its even
+    # 15: 24 records wanted, 13 taken (at most twofold), then 5 for the last 2
+    assert rounds == [10, 3, 13, 5] and counts["drafts"] == {"ES": 77}
+    assert counts["class_supply"] == {"ES": {"happy": 31, "sad": 15}} and counts["uneven"] == {}
+
+    counts = annotate(sad_every=5, factor=3)  # sad too rare: stops at three times the 15 records that met the need
+    assert rounds == [10, 5, 15, 15] and counts["annotated"] == 45
+    assert counts["uneven"] == {"ES": {"sad": 6}}  # 9 sad found of the 15 an even eval would take
+
+    counts = annotate(sad_every=5, factor=1)  # no evening: the plain need alone
+    assert rounds == [10, 5] and counts["uneven"] == {"ES": {"sad": 12}}
+
+    counts = annotate(sad_every=2, factor=3, sad_in_one=True)  # 15 sad drafts, but one conversation gives one
+    assert rounds == [10, 3, 13, 13] and counts["uneven"] == {"ES": {"sad": 14}}
 
 
 def test_realtalk_picks_talking_person_clips_that_do_not_overlap(tmp_path: Path):
