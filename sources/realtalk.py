@@ -172,13 +172,11 @@ class RealtalkAdapter(SourceAdapter):
             return {}
         entries: dict[int, dict] = {}
 
-        def usable(pair: dict) -> bool:
-            reply = pair["reply"]
+        def read_reply(reply: dict) -> dict:
             entries[reply["index"]] = read(reply["index"])
-            return self._listener_expression({"faces": entries[reply["index"]]}, reply["speaker"]) is not None
+            return entries[reply["index"]]
 
-        segments = self._segments(asr, emoca, {})
-        self._pick(self._replies(segments), video_id, "es", usable=usable)
+        self._es_picks(self._segments(asr, emoca, {}), video_id, read_reply)
         return entries
 
     def _provenance(self, video_id: str, record: Record, start: float, end: float) -> Provenance:
@@ -227,8 +225,8 @@ class RealtalkAdapter(SourceAdapter):
                              "asr_en": transcript_of(asr, start, end)}))
         return drafts
 
-    def _listener_expression(self, reply: dict, listener: str) -> dict | None:
-        summary = (reply.get("faces") or {}).get(SIDES[listener])
+    def _listener_expression(self, faces: dict | None, listener: str) -> dict | None:
+        summary = (faces or {}).get(SIDES[listener])
         if not summary or summary["frames_sampled"] == 0:
             return None
         if summary["frames_with_face"] / summary["frames_sampled"] < self.config.min_face_share:
@@ -243,17 +241,25 @@ class RealtalkAdapter(SourceAdapter):
         return [{**said, "reply": reply} for said, reply in zip(segments, segments[1:])
                 if said["speaker"] and reply["speaker"] and said["speaker"] != reply["speaker"]]
 
-    def _emo_strategy(self, segments: list[dict], video_id: str, record: Record, media: Path,
-                      asr: dict) -> list[ItemDraft]:
-        expressions = {}
+    def _es_picks(self, segments: list[dict], video_id: str, faces_of) -> list[tuple[dict, dict]]:
+        """ES's seeded pick of (said, reply) pairs with the listener's clear expression over the reply; the reply's
+        faces come from `faces_of(reply)`, asked only when the pick comes to it (the parse: the evidence; the
+        annotate step: the facial-emotion annotator, `read_faces`)."""
+        expressions: dict[int, dict | None] = {}
 
         def usable(pair: dict) -> bool:
-            expressions[pair["index"]] = self._listener_expression(pair["reply"], pair["reply"]["speaker"])
+            reply = pair["reply"]
+            expressions[pair["index"]] = self._listener_expression(faces_of(reply), reply["speaker"])
             return expressions[pair["index"]] is not None
 
+        return [(pair, expressions[pair["index"]])
+                for pair in self._pick(self._replies(segments), video_id, "es", usable=usable)]
+
+    def _emo_strategy(self, segments: list[dict], video_id: str, record: Record, media: Path,
+                      asr: dict) -> list[ItemDraft]:
         drafts = []
-        for pair in self._pick(self._replies(segments), video_id, "es", usable=usable):
-            reply, expression = pair["reply"], expressions[pair["index"]]
+        for pair, expression in self._es_picks(segments, video_id, lambda reply: reply["faces"]):
+            reply = pair["reply"]
             answer = EXPRESSIONS[expression["dominant"]]
             drafts.append(self.draft(
                 task="ES", record_id=f"{video_id}-s{pair['index']}", answers=[answer],
