@@ -99,7 +99,8 @@ def conversation_evidence(videos: list[tuple[str, Path]], out_dir: Path, cfg: An
     counts = {"videos": len(videos), "transcribed": 0, "segments": 0, "segments_read": 0, "segments_with_faces": 0}
     for video_id, media in videos:
         result = transcribe(media, asr, cache, start=None, end=window_s)
-        write_text_atomic(out_dir / f"{video_id}.asr.json", result.model_dump_json())
+        asr_json = result.model_dump_json()
+        write_text_atomic(out_dir / f"{video_id}.asr.json", asr_json)
         if result.status != "ok":
             continue
         counts["transcribed"] += 1
@@ -117,7 +118,7 @@ def conversation_evidence(videos: list[tuple[str, Path]], out_dir: Path, cfg: An
             counts["segments_with_faces"] += faces.status == "ok"
             return entry
 
-        entries = read_faces(video_id, json.loads(result.model_dump_json()), read)
+        entries = read_faces(video_id, json.loads(asr_json), read)  # the transcript as the parse will read it
         write_text_atomic(out_dir / f"{video_id}.faces.json", json.dumps(
             {"engine": fer.label, "fps": cfg.emotion.fps, "segments": [entries[k] for k in sorted(entries)]}))
     counts.update(cache.stats())
