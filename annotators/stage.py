@@ -2,41 +2,40 @@
 
 from __future__ import annotations
 
-import json
 import math
 import threading
 import time
 from collections import Counter, defaultdict, deque
-from contextlib import ExitStack, contextmanager
+from contextlib import ExitStack
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
 from pydantic import BaseModel
 
 from humansense.annotators.base import AnnotationCache, NoAnnotation
-from humansense.annotators.ocr import PaddleOcrEngine, read_captions
-from humansense.config import AnnotatorsConfig, OcrConfig
+from humansense.annotators.engines import asr_engine, emotion_engine, llm_client, ocr_engine, tts_engine
+from humansense.annotators.ocr import read_captions
 from humansense.annotators.translate import Translated, load_memory, memory_key, translate_all
+from humansense.config import AnnotatorsConfig
+from humansense.evidence import EvidenceFolder
 from humansense.faults import checkpoint
-from humansense.ids import digest, unit_interval
-from humansense.io import write_json, write_text_atomic
-from humansense.sources.base import ANNOTATED_FILE
+from humansense.ids import digest, is_safe_component, unit_interval
 from humansense.schema import SpeechJob
 
 if TYPE_CHECKING:
     from humansense.release.select import EvenNeed
 
 
-def caption_evidence(videos: list[tuple[str, Path]], out_dir: Path, ocr: OcrConfig, cache_dir: Path,
+def caption_evidence(videos: list[tuple[str, Path]], out_dir: Path, cfg: AnnotatorsConfig, cache_dir: Path,
                      window_s: float) -> dict[str, int]:
     """OCR the first `window_s` seconds of each video into `out_dir/<id>.ocr.json` (a result or its NoAnnotation)."""
-    engine = PaddleOcrEngine(ocr.models, ocr.det_model_dir, ocr.rec_model_dir)
-    cache = AnnotationCache(cache_dir)
+    engine, ocr = ocr_engine(cfg), cfg.ocr
+    cache, evidence = AnnotationCache(cache_dir), EvidenceFolder(out_dir)
     counts = {"videos": 0, "with_text": 0, "no_annotation": 0}
     for video_id, media in videos:
         result = read_captions(media, engine, cache, fps=ocr.fps, start=None, end=window_s,
                                dup_threshold=ocr.dup_threshold)
-        write_text_atomic(out_dir / f"{video_id}.ocr.json", result.model_dump_json())
+        evidence.write(video_id, "ocr", result)
         counts["videos"] += 1
         if result.status == "none":
             counts["no_annotation"] += 1
@@ -44,13 +43,6 @@ def caption_evidence(videos: list[tuple[str, Path]], out_dir: Path, ocr: OcrConf
             counts["with_text"] += 1
     counts.update(cache.stats())
     return counts
-
-
-def asr_engine(cfg: AnnotatorsConfig):
-    from humansense.annotators.asr import make_engine
-
-    return make_engine(cfg.asr.engine, model=cfg.asr.model, language=cfg.asr.language, beam_size=cfg.asr.beam_size,
-                       word_timestamps=cfg.asr.word_timestamps)
 
 
 def transcript_and_rapport(videos: list[tuple[str, Path]], out_dir: Path, cfg: AnnotatorsConfig, cache_dir: Path,
@@ -61,24 +53,24 @@ def transcript_and_rapport(videos: list[tuple[str, Path]], out_dir: Path, cfg: A
     from humansense.annotators.asr import transcribe
     from humansense.annotators.rapport import load_reviews, score_rapports
 
-    cache = AnnotationCache(cache_dir)
+    cache, evidence = AnnotationCache(cache_dir), EvidenceFolder(out_dir)
     asr = asr_engine(cfg)
     transcripts = {}
     for video_id, media in videos:
         result = transcribe(media, asr, cache, start=None, end=window_s)
-        write_text_atomic(out_dir / f"{video_id}.asr.json", result.model_dump_json())
+        evidence.write(video_id, "asr", result)
         if result.status == "ok" and len(result.text.split()) >= min_words:
             transcripts[video_id] = result.text
     reviews = load_reviews(reviews_file)
     for video_id in [v for v in transcripts if v in reviews]:
-        write_text_atomic(out_dir / f"{video_id}.rapport.json", reviews[video_id].model_dump_json())
+        evidence.write(video_id, "rapport", reviews[video_id])
         del transcripts[video_id]
     counts = {"videos": len(videos), "transcribed": len(transcripts), "reviewed": len(reviews), "llm_account": {}}
     if not transcripts:
         return counts
     with llm_client(cfg, cache) as client:
         for video_id, score in score_rapports(client, transcripts).items():
-            write_text_atomic(out_dir / f"{video_id}.rapport.json", score.model_dump_json())
+            evidence.write(video_id, "rapport", score)
         counts["llm_account"] = client.account
     return counts
 
@@ -91,16 +83,15 @@ def conversation_evidence(videos: list[tuple[str, Path]], out_dir: Path, cfg: An
     the segments it needs, in the order it needs them, and stops when it has enough (RealTalk's ES: a few replies of
     a conversation's ~170 segments)."""
     from humansense.annotators.asr import transcribe
-    from humansense.annotators.emotion import FerEngine, read_emotion, summarise
+    from humansense.annotators.emotion import read_emotion, summarise
 
-    cache = AnnotationCache(cache_dir)
+    cache, evidence = AnnotationCache(cache_dir), EvidenceFolder(out_dir)
     asr = asr_engine(cfg)
-    fer = FerEngine()
+    fer = emotion_engine(cfg)
     counts = {"videos": len(videos), "transcribed": 0, "segments": 0, "segments_read": 0, "segments_with_faces": 0}
     for video_id, media in videos:
         result = transcribe(media, asr, cache, start=None, end=window_s)
-        asr_json = result.model_dump_json()
-        write_text_atomic(out_dir / f"{video_id}.asr.json", asr_json)
+        evidence.write(video_id, "asr", result)
         if result.status != "ok":
             continue
         counts["transcribed"] += 1
@@ -118,9 +109,9 @@ def conversation_evidence(videos: list[tuple[str, Path]], out_dir: Path, cfg: An
             counts["segments_with_faces"] += faces.status == "ok"
             return entry
 
-        entries = read_faces(video_id, json.loads(asr_json), read)  # the transcript as the parse will read it
-        write_text_atomic(out_dir / f"{video_id}.faces.json", json.dumps(
-            {"engine": fer.label, "fps": cfg.emotion.fps, "segments": [entries[k] for k in sorted(entries)]}))
+        entries = read_faces(video_id, evidence.read(video_id, "asr"), read)  # the transcript as the parse reads it
+        evidence.write(video_id, "faces", {"engine": fer.label, "fps": cfg.emotion.fps,
+                                           "segments": [entries[k] for k in sorted(entries)]})
     counts.update(cache.stats())
     return counts
 
@@ -157,16 +148,6 @@ def judge_replies(client, jobs: list[SpeechJob], translated: dict) -> dict[str, 
     return verdicts
 
 
-@contextmanager
-def llm_client(cfg: AnnotatorsConfig, cache: AnnotationCache):
-    """The configured LLM endpoint, or the packaged local model started for the duration (only when asked for)."""
-    from humansense.annotators.llm import LlmClient, LocalLlmServer
-
-    with ExitStack() as stack:
-        base_url = cfg.llm.base_url or stack.enter_context(LocalLlmServer(cache.root / "models")).base_url
-        yield LlmClient(cfg.llm, cache, base_url=base_url)
-
-
 def _pieces(text: str) -> list[str]:
     # Merged turns keep their messages on separate lines; each message is translated on its own (a translation
     # memory holds messages, and short units translate more faithfully), then the translations are joined.
@@ -190,9 +171,8 @@ def speech_evidence(jobs: list[SpeechJob], out_dir: Path, cfg: AnnotatorsConfig,
     """Translate each job's texts (memory, then LLM), speak its turns with two voices into `<id>.speech.json`; a job
     with any untranslated turn gets a NoAnnotation naming the texts instead."""
     from humansense.annotators.llm import translate_many
-    from humansense.annotators.tts import PiperEngine
 
-    cache = AnnotationCache(cache_dir)
+    cache, evidence = AnnotationCache(cache_dir), EvidenceFolder(out_dir)
     memory = load_memory(memory_file)
     pieces = [p for job in jobs for t in [text for _, text in job.turns] + job.extra_texts for p in _pieces(t)]
     counts = {"jobs": len(jobs), "spoken": 0, "untranslated": 0, "from_memory": 0, "llm_account": {}}
@@ -202,7 +182,7 @@ def speech_evidence(jobs: list[SpeechJob], out_dir: Path, cfg: AnnotatorsConfig,
             client = stack.enter_context(llm_client(cfg, cache))
         translated = translate_all(pieces, memory, (lambda ts: translate_many(client, ts)) if client else None,
                                    cfg.llm.model)
-        engine = PiperEngine(cfg.tts.voice, cfg.tts.length_scale)
+        engine = tts_engine(cfg)
         joined = {t: _joined(t, translated) for job in jobs for t in [text for _, text in job.turns] + job.extra_texts}
         judged = [job for job in jobs if _judged(job, cfg)]
         verdicts = judge_replies(client, judged, joined) if judged else {}
@@ -211,7 +191,7 @@ def speech_evidence(jobs: list[SpeechJob], out_dir: Path, cfg: AnnotatorsConfig,
             result = _speak_job(job, {t: joined[t] for t in texts}, engine, cache,
                                 verdicts.get(job.id, {}) if _judged(job, cfg) else None,
                                 client.cfg.model if client is not None else None)
-            write_text_atomic(out_dir / f"{job.id}.speech.json", json.dumps(result, ensure_ascii=False))
+            evidence.write(job.id, "speech", result)
             checkpoint("annotate")
             counts["spoken" if result["status"] == "ok" else "untranslated"] += 1
         counts["from_memory"] = sum(isinstance(t, Translated) and t.by == "memory" for t in translated.values())
@@ -251,7 +231,7 @@ def gather_evidence(adapter, out_dir: Path, cfg: AnnotatorsConfig, cache_dir: Pa
     kinds, source_config, out = adapter.evidence_kinds, adapter.config, {}
     units = list(annotation_units(adapter).values()) if units is None else units
     if "captions" in kinds:
-        out["captions"] = caption_evidence(units, out_dir, cfg.ocr, cache_dir, source_config.caption_window_s)
+        out["captions"] = caption_evidence(units, out_dir, cfg, cache_dir, source_config.caption_window_s)
     if "transcripts" in kinds:
         reviews = adapter.root / source_config.rapport_reviews if source_config.rapport_reviews else None
         out["transcripts"] = transcript_and_rapport(units, out_dir, cfg, cache_dir, source_config.clip_s,
@@ -266,10 +246,13 @@ def gather_evidence(adapter, out_dir: Path, cfg: AnnotatorsConfig, cache_dir: Pa
 
 def annotation_units(adapter) -> dict:
     """What the annotate stage works through, by record id: (id, video) pairs, or the texts to speak (jobs).
-    Listed once per stage: for a text source each job needs the record planned."""
+    Listed once per stage: for a text source each job needs the record planned. A record whose id could not name
+    an evidence file (a video file named `a b;c.mp4`) is left out here and quarantined by the parse ("unsafe id")."""
     if adapter.evidence_kinds == ("speech",):
-        return {j.id: j for j in adapter.speech_jobs()}
-    return {video[0]: video for video in adapter.videos()}
+        units = {j.id: j for j in adapter.speech_jobs()}
+    else:
+        units = {video[0]: video for video in adapter.videos()}
+    return {u: unit for u, unit in units.items() if is_safe_component(u)}
 
 
 def _added(total: dict, more: dict) -> dict:
@@ -344,14 +327,14 @@ def annotate_needed(adapter, out_dir: Path, cfg: AnnotatorsConfig, cache_dir: Pa
     `uneven_classes`; ES's listeners are mostly happy, and an eval drawn from a skewed pool lets "the most frequent
     answer" win), sized by each short class's own yield, up to `even_factor` times the records that met `need`; what
     is still uneven then is reported (`uneven`), and selection evens eval as far as the pool allows.
-    `out_dir/annotated.json` lists the records processed, so the parse skips the others (counted as not annotated,
-    not quarantined)."""
+    The evidence folder's manifest (`annotated.json`) lists the records processed, so the parse skips the others
+    (counted as not annotated, not quarantined)."""
     by_id = annotation_units(adapter)
     units = annotate_order(by_id, seed, adapter.name)
-    manifest = out_dir / ANNOTATED_FILE
+    evidence = EvidenceFolder(out_dir)
     if need is None:
         totals = gather_evidence(adapter, out_dir, cfg, cache_dir, list(by_id.values()))
-        write_json(manifest, {"ids": sorted(units), "not_reached": []})
+        evidence.write_manifest(units, [])
         return totals | {"records": len(units), "annotated": len(units), "rounds": 1}
     even = even or {}
     done: list[str] = []
@@ -364,7 +347,7 @@ def annotate_needed(adapter, out_dir: Path, cfg: AnnotatorsConfig, cache_dir: Pa
         totals = _added(totals, gather_evidence(adapter, out_dir, cfg, cache_dir, [by_id[u] for u in chosen]))
         done += chosen
         rounds += 1
-        write_json(manifest, {"ids": sorted(done), "not_reached": sorted(units[len(done):])})
+        evidence.write_manifest(done, units[len(done):])
         drafts = count_drafts()
         counts = {t: sum(c.values()) for t, c in drafts.items()}
         short = {t: n - counts.get(t, 0) for t, n in need.items() if counts.get(t, 0) < n and t not in gave_up}
@@ -445,4 +428,5 @@ def annotate_key(name: str, source_config, root: Path, config) -> str:
                   config.annotators.model_dump(mode="json", exclude={"cache_dir"}),
                   annotation_needs(adapter.tasks, config.split), even_class_needs(adapter.tasks, config.split),
                   config.split.annotate_even_factor, config.seed, adapter.code_version(),
-                  inspect.getsource(sys.modules[__name__]), length=32)
+                  inspect.getsource(sys.modules[__name__]), inspect.getsource(sys.modules[asr_engine.__module__]),
+                  length=32)

@@ -31,6 +31,7 @@ from humansense.augment.build import augment_done, augment_key, augment_reused, 
 from humansense.clips import cut_batch, done_batch_counts, plan_done, plan_key, plan_media
 from humansense.cache_guard import refuse_unsafe_results
 from humansense.config import BuildConfig, check_sample_use, load_config
+from humansense.evidence import EvidenceFolder
 from humansense.ids import digest
 from humansense.keyed import output_folder
 from humansense.layout import BuildLayout
@@ -42,7 +43,6 @@ from humansense.release.hub import push_release
 from humansense.release.select import SELECTION, select_key, select_stage
 from humansense.release.stage import publish
 from humansense.sources import adapter_class
-from humansense.sources.base import ANNOTATED_FILE
 from humansense.sources.fetch import fetch_source
 from humansense.sources.stage import parse_key, parse_source, parsed_folder
 
@@ -209,7 +209,8 @@ def _build(out: str, config_file: str | None, seed: int | None, push: bool, repo
     with stage("annotate + parse", f"{len(enabled)} sources"):
         for name, source_config in enabled.items():
             if adapter_class(name).evidence_kinds:  # items made from annotations: run the annotators first
-                present = (at.evidence(name) / ANNOTATED_FILE).exists()  # lost evidence is made again, not trusted
+                # lost evidence is made again, not trusted
+                present = EvidenceFolder(at.evidence(name)).manifest_file.exists()
                 annotated[name] = annotate.with_options(refresh_cache=not present or refresh).submit(
                     name, source_config, roots[name], str(at.evidence(name)), config,
                     str(config.annotators.cache_dir or at.annotations))

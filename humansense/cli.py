@@ -433,45 +433,39 @@ def annotate(
     if not input.exists():
         console.print(f"[red]{input} does not exist[/red]")
         raise typer.Exit(2)
+    from humansense.annotators import engines
+
     if kind is AnnotatorKind.asr:
-        from humansense.annotators.asr import make_engine, transcribe
+        from humansense.annotators.asr import transcribe
 
-        options = {"model": cfg.asr.model, "language": cfg.asr.language, "beam_size": cfg.asr.beam_size,
-                   "word_timestamps": cfg.asr.word_timestamps}
-        result = transcribe(input, make_engine(engine or cfg.asr.engine, **options), cache, start=start, end=end)
+        result = transcribe(input, engines.asr_engine(cfg, engine), cache, start=start, end=end)
     elif kind is AnnotatorKind.emotion:
-        from humansense.annotators.emotion import FerEngine, read_emotion
+        from humansense.annotators.emotion import read_emotion
 
-        result = read_emotion(input, FerEngine(), cache, region=region, fps=cfg.emotion.fps, start=start, end=end)
+        result = read_emotion(input, engines.emotion_engine(cfg), cache, region=region, fps=cfg.emotion.fps,
+                              start=start, end=end)
     elif kind is AnnotatorKind.ocr:
-        from humansense.annotators.ocr import PaddleOcrEngine, read_captions
+        from humansense.annotators.ocr import read_captions
 
-        ocr = PaddleOcrEngine(cfg.ocr.models, cfg.ocr.det_model_dir, cfg.ocr.rec_model_dir)
-        result = read_captions(input, ocr, cache, fps=cfg.ocr.fps, start=start, end=end,
+        result = read_captions(input, engines.ocr_engine(cfg), cache, fps=cfg.ocr.fps, start=start, end=end,
                                dup_threshold=cfg.ocr.dup_threshold)
     elif kind is AnnotatorKind.tts:
-        from humansense.annotators.tts import PiperEngine, speak_dialogue
+        from humansense.annotators.tts import speak_dialogue
 
         turns = []
         for line in input.read_text(encoding="utf-8", errors="replace").splitlines():
             speaker, sep, text = line.partition(":")
             turns.append((int(speaker), text) if sep and speaker.strip().isdigit() else (0, line))
-        result = speak_dialogue(turns, PiperEngine(cfg.tts.voice, cfg.tts.length_scale), cache,
-                                phone_band=phone_band)
+        result = speak_dialogue(turns, engines.tts_engine(cfg), cache, phone_band=phone_band)
     else:
         from pydantic import BaseModel
-
-        from humansense.annotators.llm import LlmClient, LocalLlmServer
 
         class Answer(BaseModel):
             answer: str
 
         prompt = input.read_text(encoding="utf-8", errors="replace")
-        if cfg.llm.base_url:
-            result = LlmClient(cfg.llm, cache).structured(prompt, Answer)
-        else:
-            with LocalLlmServer(cache_dir / "models") as server:
-                result = LlmClient(cfg.llm, cache, base_url=server.base_url).structured(prompt, Answer)
+        with engines.llm_client(cfg, cache) as client:
+            result = client.structured(prompt, Answer)
     typer.echo(json.dumps({"cache": "hit" if cache.hits else "miss", "result": result.model_dump(mode="json")},
                           indent=2, ensure_ascii=False))
 

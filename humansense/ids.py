@@ -61,6 +61,14 @@ def check_component(value: str, what: str = "id") -> str:
     return value
 
 
+def is_safe_component(value: str | None) -> bool:
+    """Whether `value` may name a file or be reported as it is (hostile ids are reported by file and row only)."""
+    try:
+        return value is not None and check_component(value) is not None
+    except UnsafeIdError:
+        return False
+
+
 def safe_join(root: Path, relative: str, what: str = "path") -> Path:
     """Join a source-given relative path under `root`, refusing absolute paths and any escape from root."""
     parts = relative.replace("\\", "/").split("/")

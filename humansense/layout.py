@@ -8,7 +8,7 @@
     <out>/cache/clips/            cut clips by clip key, each with its probe or error
     <out>/cache/sample/           the embedded sample, materialised
     <out>/cache/work/parsed/<source>/   drafts, quarantine, option pools and summary of one source
-    <out>/cache/work/evidence/<source>/ the annotate stage's evidence files
+    <out>/cache/work/evidence/<source>/ the annotate stage's evidence files (`humansense.evidence`)
     <out>/cache/work/fetch_quarantine.<source>.jsonl   the fetch stage's quarantine
     <out>/cache/work/{select,plan,augment,audit}/<key>/  those stages' outputs, one folder per key (`keyed.py`)
     <out>/cache/work/batches/     clip batches, named by content

@@ -8,7 +8,6 @@ naming file and row; nothing is dropped silently.
 from __future__ import annotations
 
 import inspect
-import json
 from abc import ABC, abstractmethod
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
@@ -20,12 +19,10 @@ from typing import Any, ClassVar
 from pydantic import ValidationError
 
 from humansense.config import SourceConfig
+from humansense.evidence import EvidenceError, EvidenceFolder, Kind, Step
 from humansense.faults import checkpoint
-from humansense.ids import UnsafeIdError, check_component, digest, item_id
+from humansense.ids import UnsafeIdError, digest, is_safe_component, item_id
 from humansense.schema import ClipSpec, ItemDraft, Provenance, Quarantined, SpeechJob, normalise_text
-
-
-ANNOTATED_FILE = "annotated.json"  # in an evidence folder: the records the annotate stage processed, and not
 
 
 INLINE_DISTRACTORS = 8  # longer distractor lists are stored once per source and named by the draft
@@ -84,9 +81,9 @@ class ParseResult:
 class SourceAdapter(ABC):
     name: ClassVar[str]
     tasks: ClassVar[tuple[str, ...]]
-    # Annotations a source's items are made from ("captions", "transcripts"): the build runs those annotators over
-    # `videos()` first, writes their results into a folder and sets the adapter config's `evidence_dir` to it.
-    evidence_kinds: ClassVar[tuple[str, ...]] = ()
+    # The annotation steps a source's items are made from ("captions", "transcripts"): the build runs them over
+    # `videos()` first, into an evidence folder (`humansense.evidence`), and sets the config's `evidence_dir` to it.
+    evidence_kinds: ClassVar[tuple[Step, ...]] = ()
     # The source's published annotation files (glob patterns under the root, FORMATS.md): `sources check` warns about
     # those present but not read by the config, and `sources scan` recognises a source by them.
     published_files: ClassVar[tuple[str, ...]] = ()
@@ -109,14 +106,17 @@ class SourceAdapter(ABC):
     def _not_reached(self) -> set[str]:
         """Record ids the annotate stage did not reach because selection needed fewer (bad records are never
         annotation units, so they still meet their quarantine reason)."""
-        path = self.annotated_file()
-        if path is None or not path.is_file():
-            return set()
-        return set(json.loads(path.read_text(encoding="utf-8")).get("not_reached", []))
+        folder = self.evidence_folder()
+        return folder.not_reached() if folder is not None else set()
+
+    def evidence_folder(self) -> EvidenceFolder | None:
+        """Where the build's annotate step left this source's evidence (`humansense.evidence`), if it ran."""
+        evidence_dir = getattr(self.config, "evidence_dir", None)
+        return EvidenceFolder(Path(evidence_dir)) if evidence_dir else None
 
     def annotated_file(self) -> Path | None:
-        evidence_dir = getattr(self.config, "evidence_dir", None)
-        return Path(evidence_dir) / ANNOTATED_FILE if evidence_dir else None
+        folder = self.evidence_folder()
+        return folder.manifest_file if folder is not None else None
 
 
     @abstractmethod
@@ -143,17 +143,12 @@ class SourceAdapter(ABC):
         """Texts to translate and speak (sources with the "speech" evidence kind)."""
         return []
 
-    def evidence_file(self, record_id: str, kind: str) -> Path | None:
-        """Where the build's annotate step left `kind` evidence for a record (`<evidence_dir>/<id>.<kind>.json`)."""
-        evidence_dir = getattr(self.config, "evidence_dir", None)
-        return Path(evidence_dir) / f"{record_id}.{kind}.json" if evidence_dir else None
-
-    def evidence(self, record_id: str, kind: str) -> dict | None:
+    def evidence(self, record_id: str, kind: Kind) -> dict | None:
         """The evidence of a record, None if there is none, NotAnnotated if the annotate stage did not reach it."""
         if record_id in self.not_reached:
             raise NotAnnotated(record_id)
-        path = self.evidence_file(record_id, kind)
-        return json.loads(path.read_text(encoding="utf-8")) if path is not None and path.exists() else None
+        folder = self.evidence_folder()
+        return folder.read(record_id, kind) if folder is not None else None
 
     def pools(self) -> dict[str, list[tuple[str, str]]]:
         """Wrong-option pools shared by this source's drafts (name -> [(owner record id, text)]), written once
@@ -232,12 +227,15 @@ class SourceAdapter(ABC):
             except UnsafeIdError as e:
                 self.quarantine("unsafe id", str(e), file=record.file,
                                 row=record.row, record_id=None)
+            except EvidenceError as e:  # a damaged evidence file, named in the detail
+                self.quarantine("unreadable evidence", str(e), file=record.file, row=record.row,
+                                record_id=record.record_id)
             except ValidationError as e:
                 self.quarantine("invalid record", _first_error(e), file=record.file,
                                 row=record.row, record_id=record.record_id)
             except Exception as e:  # a record the adapter did not foresee (a number where text was, ...)
                 self.quarantine("malformed record", f"{type(e).__name__}: {str(e)[:300]}", file=record.file,
-                                row=record.row, record_id=record.record_id if _safe_id(record.record_id) else None)
+                                row=record.row, record_id=record.record_id if is_safe_component(record.record_id) else None)
         return self.result
 
     # Helpers for adapters -------------------------------------------------------------------------------------
@@ -378,14 +376,6 @@ def _filtered(vocabulary: tuple[str, ...], answers: frozenset[str],
             seen.add(key)
             pool.append(label)
     return tuple(pool)
-
-
-def _safe_id(record_id: str | None) -> bool:
-    """Whether a record id may be reported as it is (hostile ids are reported by file and row only)."""
-    try:
-        return record_id is not None and check_component(record_id, "record id") is not None
-    except UnsafeIdError:
-        return False
 
 
 def _first_error(e: ValidationError) -> str:

@@ -22,8 +22,8 @@ class SpokenTextAdapter(SourceAdapter):
         raise NotImplementedError
 
     def annotation_files(self) -> list[Path]:
-        evidence = sorted(Path(self.config.evidence_dir).glob("*.speech.json")) if self.config.evidence_dir else []
-        return self.source_files() + evidence
+        folder = self.evidence_folder()
+        return self.source_files() + (folder.files("speech") if folder is not None else [])
 
     def translation_memory(self) -> Path | None:
         if not self.config.translation_memory:

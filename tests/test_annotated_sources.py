@@ -256,9 +256,45 @@ def test_realtalk_items_from_asr_segments_jaw_motion_and_the_listeners_face(tmp_
     faces["segments"][1]["right"]["frames_with_face"] = 1
     (evidence / "Rt5hxY5Svr2.faces.json").write_text(json.dumps(faces))
     assert not [d for d in adapter("realtalk", root, evidence_dir=str(evidence)).parse().drafts if d.task == "ES"]
+    (evidence / "Rt5hxY5Svr2.faces.json").write_text('{"segments": [')  # damaged: quarantined, named, not a crash
+    damaged = adapter("realtalk", root, evidence_dir=str(evidence)).parse()
+    assert [q.reason for q in damaged.quarantined] == ["unreadable evidence"] and not damaged.drafts
+    assert "Rt5hxY5Svr2.faces.json" in damaged.quarantined[0].detail
     shutil.rmtree(root / "emoca")
     missing = adapter("realtalk", root, evidence_dir=str(evidence)).parse()
     assert [q.reason for q in missing.quarantined] == ["no speaker evidence"] and not missing.drafts
+
+
+def test_evidence_files_are_named_by_checked_ids_and_known_kinds(tmp_path: Path):
+    """The one place evidence files are named: what the annotate stage writes is what a source reads back, an id
+    from a source file never names a file outside the folder, and a kind nobody reads is refused."""
+    from humansense.annotators.asr import AsrResult
+    from humansense.evidence import EvidenceFolder
+    from humansense.ids import UnsafeIdError
+
+    folder = EvidenceFolder(tmp_path)
+    written = AsrResult(engine="faster-whisper", model="tiny.en", language="en", span=(0.0, 2.0),
+                        segments=[{"start": 0.1, "end": 1.9, "text": "Hello there."}])
+    assert folder.write("Rt5hxY5Svr2", "asr", written) == tmp_path / "Rt5hxY5Svr2.asr.json"
+    assert AsrResult.model_validate(folder.read("Rt5hxY5Svr2", "asr")) == written
+    assert folder.read("Rt5hxY5Svr2", "faces") is None and folder.files("asr") == [tmp_path / "Rt5hxY5Svr2.asr.json"]
+    with pytest.raises(UnsafeIdError):
+        folder.write("../escape", "asr", written)
+    with pytest.raises(ValueError, match="unknown evidence kind"):
+        folder.read("Rt5hxY5Svr2", "transcript")
+    folder.write_manifest(["b", "a"], ["c"])
+    assert json.loads(folder.manifest_file.read_text()) == {"ids": ["a", "b"], "not_reached": ["c"]}
+    assert folder.not_reached() == {"c"} and EvidenceFolder(tmp_path / "none").not_reached() == set()
+
+    from humansense.annotators.stage import annotation_units
+
+    root = tmp_path / "realtalk"
+    (root / "videos").mkdir(parents=True)
+    for name in ("Rt5hxY5Svr2.avi", "bad name;x.avi"):
+        (root / "videos" / name).write_bytes(b"")
+    assert list(annotation_units(adapter("realtalk", root))) == ["Rt5hxY5Svr2"]  # the unsafe one is not annotated
+    parsed = adapter("realtalk", root, evidence_dir=str(tmp_path / "evidence")).parse()
+    assert "unsafe id" in {q.reason for q in parsed.quarantined}  # but reported
 
 
 def test_faces_are_read_only_over_the_replies_es_comes_to_and_give_the_same_items(tmp_path: Path):
@@ -394,6 +430,31 @@ def test_annotate_starts_from_the_fewest_records_that_could_meet_the_need(monkey
     assert counts["annotated"] == 16 and counts["drafts"] == {"TR": 48, "ES": 32}
     manifest = json.loads((tmp_path / "annotated.json").read_text())
     assert len(manifest["ids"]) == 16 and len(manifest["not_reached"]) == 84
+
+
+def test_annotation_work_follows_the_targets_not_the_source_size(monkeypatch, tmp_path: Path):
+    """Ten times the conversations, the same yield per conversation: the same rounds and the same number annotated
+    (the work grows with the targets, not the source); and the seeded order of a grown source keeps the old records'
+    relative order, so records added upstream displace only the few that they rank ahead of."""
+    from humansense.annotators import stage
+    from humansense.config import RealtalkConfig
+    from humansense.sources.realtalk import RealtalkAdapter
+
+    runs = {}
+    for n_units in (100, 1000):
+        Conversations, rounds = record_rounds(monkeypatch, RealtalkAdapter, n_units, ".avi", tmp_path)
+        counts = stage.annotate_needed(Conversations(RealtalkConfig(max_per_video=3), tmp_path), tmp_path, None,
+                                       tmp_path, {"TR": 60, "ES": 40}, 7,
+                                       lambda: {"TR": Counter({("left", "c"): 2 * sum(rounds)}),
+                                                "ES": Counter({("happy", "c"): sum(rounds) // 2})})
+        runs[n_units] = (list(rounds), counts["annotated"], counts["records"])
+    assert runs[100][:2] == runs[1000][:2] == ([20, 20, 40], 80)  # rounds at most double
+    assert (runs[100][2], runs[1000][2]) == (100, 1000)
+
+    small = {f"v{k:03d}": None for k in range(100)}
+    grown = small | {f"w{k:04d}": None for k in range(900)}
+    assert [u for u in stage.annotate_order(grown, 7, "realtalk") if u in small] == \
+        stage.annotate_order(small, 7, "realtalk")
 
 
 def test_a_task_that_yields_nothing_is_given_up_and_rounds_grow_at_most_twofold(monkeypatch, tmp_path: Path):
