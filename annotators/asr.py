@@ -175,15 +175,21 @@ def make_engine(name: str = "faster-whisper", **options) -> AsrEngine:
 def transcribe(path: Path, engine: AsrEngine, cache: AnnotationCache, start: float | None = None,
                end: float | None = None, timeout_s: float = 300.0) -> AsrResult | NoAnnotation:
     """Transcribe a span; silent or unreadable audio gives a NoAnnotation with the reason."""
-    try:
-        audio = load_audio(Path(path), start, end, timeout_s)
-    except MediaError as e:
-        return NoAnnotation(kind="asr", engine=engine.name, reason=e.reason, detail=e.detail)
-    if audio.size == 0:
-        return NoAnnotation(kind="asr", engine=engine.name, reason="no audio", detail=f"{path}: empty audio span")
-    key = cache.key("asr", engine.name, engine.model_version(), engine.params(),
-                    hashlib.sha256(audio.tobytes()).hexdigest())
-    hit = cache.get("asr", key)
+    key_of = lambda content: cache.key("asr", engine.name, engine.model_version(), engine.params(),  # noqa: E731
+                                       content)
+    decoded = {"audio": SAMPLE_RATE, "start": start, "end": end}
+    hit = cache.cached_by_media("asr", Path(path), decoded, key_of)  # no decoding
+    if hit is None:
+        try:
+            audio = load_audio(Path(path), start, end, timeout_s)
+        except MediaError as e:
+            return NoAnnotation(kind="asr", engine=engine.name, reason=e.reason, detail=e.detail)
+        if audio.size == 0:
+            return NoAnnotation(kind="asr", engine=engine.name, reason="no audio", detail=f"{path}: empty audio span")
+        content = hashlib.sha256(audio.tobytes()).hexdigest()
+        cache.remember_decoded(Path(path), decoded, content)
+        key = key_of(content)
+        hit = cache.get("asr", key)
     if hit is not None:
         return AsrResult.model_validate(hit) if hit.get("status") == "ok" else NoAnnotation.model_validate(hit)
     segments, language, probability = engine.transcribe(audio)

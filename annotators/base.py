@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import threading
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Literal
 
@@ -72,3 +73,40 @@ class AnnotationCache:
 
     def stats(self) -> dict[str, int]:
         return {"hits": self.hits, "misses": self.misses}
+
+    # Results are keyed by the decoded span's content, so finding one used to mean decoding the span again (a tenth
+    # to a fifth of annotating it). What a span of a file decoded to is remembered by the file's fingerprint, the
+    # same fingerprint the annotate stage's key trusts, so a rerun whose results are all cached decodes nothing.
+    def cached_by_media(self, kind: str, path: Path, decode: dict[str, Any],
+                        key_of: Callable[[str], str]) -> dict | None:
+        """The cached result for a span (`decode`: what is decoded, and how) of `path`, found without decoding it,
+        if the span was decoded before and its result is cached; else None (nothing counted)."""
+        known = self._decoded_file(path, decode)
+        if known is None or not known.exists():
+            return None
+        try:
+            content = json.loads(known.read_text(encoding="utf-8"))["content"]
+        except (ValueError, KeyError, TypeError):
+            return None
+        result = self._path(kind, key_of(content))
+        if not result.exists():
+            return None
+        with self._lock:
+            self.hits += 1
+        return json.loads(result.read_text(encoding="utf-8"))
+
+    def remember_decoded(self, path: Path, decode: dict[str, Any], content: str) -> None:
+        """Remember the content hash that a span of `path` decoded to (see `cached_by_media`)."""
+        known = self._decoded_file(path, decode)
+        if known is not None:
+            write_text_atomic(known, json.dumps({"content": content}))
+
+    def _decoded_file(self, path: Path, decode: dict[str, Any]) -> Path | None:
+        from humansense.media import fingerprint
+
+        if self.root is None:
+            return None
+        try:
+            return self._path("decoded", digest("decoded", fingerprint(Path(path)), decode, length=40))
+        except OSError:  # missing or unreadable: the decoder says why
+            return None

@@ -19,7 +19,7 @@ import numpy as np
 from pydantic import BaseModel
 
 from humansense.annotators.base import AnnotationCache, MissingExtra, NoAnnotation
-from humansense.annotators.frames import sampled_span
+from humansense.annotators.frames import frames_decoded, sampled_span
 
 Region = Literal["left", "right", "any"]
 LABELS = ("angry", "disgust", "fear", "happy", "sad", "surprise", "neutral")
@@ -103,12 +103,16 @@ def _pick(faces: list[Face], region: Region, width: int) -> Face | None:
 def read_emotion(path: Path, engine: FerEngine, cache: AnnotationCache, *, region: Region = "any", fps: float = 2.0,
                  start: float | None = None, end: float | None = None,
                  timeout_s: float = 300.0) -> EmotionResult | NoAnnotation:
-    sampled = sampled_span("emotion", engine.name, path, fps, start, end, timeout_s)
-    if isinstance(sampled, NoAnnotation):
-        return sampled
-    frames, rate, content = sampled
-    key = cache.key("emotion", engine.name, engine.model_version(), {"region": region, "fps": fps}, content)
-    hit = cache.get("emotion", key)
+    key_of = lambda content: cache.key("emotion", engine.name, engine.model_version(),  # noqa: E731
+                                       {"region": region, "fps": fps}, content)
+    hit = cache.cached_by_media("emotion", path, frames_decoded(fps, start, end), key_of)  # no decoding
+    if hit is None:
+        sampled = sampled_span("emotion", engine.name, path, fps, start, end, timeout_s, cache)
+        if isinstance(sampled, NoAnnotation):
+            return sampled
+        frames, rate, content = sampled
+        key = key_of(content)
+        hit = cache.get("emotion", key)
     if hit is not None:
         return (EmotionResult if hit.get("status") == "ok" else NoAnnotation).model_validate(hit)
     per_frame = [FrameFaces(t=round(k / rate, 3), faces=engine.faces(frame)) for k, frame in enumerate(frames)]

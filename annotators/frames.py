@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from humansense.annotators.base import NoAnnotation
+from humansense.annotators.base import AnnotationCache, NoAnnotation
 from humansense.media import SAFE_INPUT_ARGS, MediaError, probe_source, run_ffmpeg_bytes
 
 
@@ -36,13 +36,23 @@ def thumbnail(frame: np.ndarray) -> np.ndarray:
     return grey[np.ix_(ys, xs)]
 
 
+def frames_decoded(fps: float, start: float | None, end: float | None) -> dict:
+    """What `sample_frames` decodes for a span, as `AnnotationCache.cached_by_media` remembers it."""
+    return {"frames": fps, "start": start, "end": end, "max_height": 720}
+
+
 def sampled_span(kind: str, engine: str, path: Path, fps: float, start: float | None, end: float | None,
-                 timeout_s: float) -> tuple[list[np.ndarray], float, str] | NoAnnotation:
-    """Frames of a span, the rate, and the sha256 of their pixels (the cache's content key); or why there are none."""
+                 timeout_s: float, cache: AnnotationCache | None = None
+                 ) -> tuple[list[np.ndarray], float, str] | NoAnnotation:
+    """Frames of a span, the rate, and the sha256 of their pixels (the cache's content key, remembered in `cache`
+    for the file); or why there are none."""
     try:
         frames, rate = sample_frames(Path(path), fps, start, end, timeout_s=timeout_s)
     except MediaError as e:
         return NoAnnotation(kind=kind, engine=engine, reason=e.reason, detail=e.detail)
     if not frames:
         return NoAnnotation(kind=kind, engine=engine, reason="no frames", detail=f"{path}: empty span")
-    return frames, rate, hashlib.sha256(b"".join(f.tobytes() for f in frames)).hexdigest()
+    content = hashlib.sha256(b"".join(f.tobytes() for f in frames)).hexdigest()
+    if cache is not None:
+        cache.remember_decoded(Path(path), frames_decoded(fps, start, end), content)
+    return frames, rate, content

@@ -22,7 +22,7 @@ import numpy as np
 from pydantic import BaseModel
 
 from humansense.annotators.base import AnnotationCache, MissingExtra, NoAnnotation
-from humansense.annotators.frames import sampled_span, thumbnail
+from humansense.annotators.frames import frames_decoded, sampled_span, thumbnail
 from humansense.media import fingerprint
 
 
@@ -111,11 +111,16 @@ class PaddleOcrEngine:
 def read_captions(path: Path, engine: PaddleOcrEngine, cache: AnnotationCache, *, fps: float = 1.0,
                   start: float | None = None, end: float | None = None, dup_threshold: float = 2.0,
                   timeout_s: float = 300.0) -> OcrResult | NoAnnotation:
-    sampled = sampled_span("ocr", engine.name, path, fps, start, end, timeout_s)
+    key_of = lambda content: cache.key("ocr", engine.name, engine.model_version(),  # noqa: E731
+                                       {"fps": fps, "dup_threshold": dup_threshold}, content)
+    hit = cache.cached_by_media("ocr", path, frames_decoded(fps, start, end), key_of)  # no decoding
+    if hit is not None:
+        return OcrResult.model_validate(hit)
+    sampled = sampled_span("ocr", engine.name, path, fps, start, end, timeout_s, cache)
     if isinstance(sampled, NoAnnotation):
         return sampled
     frames, rate, content = sampled
-    key = cache.key("ocr", engine.name, engine.model_version(), {"fps": fps, "dup_threshold": dup_threshold}, content)
+    key = key_of(content)
     hit = cache.get("ocr", key)
     if hit is not None:
         return OcrResult.model_validate(hit)

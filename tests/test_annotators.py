@@ -60,7 +60,13 @@ def test_faster_whisper_transcribes_espeak_speech_within_the_bound(espeak_wavs, 
     assert again == results and cache.stats() == {"hits": 4, "misses": 4}
 
 
-def test_spans_are_transcribed_and_silence_is_no_annotation(espeak_wavs, tmp_path):
+def no_decoding(*args, **kwargs):
+    raise AssertionError("decoded again")
+
+
+def test_spans_are_transcribed_and_silence_is_no_annotation(espeak_wavs, tmp_path, monkeypatch):
+    from humansense.annotators import asr
+
     joined = tmp_path / "joined.wav"
     subprocess.run(["ffmpeg", "-loglevel", "error", "-i", str(espeak_wavs[0]), "-f", "lavfi", "-t", "2", "-i",
                     "anullsrc=r=22050:cl=mono", "-i", str(espeak_wavs[1]), "-filter_complex",
@@ -68,6 +74,11 @@ def test_spans_are_transcribed_and_silence_is_no_annotation(espeak_wavs, tmp_pat
     engine, cache = make_engine(), AnnotationCache(tmp_path / "c")
     second = transcribe(joined, engine, cache, start=5.2)
     assert "married" in second.text.lower() and "fox" not in second.text.lower()
+    with monkeypatch.context() as patched:  # a cached span is found by its file, without decoding it again
+        patched.setattr(asr, "load_audio", no_decoding)
+        assert transcribe(joined, engine, cache, start=5.2) == second and cache.stats()["hits"] == 1
+        with pytest.raises(AssertionError, match="decoded again"):
+            transcribe(joined, engine, cache, start=1.0)  # a span never decoded is
     silence = tmp_path / "silence.wav"
     subprocess.run(["ffmpeg", "-loglevel", "error", "-f", "lavfi", "-i", "anullsrc=r=16000:cl=mono", "-t", "3",
                     str(silence)], check=True)
@@ -297,7 +308,8 @@ def caption_video(path: Path, captions: list[tuple[float, float, str]], duration
     return path
 
 
-def test_paddleocr_reads_rendered_captions_exactly_and_skips_duplicates(tmp_path):
+def test_paddleocr_reads_rendered_captions_exactly_and_skips_duplicates(tmp_path, monkeypatch):
+    from humansense.annotators import frames
     from humansense.annotators.ocr import PaddleOcrEngine, read_captions
 
     video = caption_video(tmp_path / "captions.mp4", [(0, 4, "Married 6 years"), (4, 8, "Sam & Alex")], 8)
@@ -310,14 +322,21 @@ def test_paddleocr_reads_rendered_captions_exactly_and_skips_duplicates(tmp_path
     xs = [x for x, _ in first.texts[0].box]
     assert 40 <= min(xs) and max(xs) <= 640
     assert read_captions(video, PaddleOcrEngine(), cache, fps=1.0) == result and cache.stats()["hits"] == 1
+    with monkeypatch.context() as patched:  # found by the file this time, not decoded again
+        patched.setattr(frames, "sample_frames", no_decoding)
+        assert read_captions(video, PaddleOcrEngine(), cache, fps=1.0) == result and cache.stats()["hits"] == 2
+    other = caption_video(tmp_path / "other.mp4", [(0, 4, "Dating 2 years"), (4, 8, "Sam & Alex")], 8)
+    video.write_bytes(other.read_bytes())  # the file replaced: decoded and read again
+    assert read_captions(video, PaddleOcrEngine(), cache, fps=1.0).lines(0.8) == ["Dating 2 years", "Sam & Alex"]
     blank = caption_video(tmp_path / "blank.mp4", [], 2)
     assert read_captions(blank, PaddleOcrEngine(), cache).frames == []
 
 
-def test_fer_gives_a_face_box_and_emotion_for_the_left_person_only(tmp_path):
+def test_fer_gives_a_face_box_and_emotion_for_the_left_person_only(tmp_path, monkeypatch):
     from PIL import Image
     from skimage import data
 
+    from humansense.annotators import frames
     from humansense.annotators.emotion import FerEngine, read_emotion
 
     canvas = np.full((512, 1024, 3), 40, np.uint8)
@@ -335,6 +354,9 @@ def test_fer_gives_a_face_box_and_emotion_for_the_left_person_only(tmp_path):
     right = read_emotion(video, FerEngine(), cache, region="right", fps=2)
     assert isinstance(right, NoAnnotation) and right.reason == "no face"
     assert read_emotion(video, FerEngine(), cache, region="left", fps=2) == left and cache.stats()["hits"] == 1
+    with monkeypatch.context() as patched:  # a cached "no face" too is found by the file, not decoded again
+        patched.setattr(frames, "sample_frames", no_decoding)
+        assert read_emotion(video, FerEngine(), cache, region="right", fps=2) == right
 
 
 def test_translation_keeps_placeholders_in_the_request_and_returns_text(tmp_path):
