@@ -19,7 +19,7 @@ import numpy as np
 from pydantic import BaseModel
 
 from humansense.annotators.base import AnnotationCache, MissingExtra, NoAnnotation
-from humansense.annotators.frames import frames_decoded, sampled_span
+from humansense.annotators.frames import cached_or_sampled
 
 Region = Literal["left", "right", "any"]
 LABELS = ("angry", "disgust", "fear", "happy", "sad", "surprise", "neutral")
@@ -105,16 +105,12 @@ def read_emotion(path: Path, engine: FerEngine, cache: AnnotationCache, *, regio
                  timeout_s: float = 300.0) -> EmotionResult | NoAnnotation:
     key_of = lambda content: cache.key("emotion", engine.name, engine.model_version(),  # noqa: E731
                                        {"region": region, "fps": fps}, content)
-    hit = cache.cached_by_media("emotion", path, frames_decoded(fps, start, end), key_of)  # no decoding
-    if hit is None:
-        sampled = sampled_span("emotion", engine.name, path, fps, start, end, timeout_s, cache)
-        if isinstance(sampled, NoAnnotation):
-            return sampled
-        frames, rate, content = sampled
-        key = key_of(content)
-        hit = cache.get("emotion", key)
-    if hit is not None:
-        return (EmotionResult if hit.get("status") == "ok" else NoAnnotation).model_validate(hit)
+    found = cached_or_sampled("emotion", engine.name, path, fps, start, end, timeout_s, cache, key_of)
+    if isinstance(found, NoAnnotation):
+        return found
+    if isinstance(found, dict):
+        return (EmotionResult if found.get("status") == "ok" else NoAnnotation).model_validate(found)
+    frames, rate, key = found
     per_frame = [FrameFaces(t=round(k / rate, 3), faces=engine.faces(frame)) for k, frame in enumerate(frames)]
     width = int(frames[0].shape[1])
     summary = summarise(per_frame, region, width)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -56,3 +57,20 @@ def sampled_span(kind: str, engine: str, path: Path, fps: float, start: float | 
     if cache is not None:
         cache.remember_decoded(Path(path), frames_decoded(fps, start, end), content)
     return frames, rate, content
+
+
+def cached_or_sampled(kind: str, engine: str, path: Path, fps: float, start: float | None, end: float | None,
+                      timeout_s: float, cache: AnnotationCache, key_of: Callable[[str], str]
+                      ) -> dict | tuple[list[np.ndarray], float, str] | NoAnnotation:
+    """A span's cached result (found by the file without decoding, else by the decoded frames), or the frames to
+    annotate with their rate and cache key, or why there are none."""
+    hit = cache.cached_by_media(kind, Path(path), frames_decoded(fps, start, end), key_of)
+    if hit is not None:
+        return hit
+    sampled = sampled_span(kind, engine, path, fps, start, end, timeout_s, cache)
+    if isinstance(sampled, NoAnnotation):
+        return sampled
+    frames, rate, content = sampled
+    key = key_of(content)
+    hit = cache.get(kind, key)
+    return hit if hit is not None else (frames, rate, key)

@@ -22,7 +22,7 @@ import numpy as np
 from pydantic import BaseModel
 
 from humansense.annotators.base import AnnotationCache, MissingExtra, NoAnnotation
-from humansense.annotators.frames import frames_decoded, sampled_span, thumbnail
+from humansense.annotators.frames import cached_or_sampled, thumbnail
 from humansense.media import fingerprint
 
 
@@ -113,17 +113,12 @@ def read_captions(path: Path, engine: PaddleOcrEngine, cache: AnnotationCache, *
                   timeout_s: float = 300.0) -> OcrResult | NoAnnotation:
     key_of = lambda content: cache.key("ocr", engine.name, engine.model_version(),  # noqa: E731
                                        {"fps": fps, "dup_threshold": dup_threshold}, content)
-    hit = cache.cached_by_media("ocr", path, frames_decoded(fps, start, end), key_of)  # no decoding
-    if hit is not None:
-        return OcrResult.model_validate(hit)
-    sampled = sampled_span("ocr", engine.name, path, fps, start, end, timeout_s, cache)
-    if isinstance(sampled, NoAnnotation):
-        return sampled
-    frames, rate, content = sampled
-    key = key_of(content)
-    hit = cache.get("ocr", key)
-    if hit is not None:
-        return OcrResult.model_validate(hit)
+    found = cached_or_sampled("ocr", engine.name, path, fps, start, end, timeout_s, cache, key_of)
+    if isinstance(found, NoAnnotation):
+        return found
+    if isinstance(found, dict):
+        return OcrResult.model_validate(found)
+    frames, rate, key = found
     found, skipped, last = [], 0, None
     for k, frame in enumerate(frames):
         thumb = thumbnail(frame)
