@@ -21,6 +21,7 @@ from humansense.evidence import EvidenceFolder
 from humansense.faults import checkpoint
 from humansense.ids import digest, is_safe_component, unit_interval
 from humansense.schema import SpeechJob
+from humansense.terminal import STAGES, Ticker
 
 if TYPE_CHECKING:
     from humansense.release.select import EvenNeed
@@ -32,10 +33,12 @@ def caption_evidence(videos: list[tuple[str, Path]], out_dir: Path, cfg: Annotat
     engine, ocr = ocr_engine(cfg), cfg.ocr
     cache, evidence = AnnotationCache(cache_dir), EvidenceFolder(out_dir)
     counts = {"videos": 0, "with_text": 0, "no_annotation": 0}
+    ticker = Ticker(f"{out_dir.name} captions", len(videos))
     for video_id, media in videos:
         result = read_captions(media, engine, cache, fps=ocr.fps, start=None, end=window_s,
                                dup_threshold=ocr.dup_threshold)
         evidence.write(video_id, "ocr", result)
+        ticker.tick()
         counts["videos"] += 1
         if result.status == "none":
             counts["no_annotation"] += 1
@@ -56,9 +59,11 @@ def transcript_and_rapport(videos: list[tuple[str, Path]], out_dir: Path, cfg: A
     cache, evidence = AnnotationCache(cache_dir), EvidenceFolder(out_dir)
     asr = asr_engine(cfg)
     transcripts = {}
+    ticker = Ticker(f"{out_dir.name} transcripts", len(videos))
     for video_id, media in videos:
         result = transcribe(media, asr, cache, start=None, end=window_s)
         evidence.write(video_id, "asr", result)
+        ticker.tick()
         if result.status == "ok" and len(result.text.split()) >= min_words:
             transcripts[video_id] = result.text
     reviews = load_reviews(reviews_file)
@@ -89,10 +94,12 @@ def conversation_evidence(videos: list[tuple[str, Path]], out_dir: Path, cfg: An
     asr = asr_engine(cfg)
     fer = emotion_engine(cfg)
     counts = {"videos": len(videos), "transcribed": 0, "segments": 0, "segments_read": 0, "segments_with_faces": 0}
+    ticker = Ticker(f"{out_dir.name} conversations", len(videos))
     for video_id, media in videos:
         result = transcribe(media, asr, cache, start=None, end=window_s)
         evidence.write(video_id, "asr", result)
         if result.status != "ok":
+            ticker.tick()
             continue
         counts["transcribed"] += 1
         counts["segments"] += len(result.segments)
@@ -112,6 +119,7 @@ def conversation_evidence(videos: list[tuple[str, Path]], out_dir: Path, cfg: An
         entries = read_faces(video_id, evidence.read(video_id, "asr"), read)  # the transcript as the parse reads it
         evidence.write(video_id, "faces", {"engine": fer.label, "fps": cfg.emotion.fps,
                                            "segments": [entries[k] for k in sorted(entries)]})
+        ticker.tick()
     counts.update(cache.stats())
     return counts
 
@@ -186,12 +194,14 @@ def speech_evidence(jobs: list[SpeechJob], out_dir: Path, cfg: AnnotatorsConfig,
         joined = {t: _joined(t, translated) for job in jobs for t in [text for _, text in job.turns] + job.extra_texts}
         judged = [job for job in jobs if _judged(job, cfg)]
         verdicts = judge_replies(client, judged, joined) if judged else {}
+        ticker = Ticker(f"{out_dir.name} speech", len(jobs))
         for job in jobs:
             texts = [text for _, text in job.turns] + job.extra_texts
             result = _speak_job(job, {t: joined[t] for t in texts}, engine, cache,
                                 verdicts.get(job.id, {}) if _judged(job, cfg) else None,
                                 client.cfg.model if client is not None else None)
             evidence.write(job.id, "speech", result)
+            ticker.tick()
             checkpoint("annotate")
             counts["spoken" if result["status"] == "ok" else "untranslated"] += 1
         counts["from_memory"] = sum(isinstance(t, Translated) and t.by == "memory" for t in translated.values())
@@ -344,12 +354,15 @@ def annotate_needed(adapter, out_dir: Path, cfg: AnnotatorsConfig, cache_dir: Pa
     even_limit: int | None = None  # records the evening may reach, once `need` is met
     while len(done) < len(units):
         chosen = units[len(done):len(done) + batch]
+        STAGES.info("%s: annotate round %d, %d records (%d of %d done)", adapter.name, rounds + 1, len(chosen),
+                    len(done), len(units))
         totals = _added(totals, gather_evidence(adapter, out_dir, cfg, cache_dir, [by_id[u] for u in chosen]))
         done += chosen
         rounds += 1
         evidence.write_manifest(done, units[len(done):])
         drafts = count_drafts()
         counts = {t: sum(c.values()) for t, c in drafts.items()}
+        STAGES.info("%s: drafts %s", adapter.name, ", ".join(f"{t} {counts.get(t, 0)} of {n}" for t, n in need.items()))
         short = {t: n - counts.get(t, 0) for t, n in need.items() if counts.get(t, 0) < n and t not in gave_up}
         if len(done) >= GIVE_UP_AFTER:
             gave_up |= {t: len(done) for t in short if counts.get(t, 0) == 0}

@@ -36,6 +36,25 @@ def stage(name: str, detail: str = "") -> Iterator[None]:
     STAGES.info("%s done in %.1f s%s", name, time.perf_counter() - start, f", peak {peak} MB" if peak else "")
 
 
+class Ticker:
+    """Progress of a long loop inside a stage, as stage lines: "skindeep transcripts: 120 of 250 (8.0 s each)", at
+    most one every `every_s` seconds, and one at the end. An annotate round on two cores can run for an hour; a
+    line now and then says it is moving and how fast."""
+
+    def __init__(self, label: str, total: int, every_s: float = 30.0):
+        self.label, self.total, self.every_s = label, total, every_s
+        self.done = 0
+        self.start = self.last = time.perf_counter()
+
+    def tick(self, n: int = 1) -> None:
+        self.done += n
+        now = time.perf_counter()
+        if now - self.last >= self.every_s or (self.done == self.total and now - self.start >= self.every_s):
+            self.last = now
+            STAGES.info("%s: %d of %d (%.1f s each)", self.label, self.done, self.total,
+                        (now - self.start) / max(1, self.done))
+
+
 def _give_back_freed_memory() -> None:
     """Return what a stage freed to the system (glibc keeps freed heap pages otherwise), so a later stage's peak
     does not include what a stage that grows with the sources left behind."""

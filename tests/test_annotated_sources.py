@@ -457,6 +457,33 @@ def test_annotation_work_follows_the_targets_not_the_source_size(monkeypatch, tm
         stage.annotate_order(small, 7, "realtalk")
 
 
+def test_long_annotation_rounds_say_how_far_they_are(monkeypatch, tmp_path: Path, caplog):
+    """An annotate round at the paper's targets runs for an hour on two cores: the stage lines (the quiet
+    terminal's) say each round's size and drafts, and within a step a line at most every 30 s, and its end."""
+    from humansense import terminal
+    from humansense.annotators import stage
+    from humansense.config import RealtalkConfig
+    from humansense.sources.realtalk import RealtalkAdapter
+
+    clock = iter([0.0, 10.0, 40.0, 50.0, 100.0])
+    monkeypatch.setattr(terminal.time, "perf_counter", lambda: next(clock))
+    caplog.set_level("INFO", logger="humansense.stages")
+    ticker = terminal.Ticker("realtalk conversations", 4)
+    for _ in range(4):
+        ticker.tick()
+    assert [r.getMessage() for r in caplog.records] == ["realtalk conversations: 2 of 4 (20.0 s each)",
+                                                        "realtalk conversations: 4 of 4 (25.0 s each)"]
+    caplog.clear()
+    monkeypatch.undo()
+    Conversations, rounds = record_rounds(monkeypatch, RealtalkAdapter, 100, ".avi", tmp_path)
+    caplog.set_level("INFO", logger="humansense.stages")
+    stage.annotate_needed(Conversations(RealtalkConfig(max_per_video=3), tmp_path), tmp_path, None, tmp_path,
+                          {"TR": 30}, 7, lambda: {"TR": Counter({("left", "c"): 2 * sum(rounds)})})
+    assert [r.getMessage() for r in caplog.records] == [
+        "realtalk: annotate round 1, 10 records (0 of 100 done)", "realtalk: drafts TR 20 of 30",
+        "realtalk: annotate round 2, 6 records (10 of 100 done)", "realtalk: drafts TR 32 of 30"]
+
+
 def test_a_task_that_yields_nothing_is_given_up_and_rounds_grow_at_most_twofold(monkeypatch, tmp_path: Path):
     """RR from The Skin Deep gives no draft when the LLM scores every transcript neutral: after the first round it
     is given up instead of annotating all 400 videos for it; a low yield read off few records grows the next round

@@ -232,6 +232,7 @@ def test_readme_build_command_runs_on_the_embedded_sample(tmp_path):
     # A quiet terminal: the stages and the summary; engine and Prefect output only in the build's log.
     terminal = run.stdout + run.stderr
     assert "cut clips done in" in terminal and "temporary local server" in terminal
+    assert "skindeep: annotate round 1," in terminal and "skindeep: drafts FR" in terminal  # how far annotation is
     assert not any(word in terminal.lower() for word in ("warning", "tensorflow", "paddle", "traceback", "| info"))
     log = (tmp_path / "b" / "logs" / "build.log").read_text()
     assert "UserWarning" in log and "Starting temporary server" in log
