@@ -54,7 +54,7 @@ def main() -> None:
     parser.add_argument("--allow-biased", action="store_true",
                         help="publish even where the bias audit fails (the generated conversations' answers are skewed)")
     parser.add_argument("--work", type=Path, default=None, help="keep the build here (a rerun resumes from it)")
-    parser.add_argument("--out", type=Path, default=Path("annotated.json"))
+    parser.add_argument("--out", type=Path, default=Path("bench/out/annotated.json"))
     args = parser.parse_args()
     work = args.work or Path(tempfile.mkdtemp(prefix="humansense-annotated-"))
     work.mkdir(parents=True, exist_ok=True)
@@ -78,6 +78,7 @@ def main() -> None:
     run["annotate_s_per_record"] = round(annotate_s / max(1, sum(c["annotated"] or 0 for c in per_source.values())),
                                          2)
     print(json.dumps(run, indent=1))
+    args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(run, indent=1))
 
 

@@ -41,7 +41,7 @@ def main() -> None:
     parser.add_argument("--sources", nargs="+", default=DEFAULT_SOURCES)
     parser.add_argument("--train", type=int, default=None)
     parser.add_argument("--runner", default="threads")
-    parser.add_argument("--out", type=Path, default=Path("scaling_pairs.json"))
+    parser.add_argument("--out", type=Path, default=Path("bench/out/scaling_pairs.json"))
     args = parser.parse_args()
     pairs = []
     for k in range(args.pairs):
@@ -65,6 +65,7 @@ def main() -> None:
                "peak_ratios": [p["peak_ratio"] for p in pairs],
                "growing_share_median": statistics.median(p["growing_share"] for p in pairs)}
     print(json.dumps(summary))
+    args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps({"summary": summary, "pairs": pairs}, indent=1))
 
 
