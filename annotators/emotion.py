@@ -103,13 +103,12 @@ def _pick(faces: list[Face], region: Region, width: int) -> Face | None:
 def read_emotion(path: Path, engine: FerEngine, cache: AnnotationCache, *, region: Region = "any", fps: float = 2.0,
                  start: float | None = None, end: float | None = None,
                  timeout_s: float = 300.0) -> EmotionResult | NoAnnotation:
-    key_of = lambda content: cache.key("emotion", engine.name, engine.model_version(),  # noqa: E731
-                                       {"region": region, "fps": fps}, content)
-    found = cached_or_sampled("emotion", engine.name, path, fps, start, end, timeout_s, cache, key_of)
-    if isinstance(found, NoAnnotation):
+    found = cached_or_sampled("emotion", engine, path, fps, start, end, timeout_s, cache,
+                              {"region": region, "fps": fps},
+                              lambda hit: (EmotionResult if hit.get("status") == "ok" else NoAnnotation)
+                              .model_validate(hit))
+    if not isinstance(found, tuple):
         return found
-    if isinstance(found, dict):
-        return (EmotionResult if found.get("status") == "ok" else NoAnnotation).model_validate(found)
     frames, rate, key = found
     per_frame = [FrameFaces(t=round(k / rate, 3), faces=engine.faces(frame)) for k, frame in enumerate(frames)]
     width = int(frames[0].shape[1])

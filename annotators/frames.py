@@ -5,8 +5,10 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
+from pydantic import BaseModel
 
 from humansense.annotators.base import AnnotationCache, NoAnnotation
 from humansense.media import SAFE_INPUT_ARGS, MediaError, probe_source, run_ffmpeg_bytes
@@ -59,18 +61,19 @@ def sampled_span(kind: str, engine: str, path: Path, fps: float, start: float | 
     return frames, rate, content
 
 
-def cached_or_sampled(kind: str, engine: str, path: Path, fps: float, start: float | None, end: float | None,
-                      timeout_s: float, cache: AnnotationCache, key_of: Callable[[str], str]
-                      ) -> dict | tuple[list[np.ndarray], float, str] | NoAnnotation:
-    """A span's cached result (found by the file without decoding, else by the decoded frames), or the frames to
-    annotate with their rate and cache key, or why there are none."""
+def cached_or_sampled(kind: str, engine, path: Path, fps: float, start: float | None, end: float | None,
+                      timeout_s: float, cache: AnnotationCache, params: dict[str, Any],
+                      result_of: Callable[[dict], BaseModel]) -> BaseModel | tuple[list[np.ndarray], float, str]:
+    """A span's cached result (found by the file without decoding, else by the decoded frames, and read by
+    `result_of`), or why there are no frames, or the frames to annotate with their rate and cache key."""
+    key_of = lambda content: cache.key(kind, engine.name, engine.model_version(), params, content)  # noqa: E731
     hit = cache.cached_by_media(kind, Path(path), frames_decoded(fps, start, end), key_of)
     if hit is not None:
-        return hit
-    sampled = sampled_span(kind, engine, path, fps, start, end, timeout_s, cache)
+        return result_of(hit)
+    sampled = sampled_span(kind, engine.name, path, fps, start, end, timeout_s, cache)
     if isinstance(sampled, NoAnnotation):
         return sampled
     frames, rate, content = sampled
     key = key_of(content)
     hit = cache.get(kind, key)
-    return hit if hit is not None else (frames, rate, key)
+    return result_of(hit) if hit is not None else (frames, rate, key)

@@ -111,13 +111,10 @@ class PaddleOcrEngine:
 def read_captions(path: Path, engine: PaddleOcrEngine, cache: AnnotationCache, *, fps: float = 1.0,
                   start: float | None = None, end: float | None = None, dup_threshold: float = 2.0,
                   timeout_s: float = 300.0) -> OcrResult | NoAnnotation:
-    key_of = lambda content: cache.key("ocr", engine.name, engine.model_version(),  # noqa: E731
-                                       {"fps": fps, "dup_threshold": dup_threshold}, content)
-    found = cached_or_sampled("ocr", engine.name, path, fps, start, end, timeout_s, cache, key_of)
-    if isinstance(found, NoAnnotation):
+    found = cached_or_sampled("ocr", engine, path, fps, start, end, timeout_s, cache,
+                              {"fps": fps, "dup_threshold": dup_threshold}, OcrResult.model_validate)
+    if not isinstance(found, tuple):
         return found
-    if isinstance(found, dict):
-        return OcrResult.model_validate(found)
     frames, rate, key = found
     found, skipped, last = [], 0, None
     for k, frame in enumerate(frames):
