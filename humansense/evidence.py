@@ -1,7 +1,7 @@
 """The evidence contract between the annotate stage, which writes it, and the sources, which read it.
 
 A source made from annotations names the annotation steps it needs (`SourceAdapter.evidence_kinds`, a `Step`);
-each step leaves files of some kinds (`STEP_FILES`) in the source's evidence folder (`BuildLayout.evidence`):
+each step leaves files of some kinds (`Kind`) in the source's evidence folder (`BuildLayout.evidence`):
 
     <evidence folder>/<record id>.<kind>.json   one annotator result (or its NoAnnotation) per record and kind
     <evidence folder>/annotated.json            the records the stage processed and those it did not reach
@@ -22,15 +22,12 @@ from pydantic import BaseModel
 from humansense.ids import check_component
 from humansense.io import write_json, write_text_atomic
 
+# The annotation steps and the kinds of file each leaves: "captions" -> ocr (The Skin Deep's FR, RG); "transcripts"
+# -> asr, and rapport for a transcript long enough to judge (RR); "conversation" -> asr (timed segments) and faces
+# over the segments a source asks for (TR, ES); "speech" -> speech, texts translated and spoken by two voices (FG, PC).
 Step = Literal["captions", "transcripts", "conversation", "speech"]
 Kind = Literal["ocr", "asr", "rapport", "faces", "speech"]
 KINDS: tuple[str, ...] = get_args(Kind)
-STEP_FILES: dict[str, tuple[str, ...]] = {
-    "captions": ("ocr",),  # caption text read by OCR (The Skin Deep's FR and RG)
-    "transcripts": ("asr", "rapport"),  # a transcript, and the rapport score of one long enough to judge (RR)
-    "conversation": ("asr", "faces"),  # timed segments, and faces over the segments a source asks for (TR, ES)
-    "speech": ("speech",),  # translated texts spoken by two voices (FG, PC)
-}
 MANIFEST = "annotated.json"
 
 
@@ -45,9 +42,7 @@ class EvidenceFolder:
     path: Path
 
     def file(self, record_id: str, kind: str) -> Path:
-        if kind not in KINDS:
-            raise ValueError(f"unknown evidence kind {kind!r} (known: {', '.join(KINDS)})")
-        return Path(self.path) / f"{check_component(record_id, 'record id')}.{kind}.json"
+        return Path(self.path) / f"{check_component(record_id, 'record id')}.{_known(kind)}.json"
 
     def write(self, record_id: str, kind: str, result: BaseModel | dict[str, Any]) -> Path:
         text = result.model_dump_json() if isinstance(result, BaseModel) else json.dumps(result, ensure_ascii=False)
@@ -68,9 +63,7 @@ class EvidenceFolder:
 
     def files(self, kind: str) -> list[Path]:
         """Every evidence file of one kind, sorted (their bytes key a text source's parse)."""
-        if kind not in KINDS:
-            raise ValueError(f"unknown evidence kind {kind!r}")
-        return sorted(Path(self.path).glob(f"*.{kind}.json"))
+        return sorted(Path(self.path).glob(f"*.{_known(kind)}.json"))
 
     @property
     def manifest_file(self) -> Path:
@@ -87,3 +80,9 @@ class EvidenceFolder:
             return set(json.loads(self.manifest_file.read_text(encoding="utf-8")).get("not_reached", []))
         except (UnicodeDecodeError, json.JSONDecodeError, AttributeError) as e:
             raise EvidenceError(f"{self.manifest_file}: not the annotate stage's manifest ({e})") from None
+
+
+def _known(kind: str) -> str:
+    if kind not in KINDS:
+        raise ValueError(f"unknown evidence kind {kind!r} (known: {', '.join(KINDS)})")
+    return kind
