@@ -326,7 +326,8 @@ def annotate_needed(adapter, out_dir: Path, cfg: AnnotatorsConfig, cache_dir: Pa
 
     The first round takes the fewest records that could meet `need` (`adapter.most_drafts_per_record`: a RealTalk
     conversation gives up to three TR items, so 375 TR drafts start from 125 conversations, not 375). After each
-    round `count_drafts()` parses what is annotated so far (task -> Counter of (answer class, group)); the next
+    round `count_drafts(ids)` parses the records just annotated (task -> Counter of (answer class, group)), added to
+    the rounds before (a round's count costs its records, not a parse of the whole source); the next
     round is sized from the yield so far (drafts per record), with a fifth more for luck, and at most as many records
     as are done already (a yield read off a few records can be far off). A task that has given no draft at all from
     `GIVE_UP_AFTER` records (or all of them) is given up (`gave_up`: RR when the LLM scores every transcript
@@ -360,7 +361,8 @@ def annotate_needed(adapter, out_dir: Path, cfg: AnnotatorsConfig, cache_dir: Pa
         done += chosen
         rounds += 1
         evidence.write_manifest(done, units[len(done):])
-        drafts = count_drafts()
+        for task, found in count_drafts(chosen).items():  # a record's drafts depend on its own evidence alone
+            drafts[task] = drafts.get(task, Counter()) + found
         counts = {t: sum(c.values()) for t, c in drafts.items()}
         STAGES.info("%s: drafts %s", adapter.name, ", ".join(f"{t} {counts.get(t, 0)} of {n}" for t, n in need.items()))
         short = {t: n - counts.get(t, 0) for t, n in need.items() if counts.get(t, 0) < n and t not in gave_up}
@@ -405,10 +407,12 @@ def _annotate_source(name: str, source_config, root: Path, evidence: Path, confi
     adapter = adapter_class(name)(source_config, root, config.seed)
     with_evidence = source_config.model_copy(update={"evidence_dir": str(evidence)})
 
-    def count_drafts() -> dict[str, Counter]:
+    counter = adapter_class(name)(with_evidence, root, config.seed)  # kept across rounds: its pools are read once
+
+    def count_drafts(ids: list[str]) -> dict[str, Counter]:
         drafts: dict[str, Counter] = defaultdict(Counter)
-        adapter_class(name)(with_evidence, root, config.seed).parse(sink=lambda draft: drafts[draft.task].update(
-            [(answer_class(draft.answers), draft.provenance.group_key)]))
+        counter.parse(sink=lambda draft: drafts[draft.task].update(
+            [(answer_class(draft.answers), draft.provenance.group_key)]), only=ids)
         return dict(drafts)
 
     need = annotation_needs(adapter.tasks, config.split)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import inspect
 from abc import ABC, abstractmethod
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Collection, Iterable, Iterator
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -174,17 +174,21 @@ class SourceAdapter(ABC):
         return digest(inspect.getsource(inspect.getmodule(cls)), inspect.getsource(inspect.getmodule(SourceAdapter)))
 
     def parse(self, sink: Callable[[ItemDraft], None] | None = None,
-              quarantine_sink: Callable[[Quarantined], None] | None = None) -> ParseResult:
+              quarantine_sink: Callable[[Quarantined], None] | None = None,
+              only: Collection[str] | None = None) -> ParseResult:
         """Parse every record; each draft goes to `sink` as it is made (streamed to disk by the build), or is kept
         in `result.drafts` when there is no sink; refused records likewise go to `quarantine_sink` or
-        `result.quarantined` (counted by reason either way)."""
+        `result.quarantined` (counted by reason either way). `only` (record ids) parses just those records and
+        passes over the others unread and uncounted: the annotate stage counts the drafts of each round's records
+        this way, so a round costs its own records, not the source's. The evidence manifest is read afresh."""
         self._quarantine_sink = quarantine_sink
+        self.not_reached = self._not_reached()
         try:
-            return self._parse(sink)
+            return self._parse(sink, None if only is None else frozenset(only))
         finally:
             self._quarantine_sink = None
 
-    def _parse(self, sink: Callable[[ItemDraft], None] | None) -> ParseResult:
+    def _parse(self, sink: Callable[[ItemDraft], None] | None, only: frozenset[str] | None) -> ParseResult:
         optional = set(self.optional_files())
         for f in self.annotation_files():
             if f in optional and not f.exists():
@@ -209,9 +213,11 @@ class SourceAdapter(ABC):
                 break
             if self.config.max_records is not None and taken >= self.config.max_records:
                 break
+            taken += 1  # the cap counts records in the source's order, parsed or passed over
+            if only is not None and record.record_id not in only:
+                continue
             checkpoint("parse")
             self.result.records_read += 1
-            taken += 1
             try:
                 for made in self.drafts_for(record):
                     self.result.candidates[made.task] += 1

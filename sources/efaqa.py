@@ -124,17 +124,29 @@ class EfaqaAdapter(SpokenTextAdapter):
     def source_files(self) -> list[Path]:
         return [self.root / self.config.annotation_file]
 
-    def _records(self) -> Iterator[Record]:
-        """The corpus's conversations as they are decompressed (memory does not grow with the corpus)."""
+    def _lines(self) -> Iterator[Record]:
+        """The corpus's lines as they are decompressed (memory does not grow with the corpus)."""
         path = self.source_files()[0]
         with gzip.open(path, "rt", encoding="utf-8") as f:
             for n, line in enumerate(f, start=1):
                 if line.strip():
                     yield Record(file=path, row=n, record_id=None, data=line.rstrip("\r\n"))
 
+    def _records(self) -> Iterator[Record]:
+        """The corpus's conversations, each read once: a readable one with its id (so a parse can pass over the
+        records it is not asked for without planning them), an unreadable one as its line, for `conversation` to
+        refuse with the reason."""
+        for record in self._lines():
+            try:
+                record_id, conv = self.conversation(record)
+            except Exception:  # noqa: BLE001 - refused with its reason when it is parsed
+                yield record
+                continue
+            yield Record(file=record.file, row=record.row, record_id=record_id, data=conv)
+
     def records(self) -> Iterable[Record]:
         try:  # read through once first: a download cut short gives no drafts rather than some
-            for _ in self._records():
+            for _ in self._lines():
                 pass
         except (OSError, UnicodeDecodeError, EOFError) as e:
             path = self.source_files()[0]
@@ -144,6 +156,8 @@ class EfaqaAdapter(SpokenTextAdapter):
 
     @staticmethod
     def conversation(record: Record) -> tuple[str, Conversation]:
+        if isinstance(record.data, Conversation):
+            return record.record_id, record.data
         try:
             conv = Conversation.model_validate(json.loads(record.data))
         except json.JSONDecodeError as e:

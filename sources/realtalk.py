@@ -115,12 +115,12 @@ class RealtalkAdapter(SourceAdapter):
         evidence = sorted(Path(self.config.evidence_dir).glob("*.json")) if self.config.evidence_dir else []
         return emoca + evidence
 
-    def parse(self, sink=None, quarantine_sink=None):
+    def parse(self, sink=None, quarantine_sink=None, only=None):
         if not self._video_files():
             self.quarantine("missing annotation file", f"no videos in {self.root / self.config.videos_dir}",
                             file=self.root)
             return self.result
-        return super().parse(sink, quarantine_sink)
+        return super().parse(sink, quarantine_sink, only)
 
     def records(self) -> Iterable[Record]:
         for n, video in enumerate(self._video_files(), start=1):

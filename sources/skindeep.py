@@ -108,11 +108,11 @@ class SkindeepAdapter(SourceAdapter):
     def _media(self, video_id: str) -> Path:
         return find_video(self.root, self._stems.get(video_id, video_id), VIDEO_EXTENSIONS)
 
-    def parse(self, sink=None, quarantine_sink=None):
+    def parse(self, sink=None, quarantine_sink=None, only=None):
         if not self.info_files():
             self.quarantine("missing annotation file", f"no <id>.info.json in {self.root}", file=self.root)
             return self.result
-        return super().parse(sink, quarantine_sink)
+        return super().parse(sink, quarantine_sink, only)
 
     def records(self) -> Iterable[Record]:
         for path in self.info_files():

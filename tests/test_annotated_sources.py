@@ -147,21 +147,35 @@ def test_counselling_turns_merge_messages_and_leave_harmful_replies_out():
     assert harmful == ["熬着吧"]
 
 
-def test_counselling_items_take_the_last_reply_and_wrong_options_from_other_concerns(tmp_path: Path):
-    root = annotation_root("efaqa")
-    memory = {zh: en for zh, en in load_memory(root / "translations.en.jsonl").items()}
-    english = lambda text: " ".join(memory[memory_key(p)] for p in text.split("\n"))  # noqa: E731
+EXAM = "0d3f5c0e8a2b4c1d9e7f6a5b4c3d2e1f"
+BREAKUP = "想挽回的心情可以理解。先照顾好自己的作息，给彼此一些空间，等情绪平稳一些再决定要不要联系她。"
+
+
+def english_of_efaqa():
+    memory = {zh: en for zh, en in load_memory(annotation_root("efaqa") / "translations.en.jsonl").items()}
+    return lambda text: " ".join(memory[memory_key(p)] for p in text.split("\n"))
+
+
+def pin_efaqa_speech(tmp_path: Path) -> tuple[Path, dict]:
+    """The sample corpus's speech evidence as the annotate step writes it (the LLM finding BREAKUP a fitting reply
+    in the exam conversation too); returns the evidence folder and the speech jobs by id."""
+    english = english_of_efaqa()
     evidence = tmp_path / "evidence"
     evidence.mkdir()
     jobs = {j.id: j for j in adapter("efaqa").speech_jobs()}
-    assert len(jobs) == 4 and all(j.judge_replies == "auto" for j in jobs.values())
-    exam = jobs["0d3f5c0e8a2b4c1d9e7f6a5b4c3d2e1f"]
-    assert len(exam.turns) == 5 and exam.turns[-1] == (0, "可是我越想睡越睡不着，越睡不着就越担心考不好。\n我也知道要睡，可就是做不到。")
-    breakup = "想挽回的心情可以理解。先照顾好自己的作息，给彼此一些空间，等情绪平稳一些再决定要不要联系她。"
     for job in jobs.values():
         texts = [t for _, t in job.turns] + job.extra_texts
-        judged = {breakup: "yes"} if job is exam else {}  # the LLM finds this reply fitting here too
+        judged = {BREAKUP: "yes"} if job.id == EXAM else {}
         pin_speech(evidence, job, {t: english(t) for t in texts}, tmp_path / "x.wav", judged)
+    return evidence, jobs
+
+
+def test_counselling_items_take_the_last_reply_and_wrong_options_from_other_concerns(tmp_path: Path):
+    english, breakup = english_of_efaqa(), BREAKUP
+    evidence, jobs = pin_efaqa_speech(tmp_path)
+    assert len(jobs) == 4 and all(j.judge_replies == "auto" for j in jobs.values())
+    exam = jobs[EXAM]
+    assert len(exam.turns) == 5 and exam.turns[-1] == (0, "可是我越想睡越睡不着，越睡不着就越担心考不好。\n我也知道要睡，可就是做不到。")
     result = adapter("efaqa", evidence_dir=str(evidence)).parse()
     item = next(d for d in result.drafts if d.provenance.record_id == exam.id)
     assert item.answers == ["Before bed, try putting your phone away and taking a few deep breaths. Write your "
@@ -177,6 +191,26 @@ def test_counselling_items_take_the_last_reply_and_wrong_options_from_other_conc
     assert {(q.reason, q.row) for q in result.quarantined} == {
         ("context too short", 5), ("malformed record", 6), ("unsafe id", 7), ("no supporter reply", 8)}
     assert len(result.drafts) == 4
+
+
+def test_a_parse_of_some_records_reads_only_those(tmp_path: Path, monkeypatch):
+    """The annotate stage counts each round's drafts by parsing only the records it just annotated (`only`): the
+    drafts are those the whole parse makes for them, and no other conversation is planned (a plan searches the
+    reply pool for wrong options; a whole-corpus parse a round cost seconds per round at 20,000 conversations)."""
+    from humansense.sources.efaqa import EfaqaAdapter
+
+    evidence, jobs = pin_efaqa_speech(tmp_path)
+    whole = adapter("efaqa", evidence_dir=str(evidence)).parse()
+    planned: list[str] = []
+    plan = EfaqaAdapter.plan
+    monkeypatch.setattr(EfaqaAdapter, "plan", lambda self, record: planned.append(record.record_id) or
+                        plan(self, record))
+    some = sorted(jobs)[:2]
+    part = adapter("efaqa", evidence_dir=str(evidence)).parse(only=some)
+    assert sorted(planned) == some and part.records_read == 2 and not part.quarantined
+    assert [d.model_dump() for d in part.drafts] == [d.model_dump() for d in whole.drafts
+                                                     if d.provenance.record_id in some]
+    assert len(whole.drafts) == 4
 
 
 # LD ------------------------------------------------------------------------------------------------------------
@@ -399,6 +433,18 @@ def test_annotate_stops_once_selection_has_what_it_needs(tmp_path: Path):
     assert again["speech"]["misses"] == 0 and again["speech"]["hits"] >= again["annotated"]  # all from the cache
 
 
+def per_round(drafts_so_far):
+    """A stand-in `count_drafts(ids)` from the drafts of all records annotated so far: what the latest round added."""
+    counted: dict[str, Counter] = {}
+
+    def count(ids):
+        now = drafts_so_far()
+        added = {t: c - counted.get(t, Counter()) for t, c in now.items()}
+        counted.update(now)
+        return added
+    return count
+
+
 def record_rounds(monkeypatch, adapter_class_, n_units: int, suffix: str, tmp_path: Path) -> tuple[type, list[int]]:
     """An adapter of `n_units` stand-in videos, and the sizes of the annotate rounds (the annotators not run)."""
     from humansense.annotators import stage
@@ -424,8 +470,8 @@ def test_annotate_starts_from_the_fewest_records_that_could_meet_the_need(monkey
     done = lambda: sum(rounds)  # noqa: E731
     counts = stage.annotate_needed(Conversations(RealtalkConfig(max_per_video=3), tmp_path), tmp_path, None,
                                    tmp_path, {"TR": 30, "ES": 30}, 7,
-                                   lambda: {"TR": Counter({("left", "c"): 3 * done()}),
-                                            "ES": Counter({("happy", "c"): 2 * done()})})
+                                   per_round(lambda: {"TR": Counter({("left", "c"): 3 * done()}),
+                                                      "ES": Counter({("happy", "c"): 2 * done()})}))
     assert rounds == [10, 6]  # 30 / 3; then ES short by 10 at 2 per record, a fifth more: 6
     assert counts["annotated"] == 16 and counts["drafts"] == {"TR": 48, "ES": 32}
     manifest = json.loads((tmp_path / "annotated.json").read_text())
@@ -445,8 +491,8 @@ def test_annotation_work_follows_the_targets_not_the_source_size(monkeypatch, tm
         Conversations, rounds = record_rounds(monkeypatch, RealtalkAdapter, n_units, ".avi", tmp_path)
         counts = stage.annotate_needed(Conversations(RealtalkConfig(max_per_video=3), tmp_path), tmp_path, None,
                                        tmp_path, {"TR": 60, "ES": 40}, 7,
-                                       lambda: {"TR": Counter({("left", "c"): 2 * sum(rounds)}),
-                                                "ES": Counter({("happy", "c"): sum(rounds) // 2})})
+                                       per_round(lambda: {"TR": Counter({("left", "c"): 2 * sum(rounds)}),
+                                                          "ES": Counter({("happy", "c"): sum(rounds) // 2})}))
         runs[n_units] = (list(rounds), counts["annotated"], counts["records"])
     assert runs[100][:2] == runs[1000][:2] == ([20, 20, 40], 80)  # rounds at most double
     assert (runs[100][2], runs[1000][2]) == (100, 1000)
@@ -478,7 +524,7 @@ def test_long_annotation_rounds_say_how_far_they_are(monkeypatch, tmp_path: Path
     Conversations, rounds = record_rounds(monkeypatch, RealtalkAdapter, 100, ".avi", tmp_path)
     caplog.set_level("INFO", logger="humansense.stages")
     stage.annotate_needed(Conversations(RealtalkConfig(max_per_video=3), tmp_path), tmp_path, None, tmp_path,
-                          {"TR": 30}, 7, lambda: {"TR": Counter({("left", "c"): 2 * sum(rounds)})})
+                          {"TR": 30}, 7, per_round(lambda: {"TR": Counter({("left", "c"): 2 * sum(rounds)})}))
     assert [r.getMessage() for r in caplog.records] == [
         "realtalk: annotate round 1, 10 records (0 of 100 done)", "realtalk: drafts TR 20 of 30",
         "realtalk: annotate round 2, 6 records (10 of 100 done)", "realtalk: drafts TR 32 of 30"]
@@ -495,12 +541,12 @@ def test_a_task_that_yields_nothing_is_given_up_and_rounds_grow_at_most_twofold(
     Videos, rounds = record_rounds(monkeypatch, SkindeepAdapter, 400, ".mp4", tmp_path)
     need = {"FR": 30, "RR": 30, "RG": 30}
     counts = stage.annotate_needed(Videos(SkindeepConfig(), tmp_path), tmp_path, None, tmp_path, need, 7,
-                                   lambda: {t: Counter({("a", "v"): sum(rounds)}) for t in ("FR", "RG")})
+                                   per_round(lambda: {t: Counter({("a", "v"): sum(rounds)}) for t in ("FR", "RG")}))
     assert rounds == [30] and counts["gave_up"] == {"RR": 30} and counts["annotated"] == 30
 
-    rounds.clear()
+    rounds.clear()  # one record in ten gives a draft of each task
     counts = stage.annotate_needed(Videos(SkindeepConfig(), tmp_path), tmp_path, None, tmp_path, need, 7,
-                                   lambda: {t: Counter({("a", "v"): sum(rounds) // 10}) for t in need})  # 1 in 10
+                                   per_round(lambda: {t: Counter({("a", "v"): sum(rounds) // 10}) for t in need}))
     assert rounds == [30, 30, 60, 120, 72]  # 270 more wanted after the first round: doubling, then the estimate
     assert counts["gave_up"] == {} and counts["drafts"] == {t: 31 for t in need}
 
@@ -532,7 +578,7 @@ def test_skewed_answer_classes_are_annotated_on_until_eval_can_be_even(monkeypat
     def annotate(sad_every: int, factor: float, sad_in_one: bool = False) -> dict:
         rounds.clear()
         return stage.annotate_needed(Conversations(RealtalkConfig(max_per_video=3), tmp_path), tmp_path, None,
-                                     tmp_path, {"ES": 30}, 7, lambda: {"ES": drafts(sad_every, sad_in_one)},
+                                     tmp_path, {"ES": 30}, 7, per_round(lambda: {"ES": drafts(sad_every, sad_in_one)}),
                                      even={"ES": EvenNeed(30, 1)}, even_factor=factor)
 
     counts = annotate(sad_every=2, factor=3)
