@@ -276,8 +276,9 @@ def telecom_fraud(root: Path, scale: float, rng: random.Random) -> None:
         rows = ["content,label"]
         for r in range(max(2, round(count * scale))):
             text = hanzi(rng, 12, 120) + rng.choice(["XXX", "PHONE", "DIGIT", ""])
-            if k == 0 and r < max(1, round(11 * scale)):  # label00's never-closed quotes
+            if k == 0 and r < max(1, round(11 * scale)):  # label00's never-closed quotes (the adapter reads them)
                 rows.append(f'"{text},{label}')
+                memory.append({"source": text, "target": english_for(text)})
                 continue
             rows.append(f'"{text}，""引用""",{label}' if r % 50 == 0 else f"{text},{label}")
             memory.append({"source": text if r % 50 else f'{text}，"引用"', "target": english_for(text)})
@@ -288,6 +289,11 @@ def telecom_fraud(root: Path, scale: float, rng: random.Random) -> None:
 
 
 def efaqa(root: Path, n: int, rng: random.Random) -> None:
+    """The corpus, and a translation memory holding every message and every post as the adapter reads it (the title
+    less its gender mark): a post missing from the memory would go to the packaged LLM, which cannot translate
+    Chinese, and refuse three conversations in four."""
+    from humansense.sources.efaqa import Conversation, post_text
+
     root.mkdir(parents=True, exist_ok=True)
     memory = {}
     with gzip.open(root / "efaqa-corpus-zh.utf8.gz", "wt", encoding="utf-8") as f:
@@ -303,10 +309,12 @@ def efaqa(root: Path, n: int, rng: random.Random) -> None:
                     chat["label"] = {"question": False, "knowledge": False, "negative": rng.random() < 0.05}
                 chats.append(chat)
             title = "女 " + hanzi(rng, 6, 20)
-            memory[title] = english_for(title)
-            f.write(json.dumps({"md5": f"{rng.getrandbits(128):032x}", "date": "2020-03-02 11:01:08", "owner": "匿名",
-                                "title": title, "label": {"s1": f"1.{rng.randint(1, 19)}", "s2": "2.7", "s3": "3.6"},
-                                "chats": chats}, ensure_ascii=False) + "\n")
+            record = {"md5": f"{rng.getrandbits(128):032x}", "date": "2020-03-02 11:01:08", "owner": "匿名",
+                      "title": title, "label": {"s1": f"1.{rng.randint(1, 19)}", "s2": "2.7", "s3": "3.6"},
+                      "chats": chats}
+            post = post_text(Conversation.model_validate(record))
+            memory[post] = english_for(post)
+            f.write(json.dumps(record, ensure_ascii=False) + "\n")
     (root / "translations.en.jsonl").write_text("".join(json.dumps({"source": s, "target": t}, ensure_ascii=False)
                                                         + "\n" for s, t in memory.items()))
 
