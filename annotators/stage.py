@@ -8,7 +8,7 @@ import time
 from collections import Counter, defaultdict, deque
 from contextlib import ExitStack
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Literal, NamedTuple
 
 from pydantic import BaseModel
 
@@ -250,16 +250,27 @@ def gather_evidence(adapter, out_dir: Path, cfg: AnnotatorsConfig, cache_dir: Pa
         out["conversation"] = conversation_evidence(units, out_dir, cfg, cache_dir, source_config.window_s,
                                                     adapter.read_faces)
     if "speech" in kinds:
-        out["speech"] = speech_evidence(units, out_dir, cfg, cache_dir, adapter.translation_memory())
+        ids = [unit.id for unit in units]
+        jobs = {job.id: job for job in adapter.speech_jobs(only=set(ids))}
+        out["speech"] = speech_evidence([jobs[i] for i in ids if i in jobs], out_dir, cfg, cache_dir,
+                                        adapter.translation_memory())
     return out
 
 
+class SpeechUnit(NamedTuple):
+    """A text to be spoken, as the annotate stage orders it: its job (texts, wrong options) is made again only when
+    a round takes it, so the listing does not hold every text of the source."""
+
+    id: str
+    answer_class: str | None
+
+
 def annotation_units(adapter) -> dict:
-    """What the annotate stage works through, by record id: (id, video) pairs, or the texts to speak (jobs).
+    """What the annotate stage works through, by record id: (id, video) pairs, or the texts to speak (`SpeechUnit`).
     Listed once per stage: for a text source each job needs the record planned. A record whose id could not name
     an evidence file (a video file named `a b;c.mp4`) is left out here and quarantined by the parse ("unsafe id")."""
     if adapter.evidence_kinds == ("speech",):
-        units = {j.id: j for j in adapter.speech_jobs()}
+        units = {j.id: SpeechUnit(j.id, j.answer_class) for j in adapter.speech_jobs()}
     else:
         units = {video[0]: video for video in adapter.videos()}
     return {u: unit for u, unit in units.items() if is_safe_component(u)}

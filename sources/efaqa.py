@@ -18,7 +18,7 @@ import gzip
 import json
 import re
 from bisect import bisect_left, bisect_right
-from collections.abc import Iterable, Iterator
+from collections.abc import Collection, Iterable, Iterator
 from dataclasses import dataclass
 from functools import cached_property
 from itertools import chain
@@ -246,17 +246,17 @@ class EfaqaAdapter(SpokenTextAdapter):
                             return found
         return found
 
-    def speech_jobs(self) -> list[SpeechJob]:
-        jobs = []
+    def speech_jobs(self, only: Collection[str] | None = None) -> Iterator[SpeechJob]:
         for record in self.records():
+            if only is not None and record.record_id not in only:
+                continue
             try:
                 record_id, _, plan = self.plan(record)
             except Exception:  # noqa: BLE001 - the parse step quarantines it with the reason
                 continue
-            jobs.append(SpeechJob(id=record_id, turns=plan.context, extra_texts=[plan.answer, *plan.harmful,
-                                                                                  *plan.candidates],
-                                  judge_replies=self.config.judge_distractors))
-        return jobs
+            yield SpeechJob(id=record_id, turns=plan.context, extra_texts=[plan.answer, *plan.harmful,
+                                                                            *plan.candidates],
+                            judge_replies=self.config.judge_distractors)
 
     def drafts_for(self, record: Record) -> list[ItemDraft]:
         record_id, conv, plan = self.plan(record)

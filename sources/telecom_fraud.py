@@ -12,7 +12,7 @@ English and rendered in the telephone band by the annotate step; the options are
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable, Iterator
 from pathlib import Path
 
 from humansense.config import TelecomFraudConfig
@@ -104,16 +104,16 @@ class TelecomFraudAdapter(SpokenTextAdapter):
                                              f"{self.config.min_chars}-{self.config.max_chars}")
         return content, FRAUD_TYPES[label]
 
-    def speech_jobs(self) -> list[SpeechJob]:
-        jobs = []
+    def speech_jobs(self, only: Collection[str] | None = None) -> Iterator[SpeechJob]:
         for record in self.records():
+            if only is not None and record.record_id not in only:
+                continue
             try:
                 content, answer = self.checked(record)
             except RecordError:
                 continue  # the parse step quarantines it with the reason
-            jobs.append(SpeechJob(id=record.record_id, turns=[(0, content)], arrangement="call", phone_band=True,
-                                  answer_class=answer))
-        return jobs
+            yield SpeechJob(id=record.record_id, turns=[(0, content)], arrangement="call", phone_band=True,
+                            answer_class=answer)
 
     def drafts_for(self, record: Record) -> list[ItemDraft]:
         content, answer = self.checked(record)

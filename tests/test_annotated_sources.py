@@ -66,7 +66,7 @@ def test_fraud_files_in_bom_gbk_and_crlf_give_calls_and_named_quarantine(tmp_pat
     memory = load_memory(root / "translations.en.jsonl")
     evidence = tmp_path / "evidence"
     evidence.mkdir()
-    jobs = adapter("telecom_fraud").speech_jobs()
+    jobs = list(adapter("telecom_fraud").speech_jobs())
     assert len(jobs) == 7 and all(j.arrangement == "call" and j.phone_band for j in jobs)
     for job in jobs:
         pin_speech(evidence, job, {t: memory[memory_key(t)] for _, t in job.turns}, tmp_path / f"{job.id}.wav")

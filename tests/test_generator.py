@@ -110,7 +110,7 @@ def test_the_generated_translation_memories_hold_every_text_the_build_translates
         config = getattr(SourcesConfig(), name)
         source = adapter_class(name)(config, tree[name], 1)
         memory = load_memory(source.translation_memory())
-        jobs = source.speech_jobs()
+        jobs = list(source.speech_jobs())
         texts = {p for job in jobs for text in [t for _, t in job.turns] + job.extra_texts for p in _pieces(text)}
         assert jobs and texts and not {t for t in texts if memory_key(t) not in memory}, name
 
