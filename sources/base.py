@@ -139,6 +139,10 @@ class SourceAdapter(ABC):
         """(record id, media file) pairs the build's annotators read (sources with video evidence kinds)."""
         return []
 
+    def records_among(self, only: Collection[str] | None) -> Iterator[Record]:
+        """`records()`, less those whose id is not in `only` (all of them when `only` is None)."""
+        return (r for r in self.records() if only is None or r.record_id in only)
+
     def speech_jobs(self, only: Collection[str] | None = None) -> Iterator[SpeechJob]:
         """Texts to translate and speak (sources with the "speech" evidence kind), made as the source streams (a
         job holds its texts and wrong options: all of EFAQA's at once were 75 MB at twice its size); `only`: the

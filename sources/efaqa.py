@@ -247,9 +247,7 @@ class EfaqaAdapter(SpokenTextAdapter):
         return found
 
     def speech_jobs(self, only: Collection[str] | None = None) -> Iterator[SpeechJob]:
-        for record in self.records():
-            if only is not None and record.record_id not in only:
-                continue
+        for record in self.records_among(only):
             try:
                 record_id, _, plan = self.plan(record)
             except Exception:  # noqa: BLE001 - the parse step quarantines it with the reason

@@ -105,9 +105,7 @@ class TelecomFraudAdapter(SpokenTextAdapter):
         return content, FRAUD_TYPES[label]
 
     def speech_jobs(self, only: Collection[str] | None = None) -> Iterator[SpeechJob]:
-        for record in self.records():
-            if only is not None and record.record_id not in only:
-                continue
+        for record in self.records_among(only):
             try:
                 content, answer = self.checked(record)
             except RecordError:
