@@ -181,8 +181,8 @@ def speech_evidence(jobs: list[SpeechJob], out_dir: Path, cfg: AnnotatorsConfig,
     from humansense.annotators.llm import translate_many
 
     cache, evidence = AnnotationCache(cache_dir), EvidenceFolder(out_dir)
-    memory = load_memory(memory_file)
     pieces = [p for job in jobs for t in [text for _, text in job.turns] + job.extra_texts for p in _pieces(t)]
+    memory = load_memory(memory_file, wanted={memory_key(p) for p in pieces})
     counts = {"jobs": len(jobs), "spoken": 0, "untranslated": 0, "from_memory": 0, "llm_account": {}}
     with ExitStack() as stack:
         client = None

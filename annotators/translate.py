@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from pathlib import Path
 
 from pydantic import BaseModel
@@ -33,13 +33,15 @@ def memory_key(text: str) -> str:
     return unicodedata.normalize("NFKC", " ".join(text.split()))
 
 
-def load_memory(path: Path | None) -> dict[str, str]:
-    """A translation memory file; a malformed line is an error naming the file and line (it is our own input)."""
+def load_memory(path: Path | None, wanted: Collection[str] | None = None) -> dict[str, str]:
+    """A translation memory file, or only its entries for the texts `wanted` (their `memory_key`s): a round of
+    annotation holds the translations it uses, not a memory that may be as large as the corpus. A malformed line is
+    an error naming the file and line (it is our own input), wherever it is."""
     if path is None or not Path(path).is_file():
         return {}
     pairs = read_entries(Path(path), lambda e: (memory_key(e["source"]), str(e["target"]).strip()),
                          "translation memory entry")
-    return dict(pairs)
+    return dict(pairs) if wanted is None else {key: text for key, text in pairs if key in wanted}
 
 
 def check_translation(source: str, text: str) -> str | None:

@@ -74,15 +74,15 @@ def _leading_id(line: str) -> str | None:
     return record_id if end > 7 and "\\" not in record_id else None
 
 
-def read_entries(path: Path, convert: Callable[[dict], T], what: str) -> list[T]:
-    """A hand-kept JSON-lines file (translation memory, reviews): each line converted, or ValueError naming the
-    file and line (it is people's input, so a typo must be findable)."""
-    entries = []
-    for n, line in enumerate(Path(path).read_text(encoding="utf-8").splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            entries.append(convert(json.loads(line)))
-        except (json.JSONDecodeError, KeyError, TypeError, ValueError) as e:
-            raise ValueError(f"{path}, line {n}: not a {what} ({e})") from None
-    return entries
+def read_entries(path: Path, convert: Callable[[dict], T], what: str) -> Iterator[T]:
+    """A hand-kept JSON-lines file (translation memory, reviews), streamed: each line converted, or ValueError naming
+    the file and line (it is people's input, so a typo must be findable)."""
+    with open(path, encoding="utf-8") as lines:
+        for n, line in enumerate(lines, start=1):
+            if not line.strip():
+                continue
+            try:
+                entry = convert(json.loads(line))
+            except (json.JSONDecodeError, KeyError, TypeError, ValueError) as e:
+                raise ValueError(f"{path}, line {n}: not a {what} ({e})") from None
+            yield entry

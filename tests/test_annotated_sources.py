@@ -135,6 +135,31 @@ def test_machine_translations_that_echo_chinese_are_refused_and_memory_comes_fir
         load_memory(tmp_path / "bad.jsonl")
 
 
+
+def test_a_round_holds_only_the_translations_its_texts_use(tmp_path: Path, monkeypatch):
+    """A translation memory may be as large as the corpus (the generated full-size EFAQA's holds 340,000 texts at
+    scale 2, 59 MB): a round of speech keeps the entries for its own texts, and a typo anywhere is still found."""
+    import humansense.annotators.stage as stage
+
+    root = annotation_root("telecom_fraud")
+    memory_file = tmp_path / "translations.en.jsonl"
+    others = [json.dumps({"source": f"别的句子{i}", "target": f"Another sentence {i}."}, ensure_ascii=False)
+              for i in range(5000)]
+    memory_file.write_text("\n".join(others) + "\n" + (root / "translations.en.jsonl").read_text(encoding="utf-8"),
+                           encoding="utf-8")
+    assert len(load_memory(memory_file)) > 5000
+    assert load_memory(memory_file, wanted={memory_key("别的句子7")}) == {"别的句子7": "Another sentence 7."}
+    held = []
+    monkeypatch.setattr(stage, "load_memory", lambda *a, **k: held.append(load_memory(*a, **k)) or held[-1])
+    police = next(j for j in adapter("telecom_fraud").speech_jobs() if "公安局" in j.turns[0][1])
+    counts = stage.speech_evidence([police], tmp_path / "ev", AnnotatorsConfig(), tmp_path / "cache", memory_file)
+    assert counts["spoken"] == 1 and counts["from_memory"] >= 1  # spoken from the memory, no LLM
+    assert 1 <= len(held[0]) <= len([t for _, t in police.turns]) and not any(k.startswith("别的") for k in held[0])
+    (tmp_path / "late-typo.jsonl").write_text("\n".join(others) + '\n{"source": "c"}\n', encoding="utf-8")
+    with pytest.raises(ValueError, match="late-typo.jsonl, line 5001"):
+        load_memory(tmp_path / "late-typo.jsonl", wanted={memory_key("别的句子7")})
+
+
 # PC ------------------------------------------------------------------------------------------------------------
 
 def test_counselling_turns_merge_messages_and_leave_harmful_replies_out():
