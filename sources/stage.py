@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import threading
 from pathlib import Path
@@ -20,12 +21,33 @@ from humansense.sources.pools import write_pools
 def parse_key(name: str, config: SourceConfig, root: Path, seed: int) -> str:
     """What decides a source's drafts: its annotation files' bytes, the adapter's code, its config and the seed."""
     adapter = adapter_class(name)(config, root, seed)
-    files = {f.name: (sha256_file(f) if f.is_file() else None) for f in adapter.annotation_files()}
+    files = annotation_digests(adapter.annotation_files())
     manifest = adapter.annotated_file()  # which records the annotate stage reached
     if manifest is not None and manifest.is_file():
         files[manifest.name] = sha256_file(manifest)
     return digest(name, files, adapter.code_version(), config.model_dump(mode="json", exclude={"root"}), seed,
                   SCHEMA_VERSION, length=32)
+
+
+def _signature(path: Path) -> tuple[int, int, int] | None:
+    try:
+        st = path.stat()
+    except OSError:
+        return None
+    return (st.st_size, st.st_mtime_ns, st.st_ino) if path.is_file() else None
+
+
+def annotation_digests(files: list[Path]) -> dict[str, str | None]:
+    """SHA-256 of each annotation file by name (None: missing)."""
+    return {f.name: _annotation_digest(str(f), *signature) if (signature := _signature(f)) else None for f in files}
+
+
+# A build asks for an annotated source's parse key twice (predicted before annotation, then by the parse task), and
+# RealTalk's annotation files are an EMOCA pickle per conversation (1.3 GB for the 692 of the full-size tree): each
+# file is hashed once per process while it keeps its size, modification time and inode (as `probe_source` does).
+@functools.lru_cache(maxsize=65536)
+def _annotation_digest(path: str, size: int, mtime_ns: int, inode: int) -> str:
+    return sha256_file(Path(path))
 
 
 MEDIA_FILES = "media_files.json"  # beside drafts.jsonl: the distinct media files its drafts are cut from
@@ -67,7 +89,8 @@ def _parse_source(name: str, config: SourceConfig, root: Path, seed: int, work: 
     summary = result.summary()
     del summary["quarantine"]  # kept in the file; the returned summary stays small
     summary.update(drafts=str(out / "drafts.jsonl"), quarantine=str(out / "quarantine.jsonl"),
-                   annotation_files={f.name: sha256_file(f) for f in adapter.annotation_files() if f.is_file()})
+                   annotation_files={name: sha for name, sha in annotation_digests(adapter.annotation_files()).items()
+                                     if sha is not None})
     write_json(out / "summary.json", summary)
     touch_and_prune(out)  # an edit undone finds its old output in place
     forget_shared_caches()

@@ -332,3 +332,28 @@ def test_skindeep_reads_yt_dlp_default_names(tmp_path: Path):
     assert {k: d.answers[0] for k, d in rg.items()} == {"Ab3dEf9hIjK": "Married", "Qw3Er5Ty7Ui": "Dating"}
     assert rg["Ab3dEf9hIjK"].provenance.original_file == "Married 6 Years - What We Never Say [Ab3dEf9hIjK].mp4"
     assert not [q for q in result.quarantined if q.reason == "unsafe id"]
+
+
+def test_annotation_files_are_hashed_once_a_process_until_they_change(tmp_path: Path, monkeypatch):
+    """A build keys an annotated source's parse twice (predicted, then by the task) and writes the digests in its
+    summary; RealTalk's EMOCA files are GBs at full size, so each is read once while it is unchanged."""
+    import os
+
+    import humansense.sources.stage as stage
+
+    read = []
+    monkeypatch.setattr(stage, "sha256_file", lambda p: read.append(p.name) or f"sha:{p.read_text()}")
+    stage._annotation_digest.cache_clear()
+    a, b = tmp_path / "a.pkl", tmp_path / "b.pkl"
+    a.write_text("jaw 1")
+    b.write_text("jaw 2")
+    files = [a, b, tmp_path / "missing.pkl"]
+    first = stage.annotation_digests(files)
+    assert first == {"a.pkl": "sha:jaw 1", "b.pkl": "sha:jaw 2", "missing.pkl": None}
+    assert stage.annotation_digests(files) == first and sorted(read) == ["a.pkl", "b.pkl"]
+    a.write_text("jaw 9")  # same size, new bytes: a later modification time says so
+    stat = a.stat()
+    os.utime(a, ns=(stat.st_atime_ns, stat.st_mtime_ns + 1_000_000))
+    assert stage.annotation_digests(files)["a.pkl"] == "sha:jaw 9" and sorted(read) == ["a.pkl", "a.pkl", "b.pkl"]
+    b.write_text("jaw 10")  # another size
+    assert stage.annotation_digests(files)["b.pkl"] == "sha:jaw 10"
