@@ -182,11 +182,12 @@ def speech_evidence(jobs: list[SpeechJob], out_dir: Path, cfg: AnnotatorsConfig,
 
     cache, evidence = AnnotationCache(cache_dir), EvidenceFolder(out_dir)
     pieces = [p for job in jobs for t in [text for _, text in job.turns] + job.extra_texts for p in _pieces(t)]
-    memory = load_memory(memory_file, wanted={memory_key(p) for p in pieces})
+    wanted = {memory_key(p) for p in pieces}
+    memory = load_memory(memory_file, wanted)
     counts = {"jobs": len(jobs), "spoken": 0, "untranslated": 0, "from_memory": 0, "llm_account": {}}
     with ExitStack() as stack:
         client = None
-        if any(memory_key(p) not in memory for p in pieces) or any(_judged(j, cfg) for j in jobs):
+        if wanted - memory.keys() or any(_judged(j, cfg) for j in jobs):
             client = stack.enter_context(llm_client(cfg, cache))
         translated = translate_all(pieces, memory, (lambda ts: translate_many(client, ts)) if client else None,
                                    cfg.llm.model)

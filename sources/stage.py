@@ -10,7 +10,7 @@ from pathlib import Path
 from humansense.config import SourceConfig
 from humansense.ids import digest
 from humansense.io import jsonl_writer, read_jsonl, write_json
-from humansense.keyed import touch_and_prune
+from humansense.keyed import stat_signature, touch_and_prune
 from humansense.media import sha256_file
 from humansense.schema import SCHEMA_VERSION, ItemDraft
 from humansense.sources import adapter_class
@@ -29,24 +29,16 @@ def parse_key(name: str, config: SourceConfig, root: Path, seed: int) -> str:
                   SCHEMA_VERSION, length=32)
 
 
-def _signature(path: Path) -> tuple[int, int, int] | None:
-    try:
-        st = path.stat()
-    except OSError:
-        return None
-    return (st.st_size, st.st_mtime_ns, st.st_ino) if path.is_file() else None
-
-
 def annotation_digests(files: list[Path]) -> dict[str, str | None]:
     """SHA-256 of each annotation file by name (None: missing)."""
-    return {f.name: _annotation_digest(str(f), *signature) if (signature := _signature(f)) else None for f in files}
+    return {f.name: _annotation_digest(str(f), *stat_signature(f)) if f.is_file() else None for f in files}
 
 
 # A build asks for an annotated source's parse key twice (predicted before annotation, then by the parse task), and
 # RealTalk's annotation files are an EMOCA pickle per conversation (1.3 GB for the 692 of the full-size tree): each
-# file is hashed once per process while it keeps its size, modification time and inode (as `probe_source` does).
+# file is hashed once per process while it keeps its size and modification time (as `probe_source` does).
 @functools.lru_cache(maxsize=65536)
-def _annotation_digest(path: str, size: int, mtime_ns: int, inode: int) -> str:
+def _annotation_digest(path: str, size: int, mtime_ns: int) -> str:
     return sha256_file(Path(path))
 
 

@@ -135,7 +135,6 @@ def test_machine_translations_that_echo_chinese_are_refused_and_memory_comes_fir
         load_memory(tmp_path / "bad.jsonl")
 
 
-
 def test_a_round_holds_only_the_translations_its_texts_use(tmp_path: Path, monkeypatch):
     """A translation memory may be as large as the corpus (the generated full-size EFAQA's holds 340,000 texts at
     scale 2, 59 MB): a round of speech keeps the entries for its own texts, and a typo anywhere is still found."""
