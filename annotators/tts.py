@@ -103,10 +103,14 @@ class PiperEngine:
     def params(self) -> dict:
         return {"length_scale": self.length_scale, "second_voice_pitch": self.second_voice_pitch}
 
+    def load(self):
+        """The voice, loaded once a process (on the CPU: Piper on a GPU is slower)."""
+        return _piper_voice(self.voice_path)
+
     def speak(self, text: str) -> tuple[np.ndarray, int]:
         from piper import SynthesisConfig
 
-        voice = _piper_voice(self.voice_path)
+        voice = self.load()
         buf = io.BytesIO()
         with wave.open(buf, "wb") as w:
             # Piper sets the format from its first chunk of audio, and text with nothing to say ("...") has none.

@@ -14,24 +14,26 @@ only the work downstream of it. Select runs before any clip is cut, so only the 
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
+from contextvars import copy_context
 from pathlib import Path
 
 from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
-from prefect.cache_policies import CacheKeyFnPolicy
+from prefect.cache_policies import NO_CACHE, CacheKeyFnPolicy
 from prefect.futures import as_completed
 from prefect.task_runners import ThreadPoolTaskRunner
 from prefect.settings import PREFECT_RESULTS_LOCAL_STORAGE_PATH, PREFECT_TASKS_REFRESH_CACHE
 from rich.progress import Progress
 
 from humansense import sample
-from humansense.annotators.stage import annotate_key, annotate_source
+from humansense.annotators.shards import Shard, run_shard
+from humansense.annotators.stage import annotate_source
 from humansense.augment.audit import AUDIT_FILES, audit_key, audit_reused, audit_stage
 from humansense.augment.build import augment_done, augment_key, augment_reused, augment_stage
 from humansense.clips import cut_batch, done_batch_counts, plan_done, plan_key, plan_media
 from humansense.cache_guard import refuse_unsafe_results
 from humansense.config import BuildConfig, check_sample_use, load_config
-from humansense.evidence import EvidenceFolder
 from humansense.ids import digest
 from humansense.keyed import output_folder
 from humansense.layout import BuildLayout
@@ -54,11 +56,6 @@ def _parse_cache_key(context, params) -> str:
     return f"parse-{params['name']}-{digest(key, params['work'])}"
 
 
-def _annotate_cache_key(context, params) -> str:
-    key = annotate_key(params["name"], params["source_config"], Path(params["root"]), params["config"])
-    return f"annotate-{params['name']}-{digest(key, params['evidence'])}"
-
-
 def _stage_cache_key(context, params) -> str:
     # The output folder is named by the stage's key and lies inside the build folder.
     return f"{context.task.name}-{digest(params['folder'])}"
@@ -74,9 +71,24 @@ def fetch_source_task(name: str, fetch, root: str, quarantine: str) -> dict:
     return fetch_source(name, fetch, Path(root), Path(quarantine))
 
 
-@task(name="annotate-source", persist_result=True, result_serializer="json")
-def annotate_source_task(name: str, source_config, root: str, evidence: str, config: BuildConfig, cache: str) -> dict:
-    return annotate_source(name, source_config, Path(root), Path(evidence), config, Path(cache))
+@task(name="annotate-shard", cache_policy=NO_CACHE, task_run_name="annotate {shard.source} {shard.step.name}")
+def annotate_shard_task(shard: Shard) -> dict:
+    return run_shard(shard)  # a finished shard's marker makes a rerun skip it
+
+
+def _run_shards(shards: list[Shard]) -> list[dict]:
+    """Each shard a task on the flow's task runner, all of a round's at once; a shard whose engines the config puts
+    on a GPU asks a Dask cluster for a worker with the `GPU` resource (`dask worker --resources GPU=1`)."""
+    futures = []
+    for shard in shards:
+        if shard.needs_gpu:
+            import dask
+
+            with dask.annotate(resources={"GPU": 1}):
+                futures.append(annotate_shard_task.submit(shard))
+        else:
+            futures.append(annotate_shard_task.submit(shard))
+    return [f.result() for f in futures]
 
 
 @task(name="parse-source", persist_result=True, result_serializer="json")
@@ -203,29 +215,31 @@ def _build(out: str, config_file: str | None, seed: int | None, push: bool, repo
 
     parse = parse_source_task.with_options(cache_policy=CacheKeyFnPolicy(cache_key_fn=_parse_cache_key)
                                            .configure(key_storage=str(at.keys)))
-    annotate = annotate_source_task.with_options(cache_policy=CacheKeyFnPolicy(cache_key_fn=_annotate_cache_key)
-                                                 .configure(key_storage=str(at.keys)))
-    parse_futures, annotated = {}, {}
+    annotated_names = [name for name in enabled if adapter_class(name).evidence_kinds]  # made from annotations
+    parse_futures: dict = {}
+
+    def submit_parse(name: str, source_config, predicted: bool) -> None:
+        # For annotated sources the parse keys itself when it runs, after the annotate stage wrote its manifest; a
+        # missing output for the key is recomputed, never trusted.
+        key = parse_key(name, source_config, Path(roots[name]), config.seed)
+        done = (parsed_folder(at.work, name, key) / "drafts.jsonl").exists()
+        parse_futures[name] = parse.with_options(refresh_cache=not done or refresh).submit(
+            name, source_config, roots[name], config.seed, str(at.work), key if predicted else None)
+
     with stage("annotate + parse", f"{len(enabled)} sources"):
-        for name, source_config in enabled.items():
-            if adapter_class(name).evidence_kinds:  # items made from annotations: run the annotators first
-                # lost evidence is made again, not trusted
-                present = EvidenceFolder(at.evidence(name)).manifest_file.exists()
-                annotated[name] = annotate.with_options(refresh_cache=not present or refresh).submit(
-                    name, source_config, roots[name], str(at.evidence(name)), config,
-                    str(config.annotators.cache_dir or at.annotations))
-                source_config = source_config.model_copy(update={"evidence_dir": str(at.evidence(name))})
-            # For annotated sources the key is predicted from the last annotate run (the task keys itself when it
-            # runs); a missing output for the key is recomputed, never trusted.
-            key = parse_key(name, source_config, Path(roots[name]), config.seed)
-            done = (parsed_folder(at.work, name, key) / "drafts.jsonl").exists()
-            parse_futures[name] = parse.with_options(refresh_cache=not done or refresh).submit(
-                name, source_config, roots[name], config.seed, str(at.work), None if name in annotated else key,
-                wait_for=[annotated[name]] if name in annotated else None)
-        parsed = {name: f.result() for name, f in parse_futures.items()}
-        annotation_tasks = {"total": len(annotated),
-                            "cached": sum(f.state.name == "Cached" for f in annotated.values())}
-        annotated = {name: f.result() for name, f in annotated.items()}
+        for name in (n for n in enabled if n not in annotated_names):
+            submit_parse(name, enabled[name], predicted=True)
+        # Each annotated source's rounds are driven here, side by side; their shards run on the task runner.
+        with ThreadPoolExecutor(max_workers=max(1, len(annotated_names))) as drivers:
+            driving = {name: drivers.submit(copy_context().run, annotate_source, name, enabled[name], Path(roots[name]),
+                                            at.evidence(name), config, Path(config.annotators.cache_dir or at.annotations),
+                                            _run_shards, refresh) for name in annotated_names}
+            annotated = {name: f.result() for name, f in driving.items()}
+        for name in annotated_names:
+            submit_parse(name, enabled[name].model_copy(update={"evidence_dir": str(at.evidence(name))}),
+                         predicted=False)
+        parsed = {name: parse_futures[name].result() for name in enabled}
+        annotation_tasks = {"total": len(annotated), "cached": sum(bool(a.get("cached")) for a in annotated.values())}
         draft_files = [s["drafts"] for s in parsed.values()]
 
     stage_runs: dict[str, str] = {}  # select, plan media, augment, audit: "ran" or "cached"

@@ -17,7 +17,7 @@ import difflib
 import os
 import tomllib
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict, TomlConfigSettingsSource
@@ -262,12 +262,21 @@ class QcConfig(_Section):
     confidence: float = Field(default=0.95, gt=0.5, lt=1)
 
 
+# Where an engine runs: "auto" (a GPU when the engine's runtime sees one, else the CPU; the worker that loads the
+# engine decides, and the build report says which), "cpu", "cuda" (the first GPU) or "cuda:N".
+Device = Annotated[str, Field(pattern=r"^(auto|cpu|cuda(:\d+)?)$")]
+
+
 class AsrConfig(_Section):
     engine: Literal["faster-whisper", "openai-whisper"] = "faster-whisper"
     model: str = "bundled"  # faster-whisper: "bundled" (tiny.en from a package), a size name or a folder
     language: str | None = None
     beam_size: int = 5
     word_timestamps: bool = True
+    device: Device = "auto"
+    compute_type: str = "int8"  # CTranslate2's; it changes the output, so it keys the cache (the device does not)
+    batched: bool = False  # faster-whisper's BatchedInferencePipeline (fast on a GPU; other defaults, keyed)
+    batch_size: int = Field(default=8, ge=1)
 
 
 class OcrConfig(_Section):
@@ -277,11 +286,13 @@ class OcrConfig(_Section):
     rec_model_dir: str | None = None
     fps: float = 1.0  # frames sampled per second
     dup_threshold: float = 2.0  # mean grey difference (0-255) under which a frame repeats the last one
+    device: Device = "auto"  # a GPU needs the paddlepaddle-gpu wheel
 
 
 class EmotionConfig(_Section):
     engine: Literal["fer"] = "fer"
     fps: float = 2.0  # frames sampled per second of the span
+    device: Device = "auto"  # TensorFlow's; a GPU is taken with memory growth, not whole
 
 
 class TtsConfig(_Section):
@@ -311,6 +322,9 @@ class LlmConfig(_Section):
 
 class AnnotatorsConfig(_Section):
     cache_dir: Path | None = None  # default: <out>/cache/annotations
+    # Records per unit of annotation work (a shard: one step over these records, one task on the flow's runner);
+    # the evidence is the same whatever the size, smaller shards spread over more workers and resume finer.
+    shard_size: int = Field(default=4, ge=1)
     asr: AsrConfig = AsrConfig()
     ocr: OcrConfig = OcrConfig()
     emotion: EmotionConfig = EmotionConfig()

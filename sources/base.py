@@ -88,6 +88,11 @@ class SourceAdapter(ABC):
     # those present but not read by the config, and `sources scan` recognises a source by them.
     published_files: ClassVar[tuple[str, ...]] = ()
 
+    def annotation_steps(self) -> list:
+        """The annotation steps this source's items are made from, with their parameters (`annotators.steps`): the
+        annotate stage runs these over the records it needs and knows no source by name. One per `evidence_kinds`."""
+        return []
+
     def most_drafts_per_record(self, task: str) -> int:
         """The most drafts of `task` one record can give: the annotate stage's first round takes need / this many
         records, so a source whose records give several items (a conversation) is not annotated as if each gave one."""

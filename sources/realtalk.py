@@ -97,6 +97,11 @@ class RealtalkAdapter(SourceAdapter):
     evidence_kinds = ("conversation",)
     config: RealtalkConfig
 
+    def annotation_steps(self) -> list:
+        from humansense.annotators.steps import ConversationStep
+
+        return [ConversationStep(window_s=self.config.window_s)]  # faces: `read_faces` says over which segments
+
     def most_drafts_per_record(self, task: str) -> int:
         return self.config.max_per_video
 

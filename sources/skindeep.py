@@ -67,6 +67,13 @@ class SkindeepAdapter(SourceAdapter):
     evidence_kinds = ("captions", "transcripts")
     config: SkindeepConfig
 
+    def annotation_steps(self) -> list:
+        from humansense.annotators.steps import CaptionsStep, TranscriptsStep
+
+        reviews = self.root / self.config.rapport_reviews if self.config.rapport_reviews else None
+        return [CaptionsStep(window_s=self.config.caption_window_s),
+                TranscriptsStep(window_s=self.config.clip_s, min_words=self.config.rr_min_words, reviews=reviews)]
+
     def info_files(self) -> list[Path]:
         """The downloads' info.json files, less the videos the fetch stage found withdrawn (sources/fetch.py)."""
         withdrawn = withdrawn_ids(self.root)

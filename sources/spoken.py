@@ -17,6 +17,11 @@ from humansense.sources.base import RecordError, SourceAdapter
 class SpokenTextAdapter(SourceAdapter):
     evidence_kinds = ("speech",)
 
+    def annotation_steps(self) -> list:
+        from humansense.annotators.steps import SpeechStep
+
+        return [SpeechStep(memory=self.translation_memory())]
+
     def source_files(self) -> list[Path]:
         """The source's own annotation files (its texts)."""
         raise NotImplementedError

@@ -96,7 +96,7 @@ def test_fraud_files_in_bom_gbk_and_crlf_give_calls_and_named_quarantine(tmp_pat
 def test_fraud_call_is_spoken_by_two_voices_in_the_phone_band(tmp_path: Path):
     from humansense.annotators.asr import FasterWhisperEngine, transcribe
     from humansense.annotators.base import AnnotationCache
-    from humansense.annotators.stage import speech_evidence
+    from humansense.annotators.speech import speech_evidence
 
     root = annotation_root("telecom_fraud")
     police = next(j for j in adapter("telecom_fraud").speech_jobs() if "公安局" in j.turns[0][1])
@@ -138,7 +138,7 @@ def test_machine_translations_that_echo_chinese_are_refused_and_memory_comes_fir
 def test_a_round_holds_only_the_translations_its_texts_use(tmp_path: Path, monkeypatch):
     """A translation memory may be as large as the corpus (the generated full-size EFAQA's holds 340,000 texts at
     scale 2, 59 MB): a round of speech keeps the entries for its own texts, and a typo anywhere is still found."""
-    import humansense.annotators.stage as stage
+    import humansense.annotators.speech as stage
 
     root = annotation_root("telecom_fraud")
     memory_file = tmp_path / "translations.en.jsonl"
@@ -397,7 +397,7 @@ def test_faces_are_read_only_over_the_replies_es_comes_to_and_give_the_same_item
 
 
 def test_reply_judgements_run_only_with_a_configured_llm_and_are_stored(tmp_path: Path):
-    from humansense.annotators.stage import speech_evidence
+    from humansense.annotators.speech import speech_evidence
 
     root = annotation_root("efaqa")
     job = next(j for j in adapter("efaqa").speech_jobs() if j.id == "5e6f7a8b9c0d1e2f3a4b5c6d7e8f9a0b")
@@ -654,30 +654,3 @@ def test_fraud_texts_are_annotated_with_their_classes_taking_turns():
     assert all(job.answer_class for job in units.values())  # the fixture's texts carry their fraud type
     unclassed = {u: (u, Path(u)) for u in ("a", "b", "c")}  # videos: no class known, the plain seeded order
     assert sorted(annotate_order(unclassed, 7, "skindeep")) == ["a", "b", "c"]
-
-
-def test_two_sources_never_annotate_at_once_in_one_process(monkeypatch):
-    """Annotations in threads of one process take turns: side by side, PaddleOCR, fer's TensorFlow and CTranslate2
-    crashed the build process."""
-    import threading
-    import time
-
-    import humansense.annotators.stage as stage
-
-    active, most = [], []
-
-    def annotating(name, *args):
-        active.append(name)
-        most.append(len(active))
-        time.sleep(0.2)
-        active.remove(name)
-        return {"source": name}
-
-    monkeypatch.setattr(stage, "_annotate_source", annotating)
-    threads = [threading.Thread(target=stage.annotate_source, args=(n, None, None, None, None, None))
-               for n in ("realtalk", "skindeep", "efaqa")]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    assert len(most) == 3 and max(most) == 1

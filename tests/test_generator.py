@@ -103,7 +103,7 @@ def test_the_generated_translation_memories_hold_every_text_the_build_translates
     """The packaged LLM cannot translate Chinese, so a text missing from a generated memory refuses its record: the
     EFAQA memory once held titles with their gender mark while the adapter translates the post without it, and
     three conversations in four were refused, which the annotated benchmarks then paid for in extra records."""
-    from humansense.annotators.stage import _pieces
+    from humansense.annotators.speech import _pieces
     from humansense.annotators.translate import load_memory, memory_key
 
     for name in ("efaqa", "telecom_fraud"):

@@ -1,0 +1,74 @@
+"""Engines held by a worker process: each loads once, on the device the config and this worker resolve, and serves
+every shard the process runs afterwards (a Dask worker or a process of the process pool annotates many shards; a
+model load costs seconds, a TensorFlow import more).
+
+Engines are keyed by (annotator, the engine's own settings, the device): two configs that differ only in what a
+read asks for (frame rate, duplicate threshold) share one engine. `loads()` says what this process loaded, so a
+shard's result can show which worker ran it and that its engines were not loaded again.
+
+The packaged local LLM is held the same way: one llama.cpp server per process, stopped when the process ends.
+"""
+
+from __future__ import annotations
+
+import atexit
+import json
+import os
+import threading
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+from humansense.annotators import devices
+from humansense.config import AnnotatorsConfig
+
+# What a read asks for, not what the engine is: left out of the engine's identity.
+PER_READ = {"fps", "dup_threshold"}
+
+_held: dict[tuple, Any] = {}
+_placed: dict[str, str] = {}  # annotator -> device label, as this process resolved it
+_loads: Counter[str] = Counter()
+_servers: dict[str, Any] = {}
+_lock = threading.RLock()
+
+
+def _identity(annotator: str, cfg: AnnotatorsConfig, placement: devices.Placement) -> tuple:
+    section = getattr(cfg, annotator).model_dump(mode="json", exclude=PER_READ | {"device"})
+    return annotator, json.dumps(section, sort_keys=True), placement.label
+
+
+def engine(annotator: str, cfg: AnnotatorsConfig):
+    """This process's engine for `annotator` ("asr", "ocr", "emotion", "tts") under `cfg`, loaded on first use."""
+    from humansense.annotators.engines import BUILDERS
+
+    requested = getattr(getattr(cfg, annotator), "device", "cpu")
+    placement = devices.resolve(requested, annotator)
+    key = _identity(annotator, cfg, placement)
+    with _lock:  # one load even when two threads of a process ask at once
+        if key not in _held:
+            built = BUILDERS[annotator](cfg, device=placement.kind, index=placement.index)
+            built.load()
+            _held[key] = built
+            _loads[f"{annotator}:{built.name}@{placement.label}"] += 1
+            _placed[annotator] = placement.label
+        return _held[key]
+
+
+def local_llm_url(model_dir: Path) -> str:
+    """The base URL of this process's packaged local LLM server, started on first use."""
+    from humansense.annotators.llm import LocalLlmServer
+
+    key = str(Path(model_dir).resolve())
+    with _lock:
+        if key not in _servers:
+            server = LocalLlmServer(Path(model_dir)).__enter__()
+            atexit.register(server.__exit__, None, None, None)
+            _servers[key] = server
+            _loads["llm:local@cpu"] += 1
+        return _servers[key].base_url
+
+
+def loads() -> dict[str, Any]:
+    """What this process holds: its id, the engines it loaded (with how many times: once each) and their devices."""
+    with _lock:
+        return {"pid": os.getpid(), "loads": dict(sorted(_loads.items())), "devices": dict(sorted(_placed.items()))}
