@@ -123,7 +123,9 @@ class FasterWhisperEngine(AsrEngine):
         # has other defaults and may cut segments elsewhere, so it keys the result (unbatched keys stay as they were).
         params = {"compute_type": self.compute_type, "beam_size": self.beam_size, "language": self.language,
                   "word_timestamps": self.word_timestamps, "vad_filter": self.vad_filter}
-        return params | ({"batched": self.batch_size} if self.batched else {})
+        # The thread count changes the transcript; results cached before it was a setting were made on two threads.
+        return params | ({"batched": self.batch_size} if self.batched else {}) | (
+            {"cpu_threads": self.threads} if self.threads != 2 else {})
 
     def load(self):
         """The model, loaded once a process (an engine held by a worker reuses it for every shard)."""

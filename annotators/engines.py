@@ -28,7 +28,8 @@ def asr_engine(cfg: AnnotatorsConfig, name: str | None = None, device: str = "cp
     options = dict(model=cfg.asr.model, language=cfg.asr.language, beam_size=cfg.asr.beam_size,
                    word_timestamps=cfg.asr.word_timestamps, device=device, device_index=index)
     if engine == "faster-whisper":
-        options |= dict(compute_type=cfg.asr.compute_type, batched=cfg.asr.batched, batch_size=cfg.asr.batch_size)
+        options |= dict(compute_type=cfg.asr.compute_type, batched=cfg.asr.batched, batch_size=cfg.asr.batch_size,
+                        threads=cfg.asr.cpu_threads)
     return make_engine(engine, **options)
 
 
@@ -60,15 +61,16 @@ def llm_client(cfg: AnnotatorsConfig, cache: AnnotationCache, held: bool = False
     """The configured LLM endpoint (`annotators.llm.base_url`), or the packaged local model served on 127.0.0.1: for
     the duration, or (`held`, an annotation worker) started once and kept for the process's next shards. The one
     way the build, the audit and the CLI open an LLM; each call has its own client, so its token account is its own."""
-    from humansense.annotators.llm import LlmClient, LocalLlmServer
+    from humansense.annotators.llm import LOCAL_REQUEST, LlmClient, LocalLlmServer
 
     with ExitStack() as stack:
         if cfg.llm.base_url:
-            base_url = cfg.llm.base_url
-        elif held:
+            yield LlmClient(cfg.llm, cache, base_url=cfg.llm.base_url)
+            return
+        if held:
             from humansense.annotators.registry import local_llm_url
 
             base_url = local_llm_url(cache.root / "models", cfg.llm.model)
         else:
             base_url = stack.enter_context(LocalLlmServer(cache.root / "models", cfg.llm.model)).base_url
-        yield LlmClient(cfg.llm, cache, base_url=base_url)
+        yield LlmClient(cfg.llm, cache, base_url=base_url, extra_body=LOCAL_REQUEST)

@@ -17,6 +17,7 @@ packages ship (`annotators.local_models`: Qwen2.5 1.5B or 0.5B Instruct, or Gemm
 from __future__ import annotations
 
 import json
+import logging
 import os
 import random
 import socket
@@ -73,12 +74,14 @@ class RateLimiter:
 
 
 class LlmClient:
-    def __init__(self, config, cache: AnnotationCache, base_url: str | None = None, client=None):
+    def __init__(self, config, cache: AnnotationCache, base_url: str | None = None, client=None,
+                 extra_body: dict | None = None):
         try:
             from openai import OpenAI
         except ImportError:
             raise MissingExtra("openai", "llm", "openai") from None
         self.cfg, self.cache = config, cache
+        self.extra_body = extra_body  # a server's own request fields (the local server's `LOCAL_REQUEST`)
         self.base_url = base_url or config.base_url
         # The key is looked up, used and dropped; "not-needed" keeps local servers working without one.
         self.client = client or OpenAI(base_url=self.base_url, api_key=os.environ.get(config.api_key_env) or "not-needed",
@@ -86,7 +89,8 @@ class LlmClient:
         self.limiter = RateLimiter(config.requests_per_minute, config.tokens_per_minute)
         self.pool = threading.BoundedSemaphore(config.max_concurrency)
         self.lock = threading.Lock()
-        self.account = {"requests": 0, "retries": 0, "prompt_tokens": 0, "completion_tokens": 0, "cost_usd": 0.0,
+        self.account = {"model": config.model,  # the report says which model answered
+                        "requests": 0, "retries": 0, "prompt_tokens": 0, "completion_tokens": 0, "cost_usd": 0.0,
                         "cache_hits": 0, "cached_failures": 0, "failures": 0, "schema_fallbacks": 0}
         self.json_schema_ok = True
 
@@ -147,7 +151,8 @@ class LlmClient:
             body = self._body(messages, schema)
             try:
                 with self.pool:
-                    response = self.client.chat.completions.create(**body)
+                    response = self.client.chat.completions.create(
+                        **body, **({"extra_body": self.extra_body} if self.extra_body else {}))
             except openai.BadRequestError as e:
                 if body["response_format"]["type"] == "json_schema" and "schema" in str(e).lower():
                     with self.lock:  # this server takes JSON mode only (requests in flight may also hear so)
@@ -326,6 +331,12 @@ def _safe(error: Exception, key_env: str = "OPENAI_API_KEY") -> str:
     return text.replace(key, "***") if key else text
 
 
+# llama.cpp's server reuses the KV cache of the prompt it served before, so a prompt's answer depended on what that
+# server had been asked earlier: the same transcript got another rapport answer from each Dask worker (2026-12-02).
+# Every prompt is evaluated whole instead, so the answer is the prompt's alone.
+LOCAL_REQUEST = {"cache_prompt": False}
+
+
 class LocalLlmServer:
     """llama.cpp's OpenAI-compatible server on 127.0.0.1 with a packaged model (`annotators.local_models`: no key, no
     internet) or a GGUF file; a model with a chat template gets its prompts through it (the server applies it)."""
@@ -356,6 +367,8 @@ class LocalLlmServer:
         params.hostnames = ["127.0.0.1"] if isinstance(params.hostnames, list) else "127.0.0.1"
         self.server = xllamacpp.Server(params)
         self.base_url = f"http://127.0.0.1:{params.port}/v1"
+        logging.getLogger(__name__).info("local LLM %s (%s) serving on 127.0.0.1:%d", self.model,
+                                         Path(params.model.path).name, params.port)
         return self
 
     def __exit__(self, *exc) -> None:

@@ -37,9 +37,23 @@ def _identity(annotator: str, cfg: AnnotatorsConfig, placement: devices.Placemen
     return annotator, json.dumps(section, sort_keys=True), placement.label
 
 
+def pin_threads(threads: int) -> None:
+    """The BLAS and OpenMP thread pools of this process at the engines' configured count. faster-whisper's features
+    go through numpy, and its transcript depends on OpenBLAS's thread count: under Dask's nanny, which starts
+    workers with OMP_NUM_THREADS=1, one conversation gave 21 segments against 128 on two threads, so a LocalCluster
+    wrote other evidence than a plain process. Set at run time (threadpoolctl), since numpy read the variable
+    when the worker imported it; CTranslate2's OpenMP reads it when loaded."""
+    from threadpoolctl import threadpool_limits
+
+    os.environ["OMP_NUM_THREADS"] = str(threads)  # for the runtimes loaded from now on (CTranslate2's OpenMP)
+    threadpool_limits(limits=threads)  # for those loaded already; kept for the process
+
+
 def engine(annotator: str, cfg: AnnotatorsConfig):
     """This process's engine for `annotator` ("asr", "ocr", "emotion", "tts") under `cfg`, loaded on first use."""
     from humansense.annotators.engines import BUILDERS
+
+    pin_threads(cfg.asr.cpu_threads)
 
     requested = getattr(getattr(cfg, annotator), "device", "cpu")
     placement = devices.resolve(requested, annotator)
@@ -48,6 +62,7 @@ def engine(annotator: str, cfg: AnnotatorsConfig):
         if key not in _held:
             built = BUILDERS[annotator](cfg, device=placement.kind, index=placement.index)
             built.load()
+            pin_threads(cfg.asr.cpu_threads)  # and the pools the engine's runtime brought
             _held[key] = built
             _loads[f"{annotator}:{built.name}@{placement.label}"] += 1
             _placed[annotator] = placement.label
@@ -71,4 +86,11 @@ def local_llm_url(model_dir: Path, model: str) -> str:
 def loads() -> dict[str, Any]:
     """What this process holds: its id, the engines it loaded (with how many times: once each) and their devices."""
     with _lock:
-        return {"pid": os.getpid(), "loads": dict(sorted(_loads.items())), "devices": dict(sorted(_placed.items()))}
+        return {"pid": os.getpid(), "loads": dict(sorted(_loads.items())), "devices": dict(sorted(_placed.items())),
+                "threads": _thread_pools()}
+
+
+def _thread_pools() -> dict[str, int]:
+    from threadpoolctl import threadpool_info
+
+    return {pool["internal_api"]: pool["num_threads"] for pool in threadpool_info()}

@@ -316,7 +316,7 @@ def audit_key(items_file: Path, config) -> str:
 
 def audit_reused(result: dict) -> dict:
     """The stage's result when its output is reused: this run asked the text-only LLM nothing."""
-    return result | {"llm_account": {k: 0 for k in result["llm_account"]}}
+    return result | {"llm_account": {k: v if isinstance(v, str) else 0 for k, v in result["llm_account"].items()}}
 
 
 def audit_stage(items_file: Path, config, folder: Path, cache_dir: Path) -> dict:

@@ -277,6 +277,9 @@ class AsrConfig(_Section):
     compute_type: str = "int8"  # CTranslate2's; it changes the output, so it keys the cache (the device does not)
     batched: bool = False  # faster-whisper's BatchedInferencePipeline (fast on a GPU; other defaults, keyed)
     batch_size: int = Field(default=8, ge=1)
+    # CTranslate2's CPU threads, and OpenMP's with them: the transcript depends on the count (one conversation gave
+    # 128 segments on two threads, 21 on one), so it keys the cache, and every worker runs with this many.
+    cpu_threads: int = Field(default=2, ge=1)
 
 
 class OcrConfig(_Section):

@@ -249,3 +249,18 @@ def test_a_worker_holds_the_emotion_and_the_ocr_engine_in_either_order(tmp_path:
     run = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
     assert run.returncode == 0, run.stderr[-2000:]
     assert "emotion:fer@cpu" in run.stdout and "ocr:paddleocr@cpu" in run.stdout
+
+
+def test_a_worker_started_with_one_openmp_thread_runs_its_engines_on_the_configured_threads():
+    """Dask's nanny starts workers with OMP_NUM_THREADS=1, and numpy's OpenBLAS takes its thread count from it when
+    imported; faster-whisper's transcript depends on that count (a ten-minute conversation: 21 segments on one
+    thread, 128 on two). A worker's engines run with `[annotators.asr] cpu_threads` BLAS and OpenMP threads whatever
+    the worker was started with, so every runner writes the same evidence."""
+    script = ("import numpy; from humansense.annotators import registry; from humansense.config import "
+              "AnnotatorsConfig; registry.engine('asr', AnnotatorsConfig.model_validate({'asr': {'cpu_threads': 3}}));"
+              "print(registry.loads()['threads'])")
+    run = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300,
+                         env=os.environ | {"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1"})
+    assert run.returncode == 0, run.stderr[-2000:]
+    pools = json.loads(run.stdout.strip().splitlines()[-1].replace("'", '"'))
+    assert pools and set(pools.values()) == {3}, pools

