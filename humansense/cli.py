@@ -239,6 +239,8 @@ def _prefect_env(out: Path) -> None:
     os.environ.setdefault("PREFECT_RESULTS_LOCAL_STORAGE_PATH", str(out.resolve() / "cache" / "prefect-results"))
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
     os.environ.setdefault("DO_NOT_TRACK", "1")
+    # A temporary server on a new database migrates it first: on a busy two-core machine that outran Prefect's 20 s.
+    os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
 
 
 def _check_writable(out: Path) -> None:
