@@ -15,6 +15,7 @@ import json
 import sys
 import threading
 import time
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -64,6 +65,7 @@ class Shard(BaseModel):
         return f"{self.source} {self.step.name} {self.ids[0]}..{self.ids[-1]} ({len(self.ids)})"
 
 
+@cache  # read once a process: every round plans its shards with it
 def code_version() -> str:
     """The annotators' code that writes evidence: editing it makes every shard run again."""
     from humansense.annotators import asr, emotion, frames, ocr, rapport, speech, steps, translate, tts
