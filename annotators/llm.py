@@ -341,7 +341,7 @@ class LocalLlmServer:
     """llama.cpp's OpenAI-compatible server on 127.0.0.1 with a packaged model (`annotators.local_models`: no key, no
     internet) or a GGUF file; a model with a chat template gets its prompts through it (the server applies it)."""
 
-    def __init__(self, model_dir: Path, model: str = "gemma-270m", n_ctx: int = 4096, threads: int = 2):
+    def __init__(self, model_dir: Path, model: str = "qwen2.5-1.5b", n_ctx: int = 4096, threads: int = 2):
         self.model_dir, self.model, self.n_ctx, self.threads = Path(model_dir), model, n_ctx, threads
         self.server = None
         self.base_url = None

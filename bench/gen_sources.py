@@ -20,7 +20,8 @@ tasks ask about the labels, not the pictures. The annotated conversations (RealT
 own: sentences that no recording repeats (four spoken phrases drawn without repetition, each phrase synthesised
 once per espeak-ng voice), turns alternating between two LFW faces (from scikit-image, 24 pairs, expressions fer
 reads differently), the pair's still video stream copied and only the sound encoded per record (~1.3 s each), and
-RealTalk's EMOCA jaw poses following the turns. Texts from the Chinese sources come with a translation memory
+RealTalk's EMOCA jaw poses following the turns; every other Skin Deep conversation is a quarrel (each sentence ends
+on a reproach), the rest warm talks (each ends on affection), so RR has both classes to find. Texts from the Chinese sources come with a translation memory
 (`translations.en.jsonl`), since the packaged LLM cannot translate Chinese.
 """
 
@@ -339,6 +340,19 @@ WHEN = ["last Tuesday", "this morning", "two weeks ago", "on Sunday night", "bef
         "in the summer", "yesterday evening", "at midnight", "during the holidays", "last winter", "on her birthday",
         "after lunch", "three days ago", "early on Friday", "in April"]
 PHRASES = [WHO, DID, WHERE, WHEN]
+# The Skin Deep's conversations each have a tone that every sentence ends on (RR asks whether a pair's rapport is
+# harmonious or has challenges, so the tree holds both): a quarrel's reproaches or a warm talk's affection.
+TONES = {
+    "quarrel": ["and you never even asked me", "and you lied to me about it", "and I am sick of your excuses",
+                "so stop blaming me for everything", "and that is why I am so angry with you",
+                "and you never listen to me", "and I still cannot forgive you", "and you ruined it again",
+                "and I hate it when you do that", "and you always take their side", "so do not tell me I am wrong",
+                "and I am tired of fighting about it"],
+    "warm": ["and we laughed about it all day", "and I loved every minute with you", "and you were so kind to help",
+             "thank you for always being there", "and it was a lovely day together", "and I am so proud of you",
+             "and you always make me smile", "and we hugged for ages", "and I feel so lucky to have you",
+             "and you made it so much fun", "and I agree with you completely", "and we want the same things"],
+}
 FACE_PAIRS = 24  # pictures of two people; each recording is one of them with its own sound
 VOICES = {"p0": "en-us", "p1": "en-gb"}
 SPEECH_RATE = 22050  # espeak-ng's
@@ -354,15 +368,16 @@ def speech_phrases(dest: Path) -> Path:
         return dest
     dest.parent.mkdir(parents=True, exist_ok=True)
     arrays = {}
+    texts = {f"{slot}/{k}": text for slot, phrases in enumerate(PHRASES) for k, text in enumerate(phrases)}
+    texts |= {f"{tone}/{k}": text for tone, phrases in TONES.items() for k, text in enumerate(phrases)}
     for person, voice in VOICES.items():
-        for slot, phrases in enumerate(PHRASES):
-            for k, text in enumerate(phrases):
-                wav = dest.with_suffix(".wav")
-                subprocess.run(["espeak-ng", "-v", voice, "-s", "165", "-w", str(wav), text], check=True, timeout=60)
-                with wave.open(str(wav), "rb") as w:
-                    samples = np.frombuffer(w.readframes(w.getnframes()), np.int16)
-                loud = np.flatnonzero(np.abs(samples) > 300)
-                arrays[f"{person}/{slot}/{k}"] = samples[max(0, loud[0] - 400):loud[-1] + 400]
+        for key, text in texts.items():
+            wav = dest.with_suffix(".wav")
+            subprocess.run(["espeak-ng", "-v", voice, "-s", "165", "-w", str(wav), text], check=True, timeout=60)
+            with wave.open(str(wav), "rb") as w:
+                samples = np.frombuffer(w.readframes(w.getnframes()), np.int16)
+            loud = np.flatnonzero(np.abs(samples) > 300)
+            arrays[f"{person}/{key}"] = samples[max(0, loud[0] - 400):loud[-1] + 400]
     np.savez(dest, **arrays)
     dest.with_suffix(".wav").unlink()
     return dest
@@ -415,9 +430,15 @@ def conversation(job: dict) -> list[tuple[str, float, float, str]]:
         if line in said:
             continue
         said.add(line)
-        speech = np.concatenate([a for slot, k in enumerate(line) for a in (phrases[f"{person}/{slot}/{k}"], pause)])
+        keys = [f"{slot}/{k}" for slot, k in enumerate(line)]
+        words = [p[k] for p, k in zip(PHRASES, line)]
+        if job.get("tone"):
+            ending = rng.randrange(len(TONES[job["tone"]]))
+            keys.append(f"{job['tone']}/{ending}")
+            words.append(TONES[job["tone"]][ending])
+        speech = np.concatenate([a for key in keys for a in (phrases[f"{person}/{key}"], pause)])
         gap = rng.uniform(0.7, 1.1)
-        timeline.append((person, t, t + len(speech) / SPEECH_RATE, " ".join(p[k] for p, k in zip(PHRASES, line))))
+        timeline.append((person, t, t + len(speech) / SPEECH_RATE, " ".join(words)))
         parts += [speech, np.zeros(int(gap * SPEECH_RATE), np.int16)]
         t += len(speech) / SPEECH_RATE + gap
         person = "p1" if person == "p0" else "p0"
@@ -460,12 +481,15 @@ def conversations(root: Path, n: int, seconds: float, rng: random.Random, *, kin
             (root / "emoca").mkdir(parents=True, exist_ok=True)
             jobs.append(job | {"dest": str(root / "videos" / f"{vid}.avi"), "emoca": str(root / "emoca" / f"{vid}.pkl")})
         else:
-            jobs.append(job | {"dest": str(root / f"{vid}.mp4")})
+            jobs.append(job | {"dest": str(root / f"{vid}.mp4"), "tone": "quarrel" if k % 2 else "warm"})
             relation, length = relations[rng.randrange(len(relations))]
             (root / f"{vid}.info.json").write_text(json.dumps({
                 "id": vid, "title": f"{{THE AND}} {relation} {length} - What We Never Say", "channel": "The Skin Deep",
                 "description": f"{relation} for {length}.", "duration": seconds, "upload_date": "20190214",
                 "webpage_url": f"https://www.youtube.com/watch?v={vid}", "_type": "video"}))
+    if kind == "skindeep":  # the answer key, for benchmarks of RR (a real download has none; the adapter reads none)
+        tones = {Path(j["dest"]).stem: j["tone"] for j in jobs}
+        (root / ".base" / "tones.json").write_text(json.dumps(tones, indent=0, sort_keys=True))
     with ProcessPoolExecutor(max_workers=workers) if workers > 1 else nullcontext() as pool:
         run = pool.map if pool else map
         list(run(face_video, pictures))

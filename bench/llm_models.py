@@ -1,10 +1,14 @@
 """The packaged local LLMs side by side, through the build's own server and client (temperature 0, a fresh cache):
 per-call latency and output tokens per second, chrF of their English against the reference on the 30 Chinese fraud
 and counselling texts of `tests/data/translations.zh-en.tsv`, and the rapport labels they give quarrels and warm
-talks (RR needs both classes).
+talks (RR needs both classes); with `--skindeep`, RR as the build makes it on generated Skin Deep videos (the
+build's own transcript-and-rapport step: faster-whisper over the first 150 s, then the model, no hand reviews),
+the labels counted and compared with the generator's answer key (`.base/tones.json`).
 
     .venv/bin/python bench/llm_models.py                                # all three packaged models
     .venv/bin/python bench/llm_models.py --models qwen2.5-0.5b
+    .venv/bin/python bench/gen_sources.py --out /data/rr30 --scale 0.075 --only skindeep   # 30 Skin Deep videos
+    .venv/bin/python bench/llm_models.py --skindeep /data/rr30/skindeep --sample
 
 Writes `bench/out/llm_models.json`.
 """
@@ -76,17 +80,64 @@ def bench_model(model: str, work: Path) -> dict:
             "examples": hypotheses[:3]}
 
 
+def skindeep_rr(model: str, root: Path, work: Path, reviews: Path | None = None) -> dict:
+    """RR's labels from the build's transcript-and-rapport step on the Skin Deep videos under `root` (no reviews)."""
+    from collections import Counter
+
+    from humansense.annotators.registry import loads
+    from humansense.annotators.rapport import rapport_label
+    from humansense.annotators.steps import transcript_and_rapport
+    from humansense.config import AnnotatorsConfig, SkindeepConfig
+    from humansense.evidence import EvidenceFolder
+    from humansense.sources.skindeep import SkindeepAdapter
+
+    source = SkindeepConfig(root=root)
+    videos = SkindeepAdapter(source).videos()
+    out = work / f"rr-{root.parent.name}-{model}"
+    cfg = AnnotatorsConfig(llm={"model": model})
+    start = time.perf_counter()
+    counts = transcript_and_rapport(videos, out, cfg, work / "cache", source.clip_s, source.rr_min_words, reviews,
+                                    held=True)
+    seconds = time.perf_counter() - start
+    key_file = root / ".base" / "tones.json"
+    tones = json.loads(key_file.read_text()) if key_file.is_file() else {}
+    expected = {"quarrel": "With challenges", "warm": "Harmonious"}
+    labels, agree = {}, 0
+    for video_id, _ in videos:
+        score = EvidenceFolder(out).read(video_id, "rapport")
+        label = rapport_label(score["data"]) if score and score.get("status") == "ok" else None
+        labels[video_id] = label
+        agree += video_id in tones and expected[tones[video_id]] == label
+    return {"model": model, "videos": len(videos), "transcribed": counts["transcribed"],
+            "labels": dict(Counter(str(v) for v in labels.values())),
+            "agree_with_tone": f"{agree}/{len(tones)}" if tones else None,
+            "llm_calls": counts["llm_account"].get("calls"), "wall_s": round(seconds, 1), "loads": loads()["loads"]}
+
+
 def main() -> None:
     from humansense.annotators.local_models import CHOICES
 
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--models", nargs="+", default=list(reversed(CHOICES)), choices=CHOICES)
+    ap.add_argument("--skindeep", type=Path, help="a Skin Deep folder (e.g. gen_sources' at --scale 0.075: 30 "
+                                                    "videos) whose RR labels each model gives")
+    ap.add_argument("--sample", action="store_true", help="also the embedded sample's Skin Deep, its reviews unused")
+    ap.add_argument("--skip-texts", action="store_true", help="only the Skin Deep labels")
+    ap.add_argument("--work", type=Path, help="work folder (default: a new temporary one)")
     args = ap.parse_args()
-    work = Path(tempfile.mkdtemp(prefix="llm-models-"))
+    work = args.work or Path(tempfile.mkdtemp(prefix="llm-models-"))
     results = []
     for model in args.models:
-        results.append(bench_model(model, work))
-        print(json.dumps(results[-1], ensure_ascii=False), flush=True)
+        runs = [] if args.skip_texts else [lambda: bench_model(model, work)]
+        if args.skindeep:
+            runs.append(lambda: skindeep_rr(model, args.skindeep, work))
+        if args.sample:
+            from humansense.sample import materialize
+
+            runs.append(lambda: skindeep_rr(model, materialize(work / "sample", ["skindeep"])["skindeep"], work))
+        for run in runs:
+            results.append(run())
+            print(json.dumps(results[-1], ensure_ascii=False), flush=True)
     OUT.mkdir(exist_ok=True)
     (OUT / "llm_models.json").write_text(json.dumps(results, indent=2, ensure_ascii=False))
 

@@ -306,7 +306,9 @@ class TtsConfig(_Section):
 
 class LlmConfig(_Section):
     base_url: str | None = None  # None: start the packaged local model on 127.0.0.1
-    model: str = "gemma-3-270m"
+    # With no base_url: a packaged model (annotators/local_models.py: "qwen2.5-1.5b", "qwen2.5-0.5b", "gemma-270m")
+    # or a GGUF file's path; with one, the endpoint's model name.
+    model: str = "qwen2.5-1.5b"
     api_key_env: str = "OPENAI_API_KEY"  # the name of the variable holding the key, never the key
     max_concurrency: int = Field(default=4, ge=1)
     requests_per_minute: int = Field(default=500, ge=1)

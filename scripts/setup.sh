@@ -22,7 +22,9 @@ PYTHON="${PYTHON:-python3}"
 .venv/bin/python -m pip install -q --upgrade pip
 # torch first, pinned to the CPU build (a plain "torch" requirement would pull a multi-GB CUDA build).
 .venv/bin/python -m pip install -q "torch==2.13.0"
-.venv/bin/python -m pip install -q -e '.[all,test]'
+# -qq: setuptools warns on every editable install of a mapped layout ("be careful with folders ... same name");
+# errors still show.
+.venv/bin/python -m pip install -qq -e '.[all,test]'
 # fer ships its emotion model; its declared dependencies would pull facenet-pytorch and a CUDA torch, so it is
 # installed alone on top of tensorflow-cpu and its light dependencies (the `emotion` extra).
 .venv/bin/python -m pip install -q --no-deps "fer==25.10.3"

@@ -36,3 +36,30 @@ def test_sources_check_on_a_user_folder(tmp_path):
 def test_unknown_source_is_a_clear_error():
     result = runner.invoke(app, ["sources", "check", "--source", "youtube2"])
     assert result.exit_code == 2 and "unknown source 'youtube2'" in result.output
+
+
+def test_every_folder_of_the_package_is_declared_so_setup_has_nothing_to_warn_about():
+    """setuptools warns, pages of it on a first install, for each importable folder it is not told about (the
+    sample's sources, the templates, the review page): every folder that holds files is a declared package, every
+    declared package exists, and a folder of data only has its files declared."""
+    import tomllib
+    from pathlib import Path
+
+    root = Path(__file__).parents[1]
+    tool = tomllib.loads((root / "pyproject.toml").read_text())["tool"]["setuptools"]
+    mapped = tool["package-dir"]
+
+    def folder(package: str) -> Path:
+        base = max((p for p in mapped if package == p or package.startswith(p + ".")), key=len)
+        return root / mapped[base] / Path(*package[len(base):].split(".")[1:])
+
+    found = set()
+    for package in mapped:
+        for sub in [folder(package), *folder(package).rglob("*")]:
+            if sub.is_dir() and sub.name != "__pycache__" and any(f.is_file() for f in sub.iterdir()):
+                name = ".".join([package, *sub.relative_to(folder(package)).parts])
+                if folder(name) == sub:  # not a folder that another mapping installs
+                    found.add(name)
+    assert found == set(tool["packages"])
+    data_only = {p for p in found if not any(folder(p).glob("*.py"))}
+    assert data_only and data_only <= set(tool["package-data"])

@@ -99,9 +99,25 @@ def test_conversations_sound_different_and_their_emoca_follows_the_turns(gen, tr
     assert talking["p0"].any() and talking["p1"].any() and not (talking["p0"] & talking["p1"]).any()
 
 
+def test_skin_deep_conversations_are_quarrels_or_warm_talks_line_by_line(gen, tree, tmp_path):
+    """RR needs pairs whose rapport differs: each generated Skin Deep conversation has a tone, every line ending on
+    one of its phrases (so a transcript of any window shows it), half of the videos each way; the answer key lies in
+    `.base/tones.json`, which the adapter never reads."""
+    root = tree["skindeep"]
+    tones = json.loads((root / ".base" / "tones.json").read_text())
+    assert sorted(tones) == sorted(p.stem for p in root.glob("*.mp4"))
+    assert set(tones.values()) == {"quarrel", "warm"}
+    job = {"phrases": str(root / ".base" / "phrases.npz"), "seconds": 30, "seed": "b",
+           "video": str(next((root / ".base").glob("faces*.mp4"))), "dest": str(tmp_path / "x.mp4")}
+    for tone, other in (("quarrel", "warm"), ("warm", "quarrel")):
+        lines = [text for _, _, _, text in gen.conversation(job | {"tone": tone})]
+        assert len(lines) >= 5 and all(any(line.endswith(p) for p in gen.TONES[tone]) for line in lines)
+        assert not any(line.endswith(p) for p in gen.TONES[other] for line in lines)
+
+
 def test_the_generated_translation_memories_hold_every_text_the_build_translates(tree):
-    """The packaged LLM cannot translate Chinese, so a text missing from a generated memory refuses its record: the
-    EFAQA memory once held titles with their gender mark while the adapter translates the post without it, and
+    """A text missing from a generated memory goes to the LLM (seconds a text) or, with none, refuses its record:
+    the EFAQA memory once held titles with their gender mark while the adapter translates the post without it, and
     three conversations in four were refused, which the annotated benchmarks then paid for in extra records."""
     from humansense.annotators.speech import _pieces
     from humansense.annotators.translate import load_memory, memory_key
