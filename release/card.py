@@ -73,6 +73,18 @@ def _classes_md(classes: dict[str, dict[str, int]]) -> str:
     return markdown_table(pd.DataFrame(rows))
 
 
+def _cm_mix(items: list[Item]) -> list[str]:
+    """CM's two kinds of question, counted per split: which order, which description (the paper's)."""
+    kinds = Counter((i.split, (i.annotations or {}).get("cm_kind", "order")) for i in items if i.task == "CM")
+    if not kinds:
+        return []
+    per_split = "; ".join(f"{split}: {kinds.get((split, 'description'), 0)} description, "
+                          f"{kinds.get((split, 'order'), 0)} order" for split in sorted({s for s, _ in kinds}))
+    return ["CM asks two kinds of question: which description matches the video (wrong options: other videos' "
+            "event sequences, the paper's CM) and which order its events happen in (wrong options: the same events "
+            f"reordered). {per_split}.", ""]
+
+
 def card_text(header: dict, items: list[Item], tiny: set[str], report: dict, audit: pd.DataFrame) -> str:
     counts = Counter((i.task, i.split) for i in items)
     tiny_counts = Counter(i.task for i in items if i.id in tiny)
@@ -100,6 +112,7 @@ def card_text(header: dict, items: list[Item], tiny: set[str], report: dict, aud
         markdown_table(pd.DataFrame(rows)), "",
         "Answer classes in eval (selection evens them out as far as each source allows):", "",
         _classes_md(report.get("eval_answer_classes") or {}), "",
+        *_cm_mix(items),
         "## Loading", "", "```python", "from datasets import load_dataset",
         "ds = load_dataset(\"<this repo or folder>\", \"all\")  # or a task: \"PA\", \"AR\", ...", "```", "",
         "The authors' evaluation format is in `data/HumanSense_VQA.json` and `data/HumanSense_AQA.json` (eval "

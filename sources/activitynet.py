@@ -1,9 +1,14 @@
 """ActivityNet Captions -> CM (which description matches the sequence of actions; single choice).
 
 Format: FORMATS.md section 6: `{video_id: {duration, timestamps: [[s, e]...], sentences: [...]}}`. An item takes
-two or three consecutive events with a clear order, cuts the span they cover, and asks which description tells
-them in the right order. Wrong options are the same events in another order (equal length by construction, so
-length gives nothing away) and the events of another video.
+two or three consecutive events with a clear order, cuts the span they cover, and asks which description matches
+them. Two kinds, mixed by a seeded draw per video (`description_share`):
+
+* **order**: the wrong options are the same events in another order (same words, same length, so neither gives
+  anything away): the video must be watched for the order;
+* **description** (the paper's CM): the wrong options are other videos' event sequences, told the same way and
+  drawn from the same share of each video (its seeded window, not its opening, which ActivityNet's annotators
+  start alike: "A man is seen..."), within the length rule like any free text.
 """
 
 from __future__ import annotations
@@ -14,7 +19,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from humansense.config import ActivityNetConfig
-from humansense.ids import check_component, seeded_rng
+from humansense.ids import check_component, seeded_rng, unit_interval
 from humansense.schema import ClipSpec, ItemDraft, Provenance
 from humansense.sources.base import Record, RecordError, SourceAdapter, find_video
 
@@ -58,21 +63,31 @@ class ActivityNetAdapter(SourceAdapter):
                 continue
             records += [Record(file=path, row=n, record_id=vid, data=v)
                         for n, (vid, v) in enumerate(data.items(), start=1)]
-        # Other videos' event sequences are the pool of wrong options (`pools()`, stored once, not per draft).
+        # Other videos' event sequences are the pool of wrong options (`pools()`, stored once, not per draft): each
+        # video's own window, the span its own item asks about.
         self.sequences: dict[str, list[str]] = {}
         for r in records:
             try:
-                self.sequences[r.record_id] = [s for _, _, s in self._events(r)]
+                events = self._events(r)
             except RecordError:
-                pass
+                continue
+            if len(events) >= 2:
+                first, k = self._window(r.record_id, events)
+                self.sequences[r.record_id] = [s for _, _, s in events[first:first + k]]
         yield from records
 
     def pools(self) -> dict[str, list[tuple[str, str]]]:
-        """`events-K`: every video's first K events (K = 2..max_events) as one description, owned by that video."""
+        """`events-K`: every video's window (its first K events where it is longer, K = min_events..max_events) as
+        one description, owned by that video."""
         return super().pools() | {
             f"events-{k}": [(vid, describe(seq[:k])) for vid, seq in sorted(getattr(self, "sequences", {}).items())
-                            if len(seq) >= 2]
+                            if len(seq) >= k]
             for k in range(self.config.min_events, self.config.max_events + 1)}
+
+    def _window(self, vid: str, events: list) -> tuple[int, int]:
+        """The seeded run of consecutive events a video's item asks about: (first index, count)."""
+        k = min(len(events), self.config.max_events)
+        return seeded_rng(self.seed, self.name, vid, "CM").randrange(len(events) - k + 1), k
 
     def _events(self, record: Record) -> list[tuple[float, float, str]]:
         v = record.data
@@ -98,20 +113,24 @@ class ActivityNetAdapter(SourceAdapter):
         if len(events) < self.config.min_events:
             raise RecordError("too few ordered events", f"video {vid}: {len(events)} events with a clear order "
                                                         f"(need {self.config.min_events})")
-        rng = seeded_rng(self.seed, self.name, vid, "CM")
-        k = min(len(events), self.config.max_events)
-        first = rng.randrange(len(events) - k + 1)
+        first, k = self._window(vid, events)
         window = events[first:first + k]
         sentences = [s for _, _, s in window]
         answer = describe(sentences)
-        wrong_orders = [describe(list(p)) for p in itertools.permutations(sentences) if list(p) != sentences]
+        kind = ("description" if unit_interval(self.seed, self.name, vid, "CM kind") < self.config.description_share
+                else "order")
+        wrong_orders = ([] if kind == "description" else
+                        [describe(list(p)) for p in itertools.permutations(sentences) if list(p) != sentences])
         start, end = window[0][0], max(e for _, e, _ in window)
         media = find_video(self.root / self.config.videos_dir, vid)
+        params = {"events": [first, first + k]} | ({"kind": kind} if kind != "order" else {})  # order items' ids stay
         return [self.draft(
-            task="CM", record_id=vid, params={"events": [first, first + k]},
-            provenance=Provenance(source=self.name, record_id=vid, group=vid, original_file=self.rel(media), start_s=start,
-                                  end_s=end, annotation_file=record.file.name, annotation_row=record.row),
+            task="CM", record_id=vid, params=params,
+            provenance=Provenance(source=self.name, record_id=vid, group=vid, original_file=self.rel(media),
+                                  start_s=start, end_s=end, annotation_file=record.file.name,
+                                  annotation_row=record.row),
             answers=[answer], hard_distractors=[d for d in wrong_orders if d != answer],
             distractors=[], distractor_pool=f"events-{k}",
             clip=ClipSpec(kind="span", source_path=str(media), start_s=start, end_s=end),
-            annotations={"events": [{"start_s": s, "end_s": e, "sentence": t} for s, e, t in window]})]
+            annotations={"events": [{"start_s": s, "end_s": e, "sentence": t} for s, e, t in window],
+                         "cm_kind": kind})]

@@ -329,6 +329,14 @@ def transcript_of(asr: dict | None, start: float, end: float) -> str:
     return " ".join(s["text"].strip() for s in asr.get("segments", []) if s["end"] > start and s["start"] < end)
 
 
+def transcript_segments(asr: dict | None, start: float, end: float) -> list[dict]:
+    """The ASR segments overlapping a clip's span, timed from the clip's start (for a reviewer to seek to)."""
+    if not asr or asr.get("status") != "ok":
+        return []
+    return [{"start_s": round(max(0.0, s["start"] - start), 2), "end_s": round(min(end, s["end"]) - start, 2),
+             "text": s["text"].strip()} for s in asr.get("segments", []) if s["end"] > start and s["start"] < end]
+
+
 def find_video(folder: Path, stem: str, extensions: tuple[str, ...] = (".mp4", ".mkv", ".webm")) -> Path:
     """The first `<stem><ext>` that exists in `folder`; else the first candidate, which the media stage reports missing."""
     for ext in extensions:

@@ -32,7 +32,8 @@ import numpy as np
 from humansense.config import RealtalkConfig
 from humansense.ids import check_component, seeded_rng
 from humansense.schema import ClipSpec, ItemDraft, Provenance
-from humansense.sources.base import Record, RecordError, SourceAdapter, distractor_pool, transcript_of
+from humansense.sources.base import (Record, RecordError, SourceAdapter, distractor_pool, transcript_of,
+                                     transcript_segments)
 
 SIDES = {"p0": "left", "p1": "right"}
 PERSON = {"p0": "The person on the left", "p1": "The person on the right"}
@@ -227,7 +228,8 @@ class RealtalkAdapter(SourceAdapter):
                              "speaker": seg["speaker"], "speaker_side": SIDES[seg["speaker"]],
                              "jaw_activity": seg["jaw_activity"], "speaker_evidence": "EMOCA jaw opening (pose[3])",
                              "utterance_in_clip_s": [round(seg["start"] - start, 3), round(seg["end"] - start, 3)],
-                             "asr_en": transcript_of(asr, start, end)}))
+                             "asr_en": transcript_of(asr, start, end),
+                             "transcript_segments": transcript_segments(asr, start, end)}))
         return drafts
 
     def _listener_expression(self, faces: dict | None, listener: str) -> dict | None:
@@ -275,5 +277,6 @@ class RealtalkAdapter(SourceAdapter):
                              "listener_side": SIDES[reply["speaker"]],
                              "reply": {"start": reply["start"], "end": reply["end"], "text": reply["text"]},
                              "listener_expression": expression, "jaw_activity": pair["jaw_activity"],
-                             "asr_en": transcript_of(asr, pair["start"], pair["end"])}))
+                             "asr_en": transcript_of(asr, pair["start"], pair["end"]),
+                             "transcript_segments": transcript_segments(asr, pair["start"], pair["end"])}))
         return drafts

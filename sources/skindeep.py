@@ -20,7 +20,8 @@ from pathlib import Path
 from humansense.config import SkindeepConfig
 from humansense.ids import check_component
 from humansense.schema import ClipSpec, ItemDraft, Provenance
-from humansense.sources.base import Record, SourceAdapter, distractor_pool, find_video, transcript_of
+from humansense.sources.base import (Record, SourceAdapter, distractor_pool, find_video, transcript_of,
+                                     transcript_segments)
 from humansense.annotators.rapport import rapport_label
 from humansense.sources.fetch import STATUS_FILE, withdrawn_ids
 from humansense.sources.relations import (FAMILIAR, RELATIONS, UNFAMILIAR, boilerplate_lines, familiarity,
@@ -151,7 +152,9 @@ class SkindeepAdapter(SourceAdapter):
         common = dict(record_id=video_id, annotations={"evidence": evidence, "uploader": info.get("uploader"),
                                                        "upload_date": info.get("upload_date"),
                                                        "license": info.get("license"),
-                                                       **({"asr_en": asr_en} if asr_en else {})},
+                                                       **({"asr_en": asr_en} if asr_en else {}),
+                                                       "transcript_segments": transcript_segments(
+                                                           self.evidence(video_id, "asr"), 0.0, end)},
                       provenance=Provenance(source=self.name, record_id=video_id, group=video_id,
                                             original_file=self.rel(media), start_s=0.0, end_s=end,
                                             annotation_file=record.file.name, annotation_row=record.row),

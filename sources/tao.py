@@ -69,6 +69,9 @@ class TaoAdapter(SourceAdapter):
             raise RecordError("person tracks not exhaustive", f"video {name}: people are not exhaustively "
                                                               f"annotated, so the count is unknown")
         count = len(record.data["tracks"])
+        if count == 0:  # the paper's HC counts the people a video shows: its questions presuppose someone
+            raise RecordError("no person to count", f"video {name}: no person track (HC asks how many people "
+                                                    f"appear, so it takes videos with at least one)")
         if count > 9:
             raise RecordError("count outside 0-9", f"video {name}: {count} people; answers are one digit")
         if not record.data["frames"]:
@@ -77,7 +80,7 @@ class TaoAdapter(SourceAdapter):
         folder = safe_join(self.root / self.config.frames_dir, name, "video name")
         # Every other count may be a candidate, drawn by how often it is an answer (augment): neighbours preferred
         # would make "the middle value" the answer.
-        pool = [str(c) for c in range(10) if c != count]
+        pool = [str(c) for c in range(1, 10) if c != count]  # 0 is never an answer, so never a candidate
         start_s, end_s = first / self.config.fps, (last + 1) / self.config.fps
         return [self.draft(
             task="HC", record_id=name,

@@ -491,5 +491,7 @@ def test_the_packaged_default_tells_a_quarrel_from_a_warm_talk(model_dir, tmp_pa
     with llm_client(AnnotatorsConfig(), cache) as client:
         scores = score_rapports(client, {tone: talk for tone, talk in talks.items()})
         assert client.account["model"] == "qwen2.5-1.5b"
+        # one request at a time to the one-slot server, waited for as long as a long transcript takes there
+        assert (client.cfg.max_concurrency, client.cfg.timeout_s) == (1, 600.0)
     labels = {tone: rapport_label(score.data) for tone, score in scores.items()}
     assert labels == {"quarrel": "With challenges", "warm": "Harmonious"}, scores

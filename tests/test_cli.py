@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 from typer.testing import CliRunner
 
@@ -63,3 +64,25 @@ def test_every_folder_of_the_package_is_declared_so_setup_has_nothing_to_warn_ab
     assert found == set(tool["packages"])
     data_only = {p for p in found if not any(folder(p).glob("*.py"))}
     assert data_only and data_only <= set(tool["package-data"])
+
+
+def test_the_config_and_cli_references_cover_every_key_and_command_as_the_code_says():
+    """docs/config.md and docs/cli.md are generated (scripts/gen_reference.py): every config key has a meaning (a
+    comment beside it in humansense/config.py), every command and option a help text, and the committed pages are
+    what the code gives now, so a new key or command without an entry fails here."""
+    from humansense.reference import REFERENCES, cli_commands, config_keys
+
+    keys = list(config_keys())
+    assert len(keys) > 150 and [f"{k.section}.{k.name}" for k in keys if not k.meaning] == []
+    assert {"annotators.llm.model", "sources.skindeep.fetch.manifest", "release.media_mode"} <= \
+        {f"{k.section}.{k.name}" for k in keys}
+    commands = cli_commands()
+    paths = {c.path for c in commands}
+    for public in ("build", "sources check", "sources scan", "annotate", "qc serve", "qc report", "score",
+                   "release push", "media materialize"):
+        assert f"humansense {public}" in paths, public
+    assert [c.path for c in commands if not c.help] == []
+    assert [(c.path, flags) for c in commands for flags, _, help_text in c.options if not help_text] == []
+    root = Path(__file__).resolve().parents[1]
+    for name, make in REFERENCES.items():
+        assert (root / name).read_text(encoding="utf-8") == make(), f"{name} is stale: run scripts/gen_reference.py"

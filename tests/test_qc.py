@@ -99,6 +99,74 @@ def test_browser_review_accept_reject_correct_and_reload(app_url, qc_build):
     assert rows[2].corrected_answer == new
 
 
+BROWSER_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
+                "--disable-component-update", "--disable-sync", "--autoplay-policy=no-user-gesture-required"]
+
+
+@pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="Debian's chromium is installed by scripts/setup.sh")
+def test_keyboard_only_review_name_then_verdicts_on_five_tasks(app_url, qc_build):
+    """No mouse: the name typed into the box that has the focus, Enter, then the verdict keys reach the items (once
+    they were typed into the name). Five tasks get a verdict each (HC's count and a multi-answer item corrected
+    by their keys, a rejection with its reason by Enter), the others are skipped with `n`; the store holds exactly
+    those verdicts and the name is as typed. An item with a transcript or spoken turns shows them as timed lines
+    that seek the player, the raw JSON folded away."""
+    from playwright.sync_api import sync_playwright
+
+    by_task = {}
+    for it in sample(qc_build):
+        by_task.setdefault(it.task, it)
+    wanted = ["HC", next(t for t in ("PA", "AR") if t in by_task)]
+    wanted += [t for t in ("FG", "TR", "RR", "ES", "PC", "CM", "GR") if t in by_task and t not in wanted][:3]
+    expected, seen_timed = {}, False
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=BROWSER_ARGS)
+        page = browser.new_page()
+        page.goto(f"{app_url}/?token={TOKEN}")
+        page.wait_for_function("document.activeElement && document.activeElement.id === 'annotator'")
+        page.keyboard.type("kb reviewer")
+        page.keyboard.press("Enter")
+        page.wait_for_function("typeof item !== 'undefined' && item !== null")
+        for _ in range(len(sample(qc_build)) + 1):
+            it = page.evaluate("item")
+            if it is None or len(expected) == len(wanted):
+                break
+            if it["annotations"].get("transcript_segments") or it["annotations"].get("spoken_turns"):
+                assert page.locator("#evidence [data-seek]").count() > 0, it["task"]
+                assert page.evaluate("document.getElementById('raw').open") is False
+                seen_timed = True
+            task = it["task"]
+            if task not in wanted or task in expected:
+                page.keyboard.press("n")
+            elif it["kind"] == "numeral":
+                new = next(o["text"] for o in it["options"] if o["text"] != it["answer"])
+                page.keyboard.press("c")
+                page.keyboard.press(new)
+                page.keyboard.press("Enter")
+                expected[task] = (it["id"], "correct", new)
+            elif it["kind"] == "multi":
+                new = next(o["letter"] for o in it["options"] if o["letter"] not in it["answer"])
+                page.keyboard.press("c")
+                page.keyboard.press(new.lower())
+                page.keyboard.press("Enter")
+                expected[task] = (it["id"], "correct", new)
+            elif len(expected) % 2:
+                page.keyboard.press("r")
+                page.keyboard.press("Enter")  # the first reason, from the list that has the focus
+                expected[task] = (it["id"], "reject", None)
+            else:
+                page.keyboard.press("a")
+                expected[task] = (it["id"], "accept", None)
+            page.wait_for_function(f"item === null || item.id !== '{it['id']}'")
+        name = page.input_value("#annotator")
+        browser.close()
+    assert name == "kb reviewer"
+    assert sorted(expected) == sorted(wanted) and seen_timed
+    rows = ReviewStore(qc_build / "qc" / REVIEWS_FILE).rows()
+    assert sorted((r.item_id, r.verdict, r.corrected_answer) for r in rows) == sorted(expected.values())
+    assert all(r.annotator == "kb reviewer" for r in rows)
+    assert all(r.reason for r in rows if r.verdict == "reject")
+
+
 def test_media_is_looked_up_never_joined(app_url, qc_build):
 
     item = sample(qc_build)[0]

@@ -178,10 +178,17 @@ def test_activitynet_sequences_in_order():
     assert kitchen.answers == ["A young woman stands in a kitchen and waves at the camera, then she picks up a bowl "
                                "and begins whisking eggs, then she pours the mixture into a pan and smiles."]
     assert (kitchen.clip.start_s, kitchen.clip.end_s) == (0.83, 39.5)
-    assert len(kitchen.hard_distractors) == 5  # the other orders of the same three events
-    assert all(len(h) == len(kitchen.answers[0]) for h in kitchen.hard_distractors)
+    # two kinds, by a seeded draw per video: "which order" and "which description" (the paper's CM)
+    assert {k: d.annotations["cm_kind"] for k, d in cm.items()} == {
+        "v_QOlSCBRmfWY": "description", "v_ehGHCYKzyZ8": "order", "v_-x1Yq2Z3a4B": "order",
+        "v_Uu1Vv2Ww3Xx": "description"}
     canoe = cm["v_ehGHCYKzyZ8"]
+    assert len(canoe.hard_distractors) == 5  # the other orders of the same three events
+    assert all(len(h) == len(canoe.answers[0]) for h in canoe.hard_distractors)
     assert canoe.clip.end_s == 30.0  # the last caption ends past the video's duration: clamped
+    # a description item's wrong options are the other videos' event windows, told the same way (never its own)
+    others = {cm[v].answers[0] for v in cm if v != "v_QOlSCBRmfWY"}
+    assert not kitchen.hard_distractors and set(kitchen.distractors) == others
     assert quarantine_of(result) == {("malformed record", 4, "v_Mm4Nn5Oo6Pp"),
                                      ("too few ordered events", 5, "v_Qq7Rr8Ss9Tt")}
 
@@ -210,13 +217,14 @@ def test_tao_counts_distinct_person_tracks():
     result = parse("tao")
     hc = drafts_by(result, "HC")
     assert {k: d.answers[0] for k, d in hc.items()} == {
-        "val/YFCC100M/v_f69ebe5b731d3e87c1a3992ee39c3b7e": "3", "val/Charades/3F2ZV": "1",
-        "val/YFCC100M/v_0a1b2c3d4e5f60718293a4b5c6d7e8f9": "0"}
+        "val/YFCC100M/v_f69ebe5b731d3e87c1a3992ee39c3b7e": "3", "val/Charades/3F2ZV": "1"}
     three = hc["val/YFCC100M/v_f69ebe5b731d3e87c1a3992ee39c3b7e"]
     # every other count is a candidate (drawn by answer frequency when augmented): no neighbours preferred
-    assert not three.hard_distractors and three.distractor_pool.startswith("tao/v-")
+    assert not three.hard_distractors
     assert (three.clip.frame_pattern, three.clip.first_frame, three.clip.frame_count) == ("frame%04d.jpg", 1, 51)
+    assert set(three.distractors) == set("12456789")  # 0 is never the count: the questions presuppose people
     assert quarantine_of(result) == {("person tracks not exhaustive", 3, "val/HACS/v_Kq2LmZz0001"),
+                                     ("no person to count", 4, "val/YFCC100M/v_0a1b2c3d4e5f60718293a4b5c6d7e8f9"),
                                      ("unsafe id", 5, None)}
 
 

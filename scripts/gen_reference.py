@@ -1,0 +1,12 @@
+"""Write the generated references, docs/config.md and docs/cli.md, from the code (`humansense/reference.py`).
+
+    .venv/bin/python scripts/gen_reference.py
+"""
+
+from pathlib import Path
+
+from humansense.reference import write_references
+
+if __name__ == "__main__":
+    for path in write_references(Path(__file__).resolve().parents[1]):
+        print(path)
