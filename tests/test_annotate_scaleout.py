@@ -264,3 +264,41 @@ def test_a_worker_started_with_one_openmp_thread_runs_its_engines_on_the_configu
     assert run.returncode == 0, run.stderr[-2000:]
     pools = json.loads(run.stdout.strip().splitlines()[-1].replace("'", '"'))
     assert pools and set(pools.values()) == {3}, pools
+
+
+MMAPPED_BLOCKS_AFTER_A_MEGABYTE = """
+import ctypes, json, sys
+from humansense.annotators import registry
+
+class MallInfo2(ctypes.Structure):
+    _fields_ = [(name, ctypes.c_size_t) for name in
+                ("arena", "ordblks", "smblks", "hblks", "hblkhd", "usmblks", "fsmblks", "uordblks", "fordblks",
+                 "keepcost")]
+
+libc = ctypes.CDLL("libc.so.6")
+libc.mallinfo2.restype, libc.malloc.restype = MallInfo2, ctypes.c_void_p
+relaxed = registry.relax_malloc_trim() if sys.argv[1] == "relax" else {}
+before = libc.mallinfo2().hblks
+block = libc.malloc(1 << 20)  # an engine's one-megabyte array
+print(json.dumps({"mmapped": libc.mallinfo2().hblks - before, "relaxed": relaxed}))
+"""
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="glibc's allocator")
+def test_a_worker_under_dasks_nanny_allocates_its_arrays_from_the_heap_again():
+    """Dask's nanny starts workers with MALLOC_TRIM_THRESHOLD_=65536, which also pins glibc's mmap threshold at
+    128 KiB: each array an engine makes above it is mapped (and zeroed) afresh, and a conversation took 2 min on a
+    LocalCluster worker against 34 s on a plain one, most of it system time. The worker's engines undo that."""
+    nanny = os.environ | {"MALLOC_TRIM_THRESHOLD_": "65536"}
+
+    def megabyte(mode: str, env: dict) -> dict:
+        run = subprocess.run([sys.executable, "-c", MMAPPED_BLOCKS_AFTER_A_MEGABYTE, mode], capture_output=True,
+                             text=True, timeout=120, env=env)
+        assert run.returncode == 0, run.stderr[-2000:]
+        return json.loads(run.stdout.strip().splitlines()[-1])
+
+    assert megabyte("as-started", nanny)["mmapped"] == 1  # the nanny's setting: the megabyte is a fresh mapping
+    relaxed = megabyte("relax", nanny)
+    assert relaxed == {"mmapped": 0, "relaxed": {"mmap_threshold": 32 << 20, "trim_threshold": 64 << 20}}
+    plain = {k: v for k, v in os.environ.items() if k != "MALLOC_TRIM_THRESHOLD_"}
+    assert megabyte("relax", plain)["relaxed"] == {}  # a process started without it is left as glibc runs it
