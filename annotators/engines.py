@@ -89,9 +89,10 @@ def llm_client(cfg: AnnotatorsConfig, cache: AnnotationCache, held: bool = False
         if held:
             from humansense.annotators.registry import local_llm_url
 
-            base_url = local_llm_url(cache.root / "models", cfg.llm.model)
+            base_url = local_llm_url(cache.root / "models", cfg.llm.model, cfg.llm.local_threads)
         else:
-            base_url = stack.enter_context(LocalLlmServer(cache.root / "models", cfg.llm.model)).base_url
+            base_url = stack.enter_context(LocalLlmServer(cache.root / "models", cfg.llm.model,
+                                                          threads=cfg.llm.local_threads)).base_url
         # The local server has one slot on the machine's cores: requests beyond it would only queue there, and time
         # out queued (a 1.5B model takes ~20 s on a 150 s transcript), so they wait here, one at a time.
         local = cfg.llm.model_copy(update={"max_concurrency": 1, "timeout_s": max(cfg.llm.timeout_s, LOCAL_TIMEOUT_S)})

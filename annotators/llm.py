@@ -117,6 +117,10 @@ class LlmClient:
     def _cache_key(self, messages: list[dict], schema: type[BaseModel]) -> str:
         params = {"temperature": self.cfg.temperature, "max_tokens": self.cfg.max_tokens,
                   "schema": schema.model_json_schema()}
+        if not self.cfg.base_url and self.cfg.local_threads != 2:
+            # The packaged model's answers depend on llama.cpp's thread count (a rapport score: "pleasant" on one
+            # thread, "neutral" on two); 2, what earlier answers were made with, stays out of their keys.
+            params["threads"] = self.cfg.local_threads
         return self.cache.key("llm", "openai", self.cfg.model, params, digest(messages, length=40))
 
     def _record_usage(self, usage) -> tuple[int, int]:

@@ -96,15 +96,15 @@ def engine(annotator: str, cfg: AnnotatorsConfig):
         return _held[key]
 
 
-def local_llm_url(model_dir: Path, model: str) -> str:
-    """The base URL of this process's local LLM server for `model`, started on first use."""
+def local_llm_url(model_dir: Path, model: str, threads: int = 2) -> str:
+    """The base URL of this process's local LLM server for `model` on `threads` CPU threads, started on first use."""
     from humansense.annotators.llm import LocalLlmServer
 
-    key = f"{Path(model_dir).resolve()}:{model}"
+    key = f"{Path(model_dir).resolve()}:{model}:{threads}"
     relax_malloc_trim()
     with _lock:
         if key not in _servers:
-            server = LocalLlmServer(Path(model_dir), model).__enter__()
+            server = LocalLlmServer(Path(model_dir), model, threads=threads).__enter__()
             atexit.register(server.__exit__, None, None, None)
             _servers[key] = server
             _loads[f"llm:{model}@cpu"] += 1

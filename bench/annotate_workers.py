@@ -26,13 +26,15 @@ OUT = Path(__file__).parent / "out"
 SOURCES = ("realtalk", "skindeep")
 
 
-def plan(tree: Path, records: int, evidence: Path, cache: Path, shard_size: int, seed: int) -> list:
+def plan(tree: Path, records: int, evidence: Path, cache: Path, shard_size: int, seed: int, threads: int) -> list:
     from humansense.annotators.shards import plan_shards
     from humansense.annotators.stage import annotate_order, annotation_units, record_inputs
     from humansense.config import AnnotatorsConfig, SourcesConfig
     from humansense.sources import adapter_class
 
-    cfg, shards = AnnotatorsConfig(shard_size=shard_size), []
+    cfg = AnnotatorsConfig.model_validate({"shard_size": shard_size, "asr": {"cpu_threads": threads},
+                                           "llm": {"local_threads": threads}})
+    shards = []
     for name in SOURCES:
         adapter = adapter_class(name)(getattr(SourcesConfig(), name), tree / name, seed)
         ids = annotate_order(annotation_units(adapter), seed, name)[:records]
@@ -48,7 +50,7 @@ def run(label: str, tree: Path, args, work: Path, address: str | None = None, wo
     from humansense.flows.build import _run_shards
 
     evidence, cache = work / label / "evidence", work / label / "cache"
-    shards = plan(tree, args.records, evidence, cache, args.shard_size, args.seed)
+    shards = plan(tree, args.records, evidence, cache, args.shard_size, args.seed, args.engine_threads)
     runner = DaskTaskRunner(address=address) if address else DaskTaskRunner(cluster_kwargs={
         "n_workers": workers, "threads_per_worker": 1, "processes": True, "dashboard_address": ":0"})
 
@@ -84,6 +86,9 @@ def main() -> None:
     ap.add_argument("--records", type=int, default=8, help="records of each source, in the build's seeded order")
     ap.add_argument("--shard-size", type=int, default=1)
     ap.add_argument("--seed", type=int, default=2026)
+    ap.add_argument("--engine-threads", type=int, default=2,
+                    help="CPU threads of each worker's engines (ASR and BLAS, the local LLM): 1 to give each worker "
+                         "one core of its own; the default is the build's")
     ap.add_argument("--scheduler", help="also run on this separately started cluster (its workers see the tree)")
     ap.add_argument("--work", type=Path, help="where evidence and caches go (default: a temporary folder)")
     args = ap.parse_args()
@@ -95,7 +100,8 @@ def main() -> None:
     for r in runs:
         r["evidence_files"] = len(evidence_of(r))
         r["same_evidence_as_one_worker"] = evidence_of(r) == first
-    summary = {"command": " ".join(sys.argv), "records_per_source": args.records, "runs": runs,
+    summary = {"command": " ".join(sys.argv), "records_per_source": args.records,
+               "engine_threads": args.engine_threads, "runs": runs,
                "two_to_one_wall_ratio": round(runs[1]["wall_s"] / runs[0]["wall_s"], 3)}
     OUT.mkdir(exist_ok=True)
     (OUT / "annotate_workers.json").write_text(json.dumps(summary, indent=2))

@@ -314,6 +314,9 @@ class LlmConfig(_Section):
     # With no base_url: a packaged model (annotators/local_models.py: "qwen2.5-1.5b", "qwen2.5-0.5b", "gemma-270m")
     # or a GGUF file's path; with one, the endpoint's model name.
     model: str = "qwen2.5-1.5b"
+    # CPU threads of the packaged model's llama.cpp server (one a worker process): its answers depend on the count,
+    # which keys them unless 2 (the default earlier answers were made with); with base_url, unused.
+    local_threads: int = Field(default=2, ge=1)
     api_key_env: str = "OPENAI_API_KEY"  # the name of the variable holding the key, never the key
     max_concurrency: int = Field(default=4, ge=1)  # requests in flight at once
     requests_per_minute: int = Field(default=500, ge=1)  # the client's own rate limit

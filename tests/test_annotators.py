@@ -473,6 +473,38 @@ def test_the_local_llm_answers_a_prompt_alike_whatever_it_was_asked_before(tmp_p
     assert all(len(raws) == 1 for raws in answers.values()), answers
 
 
+def test_the_local_llm_runs_on_the_configured_threads_and_keys_its_answers_by_them(tmp_path, monkeypatch):
+    """`[annotators.llm] local_threads` gives each worker's llama.cpp server its CPU threads (1 where a worker has a
+    core of its own). The packaged model's answers depend on the count (Gemma 270M scored a generated transcript's
+    atmosphere "pleasant" on one thread, "neutral" on two), so an answer made on one count is never served to a
+    build on another: the count keys the cache (except the default 2, which earlier answers were made with)."""
+    import json
+
+    from humansense.annotators import llm
+    from humansense.annotators.engines import llm_client
+    from humansense.annotators.rapport import score_rapports
+    from humansense.config import AnnotatorsConfig
+
+    started: list[int] = []
+
+    class Recorded(llm.LocalLlmServer):
+        def __enter__(self):
+            started.append(self.threads)
+            return super().__enter__()
+
+    monkeypatch.setattr(llm, "LocalLlmServer", Recorded)
+    transcripts = json.loads((Path(__file__).parent / "data" / "rapport_transcripts.json").read_text())
+    cache, accounts = AnnotationCache(tmp_path / "c"), []
+    for threads in (1, 2, 1):
+        cfg = AnnotatorsConfig(llm={"model": "gemma-270m", "local_threads": threads})
+        with llm_client(cfg, cache) as client:
+            assert len(score_rapports(client, transcripts)) == len(transcripts)
+            accounts.append((client.account["requests"], client.account["cache_hits"]))
+    assert started == [1, 2, 1]
+    n = len(transcripts)
+    assert accounts == [(n, 0), (n, 0), (0, n)]  # two threads asked again; one thread's answers reused
+
+
 # chrF (sacrebleu, character 6-grams, beta 2) of the packaged 0.5B model's English on the 30 texts, at temperature 0;
 # measured by bench/llm_models.py (bench/RESULTS.md gives both models' figures). The floor keeps a margin for
 # llama.cpp's arithmetic on other CPUs, far above what an echo or a ramble scores.
