@@ -58,8 +58,8 @@ _malloc: dict[str, int] = {}
 def relax_malloc_trim() -> dict[str, int]:
     """Undo, for this process, the allocator setting Dask's nanny starts workers with (MALLOC_TRIM_THRESHOLD_=65536).
     Setting it also freezes glibc's mmap threshold at 128 KiB, so every array an engine frees above that size is
-    unmapped and its next one mapped and zeroed again: a RealTalk conversation took 2 min on a LocalCluster worker
-    against 34 s on a plain `dask worker --no-nanny`, more than half of it system time. The thresholds set here
+    unmapped and its next one mapped and zeroed again: a RealTalk conversation took about 2 min on a LocalCluster
+    worker, more system time than user time, and 91 s with this (bench/RESULTS.md). The thresholds set here
     are those glibc would have grown to by itself. Nothing changes where the variable is unset or not glibc."""
     if _malloc or "MALLOC_TRIM_THRESHOLD_" not in os.environ:
         return dict(_malloc)
