@@ -26,6 +26,15 @@ def prefect_harness():
 
 
 @pytest.fixture(scope="session")
+def prefect_api_url(prefect_harness) -> str:
+    """The session's Prefect server, for CLI builds in processes of their own (each would start a temporary one,
+    seconds of start-up and a new database a build)."""
+    from prefect.settings import PREFECT_API_URL
+
+    return PREFECT_API_URL.value()
+
+
+@pytest.fixture(scope="session")
 def sample_roots(tmp_path_factory) -> dict[str, Path]:
     """The embedded sample with its media synthesised (once per session)."""
     from humansense.sample import materialize

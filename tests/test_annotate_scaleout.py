@@ -69,11 +69,14 @@ def dask_cluster(tmp_path: Path):
 
 
 @pytest.mark.slow
-def test_the_cli_on_a_dask_cluster_writes_the_evidence_one_process_writes(sample_roots, dask_cluster, tmp_path: Path):
+def test_the_cli_on_a_dask_cluster_writes_the_evidence_one_process_writes(sample_roots, sample_build, dask_cluster,
+                                                                          tmp_path: Path):
     """`humansense build --runner dask --dask-address` against a separately started scheduler and two workers: each
-    annotated source's evidence is byte for byte what one process writes shard by shard (other shard sizes, its own
-    annotator cache), the shards were spread over both workers, and each worker loaded each engine once."""
-    out, cache_here = tmp_path / "cluster", tmp_path / "here-cache"
+    annotated source's evidence is byte for byte what one process writes (the session's sample build: this process,
+    the threads runner, the default shard size, its own annotator cache) and what this process assembles from the
+    cluster's cache in shards of one and of three; the shards were spread over both workers, and each worker loaded
+    each engine once."""
+    out = tmp_path / "cluster"
     config = sample_config({n: sample_roots[n] for n in ANNOTATED}, tmp_path / "c.toml",
                            only_sources(*ANNOTATED) + "[annotators]\nshard_size = 2\n")
     env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
@@ -93,14 +96,14 @@ def test_the_cli_on_a_dask_cluster_writes_the_evidence_one_process_writes(sample
             workers.setdefault(pid, {}).update(worker["loads"])
     assert len(workers) == 2  # both workers annotated; an engine stays loaded across a worker's shards
 
-    cluster_cache = out / "cache" / "annotations"
+    cluster_cache, one_process = out / "cache" / "annotations", sample_build[0] / "cache"
     for name in ANNOTATED:
         cluster = evidence_of(out / "cache" / "work" / "evidence" / name, cluster_cache)
-        annotate_here(sample_roots, name, tmp_path / "here" / name, cache_here, shard_size=1)
-        assert evidence_of(tmp_path / "here" / name, cache_here) == cluster and len(cluster) > 3
-        # A third shard size, on the cluster's annotator cache: the same files again.
-        annotate_here(sample_roots, name, tmp_path / "three" / name, cluster_cache, shard_size=3)
-        assert evidence_of(tmp_path / "three" / name, cluster_cache) == cluster
+        here = evidence_of(one_process / "work" / "evidence" / name, one_process / "annotations")
+        assert here == cluster and len(cluster) > 3
+        for size in (1, 3):  # other shard sizes, on the cluster's annotator cache: the same files again
+            annotate_here(sample_roots, name, tmp_path / f"size-{size}" / name, cluster_cache, shard_size=size)
+            assert evidence_of(tmp_path / f"size-{size}" / name, cluster_cache) == cluster
 
 
 @pytest.mark.slow

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -170,10 +171,12 @@ def test_deployment_run_fetches_builds_and_reports(sample_roots, web_host, tmp_p
 @pytest.mark.parametrize("runner", ["dask", "processes"])
 def test_other_runners_give_the_same_items(runner, prefect_harness, sample_roots, sample_build, tmp_path: Path):
     """Dask's workers and Prefect's process pool run the submitted stages (parse, annotate, cut) in other
-    processes: the release is the same as the default threads' build."""
+    processes: the release is the same as the default threads' build. The annotation shards run on the workers
+    against a copy of the threads build's annotator cache (the engines on workers are the cluster test's concern)."""
     from humansense.flows.build import build_humansense, with_runner
 
     config = sample_config(sample_roots, tmp_path / "c.toml")
+    shutil.copytree(sample_build[0] / "cache" / "annotations", tmp_path / runner / "cache" / "annotations")
     report = with_runner(build_humansense, runner)(out=str(tmp_path / runner), config_file=str(config))
     threads = {i.id: (i.answer, [o.text for o in i.options]) for i in load_items(sample_build[0] / "release")}
     other = {i.id: (i.answer, [o.text for o in i.options]) for i in load_items(tmp_path / runner / "release")}

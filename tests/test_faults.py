@@ -25,14 +25,15 @@ BIN = Path(sys.executable).parent
 SEED = 2026
 
 
-def run_build(out: Path, config: Path, kill: str | None = None, timeout: int = 600,
+def run_build(out: Path, config: Path, server: str, kill: str | None = None, timeout: int = 600,
               home: Path | None = None) -> subprocess.CompletedProcess:
-    """`humansense build` in its own process group (a killed build's temporary Prefect server is stopped too);
-    Prefect's home and the captured output go to `home` (default: beside `out`)."""
+    """`humansense build` in its own process group (whatever a killed build started is stopped too), against the
+    session's Prefect server at `server` as a user with a server runs it (the README's test covers a build's own
+    temporary server); Prefect's home and the captured output go to `home` (default: beside `out`)."""
     home = home or out.parent
     env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_") and k != KILL_ENV}
-    env.update(PREFECT_HOME=str(home / f"{out.name}-prefect"), PREFECT_SERVER_ANALYTICS_ENABLED="false",
-               DO_NOT_TRACK="1")
+    env.update(PREFECT_HOME=str(home / f"{out.name}-prefect"), PREFECT_API_URL=server,
+               PREFECT_SERVER_ANALYTICS_ENABLED="false", DO_NOT_TRACK="1")
     if kill:
         env[KILL_ENV] = kill
     log = home / f"{out.name}-{kill or 'run'}.log".replace(":", "-")
@@ -72,25 +73,26 @@ def fault_config(sample_roots, tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def reference(fault_config, tmp_path_factory) -> Path:
+def reference(fault_config, prefect_api_url, tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("reference") / "build"
-    done = run_build(out, fault_config)
+    done = run_build(out, fault_config, prefect_api_url)
     assert done.returncode == 0, done.stdout[-3000:]
     return out / "release"
 
 
-def test_a_build_killed_in_every_stage_resumes_to_the_same_release(fault_config, reference, tmp_path: Path):
+def test_a_build_killed_in_every_stage_resumes_to_the_same_release(fault_config, reference, prefect_api_url,
+                                                                    tmp_path: Path):
     rng = random.Random(SEED)  # seeded kill points: the n-th record, unit, clip or draft of each stage
     points = [f"annotate:{rng.randint(1, 3)}", f"parse:{rng.randint(1, 6)}", f"cut:{rng.randint(1, 4)}",
               f"augment:{rng.randint(1, 8)}", "publish:1"]
     out = tmp_path / "build"
     for point in points:  # each run resumes the last one's work and is killed one stage further on
-        killed = run_build(out, fault_config, kill=point)
+        killed = run_build(out, fault_config, prefect_api_url, kill=point)
         assert killed.returncode == -signal.SIGKILL, f"{point} was never reached:\n{killed.stdout[-2000:]}"
         assert not (out / "release").exists(), f"killed at {point}, a release became visible"
     assert list(out.glob(".release.tmp-*")), "the publish kill left its temporary folder (never the release)"
 
-    resumed = run_build(out, fault_config)
+    resumed = run_build(out, fault_config, prefect_api_url)
     assert resumed.returncode == 0, resumed.stdout[-3000:]
     release = out / "release"
     assert release_content(release) == release_content(reference)
@@ -106,12 +108,13 @@ def test_a_build_killed_in_every_stage_resumes_to_the_same_release(fault_config,
           f"{sum(len(rows) for rows in release_content(release).values())} rows equal to the uninterrupted build's")
 
 
-def test_a_kill_while_publishing_leaves_the_previous_release_whole(fault_config, reference, tmp_path: Path):
+def test_a_kill_while_publishing_leaves_the_previous_release_whole(fault_config, reference, prefect_api_url,
+                                                                   tmp_path: Path):
     out = tmp_path / "build"
-    assert run_build(out, fault_config).returncode == 0
+    assert run_build(out, fault_config, prefect_api_url).returncode == 0
     before = release_content(out / "release")
     stamp = (out / "release" / "build_report.json").read_bytes()
-    killed = run_build(out, fault_config, kill="publish:1")
+    killed = run_build(out, fault_config, prefect_api_url, kill="publish:1")
     assert killed.returncode == -signal.SIGKILL
     assert (out / "release" / "build_report.json").read_bytes() == stamp  # the old release, untouched
     assert release_content(out / "release") == before and manifest_holds(out / "release")
@@ -232,7 +235,7 @@ def _jester_config(sample_roots, folder: Path) -> Path:
 
 
 def test_a_full_disk_fails_clearly_and_keeps_the_previous_release(small_disk, sample_roots, tmp_path: Path,
-                                                                   monkeypatch, prefect_harness):
+                                                                   monkeypatch, prefect_api_url):
     config = _jester_config(sample_roots, tmp_path)
     if small_disk is None:  # no mount here: a writer that fails part-way through publishing instead
         from humansense.flows.build import build_humansense
@@ -257,30 +260,30 @@ def test_a_full_disk_fails_clearly_and_keeps_the_previous_release(small_disk, sa
         assert not list(out.glob(".release.tmp-*"))
         return
     out = small_disk / "build"
-    assert run_build(out, config, home=tmp_path).returncode == 0
+    assert run_build(out, config, prefect_api_url, home=tmp_path).returncode == 0
     stamp = (out / "release" / "build_report.json").read_bytes()
     before = release_content(out / "release")
     shutil.rmtree(out / "cache" / "clips")  # the rebuild must write clips again
     _fill(small_disk, leave_bytes=64 * 1024)
-    failed = run_build(out, config, home=tmp_path)
+    failed = run_build(out, config, prefect_api_url, home=tmp_path)
     assert failed.returncode != 0
     assert "No space left on device" in failed.stdout, failed.stdout[-3000:]
     assert (out / "release" / "build_report.json").read_bytes() == stamp  # the previous release, whole
     assert release_content(out / "release") == before and manifest_holds(out / "release")
     assert not list(out.glob(".release.tmp-*"))
     (small_disk / "filler").unlink()  # space again: the next build completes
-    assert run_build(out, config, home=tmp_path).returncode == 0 and manifest_holds(out / "release")
+    assert run_build(out, config, prefect_api_url, home=tmp_path).returncode == 0 and manifest_holds(out / "release")
 
 
-def test_a_read_only_output_is_refused_clearly(small_disk, sample_roots, tmp_path: Path):
+def test_a_read_only_output_is_refused_clearly(small_disk, sample_roots, prefect_api_url, tmp_path: Path):
     if small_disk is None:
         pytest.skip("this machine may not mount a file system (needs CAP_SYS_ADMIN): read-only output untested here")
     config = _jester_config(sample_roots, tmp_path)
     out = small_disk / "build"
-    assert run_build(out, config, home=tmp_path).returncode == 0
+    assert run_build(out, config, prefect_api_url, home=tmp_path).returncode == 0
     before = release_content(out / "release")
     subprocess.run(["mount", "-o", "remount,ro", str(small_disk)], check=True)
-    failed = run_build(out, config, home=tmp_path)
+    failed = run_build(out, config, prefect_api_url, home=tmp_path)
     assert failed.returncode != 0 and "Read-only file system" in failed.stdout, failed.stdout[-3000:]
     assert release_content(out / "release") == before and manifest_holds(out / "release")
 
