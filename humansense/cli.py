@@ -275,8 +275,8 @@ def build(
     log_file = out / "logs" / "build.log"
     if not os.environ.get("PREFECT_API_URL"):
         console.print("Prefect keeps the build's task states and caches behind an API; with no PREFECT_API_URL it "
-                      "runs a temporary local server for this build (a few seconds; point PREFECT_API_URL at a "
-                      "running server to skip it).", highlight=False)
+                      "runs a temporary local server for this build and its workers on this machine (a few seconds; "
+                      "point PREFECT_API_URL at a running server to skip it).", highlight=False)
     failure = None
     with quiet_terminal(log_file, verbose):  # stage lines go to the terminal it keeps
         from humansense.augment.audit import BiasAuditError
@@ -284,9 +284,12 @@ def build(
         from humansense.lock import BuildLocked
         from humansense.release.shortfall import ShortfallError
 
+        from humansense.prefect_api import shared_temporary_api
+
         flow = with_runner(build_humansense, runner, dask_address)
         try:
-            report = flow(out=str(out), config_file=str(config) if config else None, seed=seed)
+            with shared_temporary_api(runner, dask_address):  # one server for the build and its workers
+                report = flow(out=str(out), config_file=str(config) if config else None, seed=seed)
         except (ShortfallError, BiasAuditError) as e:
             failure = f"[red]build failed, nothing published:[/red] {e}"
         except BuildLocked as e:

@@ -95,6 +95,12 @@ def test_the_cli_on_a_dask_cluster_writes_the_evidence_one_process_writes(sample
             assert pid != str(os.getpid()) and all(n == 1 for n in worker["loads"].values())
             workers.setdefault(pid, {}).update(worker["loads"])
     assert len(workers) == 2  # both workers annotated; an engine stays loaded across a worker's shards
+    # The workers reported to the build's temporary Prefect server: none started a server of its own.
+    import psutil
+
+    for pid in workers:
+        servers = [c for c in psutil.Process(int(pid)).children(recursive=True) if "uvicorn" in " ".join(c.cmdline())]
+        assert not servers, f"worker {pid} started a Prefect server of its own"
 
     cluster_cache, one_process = out / "cache" / "annotations", sample_build[0] / "cache"
     for name in ANNOTATED:
@@ -104,6 +110,26 @@ def test_the_cli_on_a_dask_cluster_writes_the_evidence_one_process_writes(sample
         for size in (1, 3):  # other shard sizes, on the cluster's annotator cache: the same files again
             annotate_here(sample_roots, name, tmp_path / f"size-{size}" / name, cluster_cache, shard_size=size)
             assert evidence_of(tmp_path / f"size-{size}" / name, cluster_cache) == cluster
+
+
+def test_a_build_shares_its_temporary_prefect_server_only_with_workers_that_can_reach_it(monkeypatch):
+    """A server on 127.0.0.1 is handed to workers on this machine (a process pool, a LocalCluster, a cluster whose
+    workers all listen here) and never to a cluster with a worker elsewhere, nor where an API is configured."""
+    from humansense import prefect_api
+
+    assert prefect_api.is_this_machine("127.0.0.1") and prefect_api.is_this_machine("localhost")
+    assert not prefect_api.is_this_machine("192.0.2.7")  # TEST-NET-1: nobody's address
+    assert not prefect_api.is_this_machine("no-such-host.invalid")
+    assert not prefect_api.workers_share_this_machine("threads", None)
+    assert prefect_api.workers_share_this_machine("processes", None) and prefect_api.workers_share_this_machine("dask", None)
+    for hosts, shared in (({"127.0.0.1"}, True), ({"127.0.0.1", "192.0.2.7"}, False), (set(), False)):
+        monkeypatch.setattr(prefect_api, "dask_worker_hosts", lambda address, hosts=hosts: hosts)
+        assert prefect_api.workers_share_this_machine("dask", "tcp://127.0.0.1:8786") is shared, hosts
+    monkeypatch.setattr(prefect_api, "dask_worker_hosts", lambda address: (_ for _ in ()).throw(OSError("refused")))
+    assert not prefect_api.workers_share_this_machine("dask", "tcp://127.0.0.1:1")
+    monkeypatch.setenv("PREFECT_API_URL", "http://127.0.0.1:4200/api")
+    with prefect_api.shared_temporary_api("processes") as url:
+        assert url is None  # the configured server is the one
 
 
 @pytest.mark.slow
