@@ -52,15 +52,25 @@ def _config(path: Path | None, for_build: bool = False, **overrides):
 def media_materialize(
     release: Annotated[Path, typer.Option("--release", help="A reference release (with media_manifest.json).")],
     config: Annotated[Path, typer.Option("--config", help="TOML config whose sources' roots hold your copies.")],
+    workers: Annotated[Optional[int], typer.Option("--workers", min=1,
+                                                   help="Clips at once (default: [media] workers).")] = None,
 ) -> None:
     """Cut the clips a reference release leaves out from your own copy of the sources, into the release layout, and
     check each against the release's manifest (duration, frames, decoded content). JSON summary; exit 1 if any
     clip could not be cut, 0 with the differences listed otherwise."""
-    from humansense.release.reference import materialize
+    from rich.progress import Progress
+
+    from humansense.release.reference import MEDIA_MANIFEST, materialize
 
     cfg = _config(config)
     try:
-        result = materialize(release, cfg)
+        total = len(json.loads((release / MEDIA_MANIFEST).read_text(encoding="utf-8")))
+    except (OSError, ValueError):
+        total = None  # materialize says what is wrong with the manifest
+    try:
+        with Progress(console=err_console, transient=True) as progress:
+            bar = progress.add_task("materializing clips", total=total)
+            result = materialize(release, cfg, workers, on_clip=lambda: progress.advance(bar))
     except FileNotFoundError as e:
         err_console.print(f"[red]{e}[/red]", highlight=False)
         raise typer.Exit(2) from None

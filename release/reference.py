@@ -17,6 +17,7 @@ import os
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable
 
 from humansense.config import BuildConfig, MediaConfig
 from humansense.ids import safe_join
@@ -108,41 +109,54 @@ def _check(path: Path, entry: dict, timeout_s: float) -> str | None:
     return "; ".join(problems) or None
 
 
-def materialize(release: Path, config: BuildConfig) -> Materialized:
-    """Cut every referenced clip missing from `release` from the sources `config` points at, and check each."""
+def materialize(release: Path, config: BuildConfig, workers: int | None = None,
+                on_clip: Callable[[], None] | None = None) -> Materialized:
+    """Cut every referenced clip missing from `release` from the sources `config` points at, and check each;
+    `workers` clips at once (default `[media] workers`: each is an ffmpeg cut, a probe and a decode), `on_clip`
+    called as each is done (a progress bar)."""
     release = Path(release)
     manifest_file = release / MEDIA_MANIFEST
     if not manifest_file.exists():
         raise FileNotFoundError(f"{manifest_file} does not exist: not a reference release")
     entries: dict[str, dict] = json.loads(manifest_file.read_text(encoding="utf-8"))
-    result = Materialized()
-    timeout_s = config.media.timeout_s
-    for rel, entry in sorted(entries.items()):
-        target = safe_join(release, rel, "media path")
-        if target.exists():
-            why = _check(target, entry, timeout_s)
-            if why:
-                result.differs[rel] = why
-            else:
-                result.present.append(rel)
-            continue
-        root = getattr(config.sources, entry["source"]).root
-        if root is None:
-            result.failed[rel] = f"sources.{entry['source']}.root is not set in the config"
-            continue
+
+    def one(rel: str) -> tuple[str, str | None]:
         try:
-            source_path = safe_join(Path(root), entry["original_file"], "source file")
-            spec = ClipSpec(**entry["spec"], source_path=str(source_path))
-            cut_clip(spec, target, timeout_s=timeout_s, **entry["encoder"])  # writes a temp file, then renames
-        except (MediaError, ValueError) as e:
-            result.failed[rel] = getattr(e, "detail", str(e))
-            continue
-        why = _check(target, entry, timeout_s)
-        if why:
-            result.differs[rel] = why
-        else:
-            result.ok.append(rel)
+            return _materialize_clip(release, rel, entries[rel], config)
+        finally:
+            if on_clip:
+                on_clip()
+
+    result = Materialized()
+    with ThreadPoolExecutor(max(1, workers or config.media.workers)) as pool:
+        for rel, (outcome, why) in zip(sorted(entries), pool.map(one, sorted(entries))):  # the manifest's order
+            if outcome == "differs":
+                result.differs[rel] = why
+            elif outcome == "failed":
+                result.failed[rel] = why
+            else:
+                getattr(result, outcome).append(rel)
     return result
+
+
+def _materialize_clip(release: Path, rel: str, entry: dict, config: BuildConfig) -> tuple[str, str | None]:
+    """One clip: ("present" | "ok" | "differs" | "failed", why)."""
+    timeout_s = config.media.timeout_s
+    target = safe_join(release, rel, "media path")
+    if target.exists():
+        why = _check(target, entry, timeout_s)
+        return ("differs", why) if why else ("present", None)
+    root = getattr(config.sources, entry["source"]).root
+    if root is None:
+        return "failed", f"sources.{entry['source']}.root is not set in the config"
+    try:
+        source_path = safe_join(Path(root), entry["original_file"], "source file")
+        spec = ClipSpec(**entry["spec"], source_path=str(source_path))
+        cut_clip(spec, target, timeout_s=timeout_s, **entry["encoder"])  # writes a temp file, then renames
+    except (MediaError, ValueError) as e:
+        return "failed", getattr(e, "detail", str(e))
+    why = _check(target, entry, timeout_s)
+    return ("differs", why) if why else ("ok", None)
 
 
 def write_media_manifest(folder: Path, entries: dict[str, dict]) -> None:

@@ -189,3 +189,25 @@ def test_a_build_from_the_generated_label_sources(prefect_harness, tree, tmp_pat
     answered.write_text(json.dumps(vqa))
     questions, _ = load_questions(answered, release=None)
     assert score_questions(questions)["summary"]["strict"]["Avg."] == 1.0
+    # A clip that is not what the manifest says is reported, one whose source file is gone fails the command; the
+    # others are checked and kept (four clips at once here).
+    manifest = json.loads((release / "media_manifest.json").read_text())
+    by_file: dict[str, list[str]] = {}
+    for rel, entry in manifest.items():
+        by_file.setdefault(entry["original_file"], []).append(rel)
+    lost_rel = next(rels[0] for rels in by_file.values() if len(rels) == 1)
+    swapped_rel, other_rel = [r for r in sorted(manifest) if r != lost_rel][:2]
+    (release / swapped_rel).write_bytes((release / other_rel).read_bytes())
+    (release / lost_rel).unlink()
+    lost_source = Path(tree[manifest[lost_rel]["source"]]) / manifest[lost_rel]["original_file"]
+    lost_source.rename(lost_source.with_name(lost_source.name + ".away"))
+    try:
+        third = CliRunner().invoke(app, ["media", "materialize", "--release", str(release), "--config", str(config),
+                                         "--workers", "4"])
+    finally:
+        lost_source.with_name(lost_source.name + ".away").rename(lost_source)
+    assert third.exit_code == 1
+    checked = json.loads(third.stdout)
+    assert list(checked["failed"]) == [lost_rel] and list(checked["differ"]) == [swapped_rel]
+    assert "decoded content differs" in checked["differ"][swapped_rel]
+    assert checked["already_present"] == len(manifest) - 2 and checked["cut"] == 0
