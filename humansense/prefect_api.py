@@ -78,8 +78,10 @@ def shared_temporary_api(runner: str, dask_address: str | None = None) -> Iterat
     try:
         with temporary_settings(updates={PREFECT_API_URL: server.api_url}):
             log.info("one temporary Prefect server for the build and its workers: %s", server.api_url)
-            yield server.api_url
-            drain_to_api()
+            try:
+                yield server.api_url
+            finally:  # a failed build's logs too
+                drain_to_api()
     finally:
         server.stop()
 
