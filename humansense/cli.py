@@ -60,17 +60,14 @@ def media_materialize(
     clip could not be cut, 0 with the differences listed otherwise."""
     from rich.progress import Progress
 
-    from humansense.release.reference import MEDIA_MANIFEST, materialize
+    from humansense.release.reference import materialize
 
     cfg = _config(config)
     try:
-        total = len(json.loads((release / MEDIA_MANIFEST).read_text(encoding="utf-8")))
-    except (OSError, ValueError):
-        total = None  # materialize says what is wrong with the manifest
-    try:
         with Progress(console=err_console, transient=True) as progress:
-            bar = progress.add_task("materializing clips", total=total)
-            result = materialize(release, cfg, workers, on_clip=lambda: progress.advance(bar))
+            bar = progress.add_task("materializing clips", total=None)
+            result = materialize(release, cfg, workers,
+                                 on_clip=lambda total: progress.update(bar, total=total, advance=1))
     except FileNotFoundError as e:
         err_console.print(f"[red]{e}[/red]", highlight=False)
         raise typer.Exit(2) from None
@@ -292,9 +289,8 @@ def build(
         from humansense.augment.audit import BiasAuditError
         from humansense.flows.build import build_humansense, with_runner  # late: Prefect reads settings on import
         from humansense.lock import BuildLocked
-        from humansense.release.shortfall import ShortfallError
-
         from humansense.prefect_api import shared_temporary_api
+        from humansense.release.shortfall import ShortfallError
 
         flow = with_runner(build_humansense, runner, dask_address)
         try:

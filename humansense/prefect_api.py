@@ -9,7 +9,6 @@ such worker keeps Prefect's own behaviour (and the build log says so)."""
 
 from __future__ import annotations
 
-import os
 import socket
 from contextlib import contextmanager
 from typing import Iterator
@@ -67,8 +66,7 @@ def shared_temporary_api(runner: str, dask_address: str | None = None) -> Iterat
     where Prefect's own behaviour stays (an API already configured, one process, workers elsewhere)."""
     from prefect.settings import PREFECT_API_URL, temporary_settings
 
-    if os.environ.get("PREFECT_API_URL") or PREFECT_API_URL.value() or not workers_share_this_machine(runner,
-                                                                                                      dask_address):
+    if PREFECT_API_URL.value() or not workers_share_this_machine(runner, dask_address):  # the environment's too
         yield None
         return
     from prefect.server.api.server import SubprocessASGIServer

@@ -110,10 +110,10 @@ def _check(path: Path, entry: dict, timeout_s: float) -> str | None:
 
 
 def materialize(release: Path, config: BuildConfig, workers: int | None = None,
-                on_clip: Callable[[], None] | None = None) -> Materialized:
+                on_clip: Callable[[int], None] | None = None) -> Materialized:
     """Cut every referenced clip missing from `release` from the sources `config` points at, and check each;
     `workers` clips at once (default `[media] workers`: each is an ffmpeg cut, a probe and a decode), `on_clip`
-    called as each is done (a progress bar)."""
+    called with the number of clips as each is done (a progress bar)."""
     release = Path(release)
     manifest_file = release / MEDIA_MANIFEST
     if not manifest_file.exists():
@@ -125,7 +125,7 @@ def materialize(release: Path, config: BuildConfig, workers: int | None = None,
             return _materialize_clip(release, rel, entries[rel], config)
         finally:
             if on_clip:
-                on_clip()
+                on_clip(len(entries))
 
     result = Materialized()
     with ThreadPoolExecutor(max(1, workers or config.media.workers)) as pool:
