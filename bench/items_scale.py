@@ -111,7 +111,8 @@ def one(n: int, folder: Path) -> dict:
         count += 1
         key = (item.task, item.split)
         if key not in writers:
-            writers[key] = ShardWriter(folder / "data" / item.task, item.split, ReleaseConfig(), folder)
+            writers[key] = ShardWriter(folder / "data" / item.task / f"{item.split}-00000-of-00001.parquet",
+                                       ReleaseConfig(), folder)
         writers[key].add(item)
     for writer in writers.values():
         writer.close()

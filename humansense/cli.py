@@ -493,13 +493,18 @@ def release_push(
     allow_sample: Annotated[bool, typer.Option("--allow-sample", help="Push a release built (partly) from the "
                                                                       "embedded synthetic sample.")] = False,
     endpoint: Annotated[Optional[str], typer.Option("--endpoint", envvar="HF_ENDPOINT", help="Hub URL.")] = None,
+    piece_bytes: Annotated[Optional[int], typer.Option("--piece-bytes", min=1, help="Bytes uploaded per commit at "
+                                                       "most (default 2 GB; a larger file goes alone).")] = None,
 ) -> None:
-    """Upload the release in one commit (token from HF_TOKEN); refused while the QC gate has not passed."""
+    """Upload what changed (token from HF_TOKEN), in commits of bounded size, the card last; a rerun after an
+    interruption uploads only what is missing. Tags the result `build-<date>-<key>`. Refused while the QC gate has
+    not passed."""
     from humansense.release.hub import PushRefused, push_release
 
     try:
         plan = push_release(release, repo_id, private=private, create_pr=pr, dry_run=dry_run,
-                            allow_unreviewed=allow_unreviewed, allow_sample=allow_sample, endpoint=endpoint)
+                            allow_unreviewed=allow_unreviewed, allow_sample=allow_sample, endpoint=endpoint,
+                            max_piece_bytes=piece_bytes)
     except PushRefused as e:
         console.print(f"[red]{e}[/red]")
         raise typer.Exit(1) from None

@@ -233,9 +233,15 @@ class SplitConfig(_Section):
 
 
 class ReleaseConfig(_Section):
-    shard_max_bytes: int = Field(default=256 * 2**20, ge=2**16)  # a new Parquet file once its row groups pass this
-    row_group_rows: int = Field(default=1000, ge=1)  # rows per Parquet row group
-    embed_media: bool = False  # also store each clip's bytes in the rows, for a self-contained Hub dataset
+    # Items are hashed by id into a power-of-two number of Parquet files per task and split, the mean file at most
+    # half of this (release/shards.py).
+    shard_max_bytes: int = Field(default=256 * 2**20, ge=2**16)
+    row_group_rows: int = Field(default=1000, ge=1)  # rows per Parquet row group at most
+    # media bytes per row group at most (`datasets`' 100 MB); the Hub viewer reads a row group at once, 300 MB at most
+    row_group_max_bytes: int = Field(default=100 * 10**6, ge=2**16)
+    # Each clip's bytes in its row's `audio`/`video` cell, so `datasets` decodes them and the viewer plays them;
+    # false leaves the cells null (media_info says "reference") and the clips only as loose files.
+    embed_media: bool = True
     pretty_name: str = "HumanSense (rebuilt with humansense-build)"  # the card's title and `pretty_name`
     # A build fails (before publishing) when an enabled source gives no item or a task's eval is short of its
     # target by more than this share, unless allowed (release/shortfall.py).

@@ -15,6 +15,7 @@ from typing import Annotated, Any, Literal
 import pyarrow as pa
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from humansense.answer_rules import normalise_text as normalise_option_text
 from humansense.tasks import QUESTION_PATTERN, Kind, Level, Modality, task
 
 SCHEMA_VERSION = 1
@@ -244,12 +245,9 @@ class Quarantined(_Strict):
     task: str | None = None
 
 
-_NOT_WORD = re.compile(r"[^a-z0-9]+")
-
-
 @lru_cache(maxsize=1 << 16)  # labels recur in every draft of a source (AVA's 80 actions in 124,000 drafts)
 def _norm(text: str) -> str:
-    return _NOT_WORD.sub(" ", text.lower()).strip()
+    return normalise_option_text(text)
 
 
 normalise_text = _norm

@@ -10,6 +10,8 @@ from enum import StrEnum
 
 from pydantic import BaseModel, ConfigDict
 
+from humansense.answer_rules import MULTI_PATTERN, NUMERAL_PATTERN, SINGLE_PATTERN
+
 
 class Level(StrEnum):
     L1 = "L1"  # surface perception
@@ -30,11 +32,7 @@ class Modality(StrEnum):
 
 
 # The authors' `question_pattern` strings, matched exactly by their scorer.
-QUESTION_PATTERN = {
-    Kind.SINGLE: "Multiple-choice question (select one answer choice)",
-    Kind.MULTI: "Multiple-choice question (select one or more answer choices)",
-    Kind.NUMERAL: "Question and answer (Arabic numerals)",
-}
+QUESTION_PATTERN = {Kind.SINGLE: SINGLE_PATTERN, Kind.MULTI: MULTI_PATTERN, Kind.NUMERAL: NUMERAL_PATTERN}
 
 
 class TaskSpec(BaseModel):

@@ -13,6 +13,32 @@ from humansense.sources.fetch import fetch_line
 from humansense.sources.facts import FACTS
 from humansense.tasks import TASKS
 
+LOADING = [
+    "```python",
+    "from datasets import load_dataset, Video",
+    "",
+    "fg = load_dataset(\"<this repo or folder>\", \"FG\", split=\"eval\")  # a task; \"all\" for every task",
+    "audio = fg[0][\"audio\"]                     # a torchcodec AudioDecoder",
+    "samples = audio.get_all_samples()            # .data (channels x samples), .sample_rate",
+    "gr = load_dataset(\"<this repo or folder>\", \"GR\", split=\"eval\")",
+    "video = gr[0][\"video\"]                     # a torchcodec VideoDecoder: video[0] is the first frame (C x H x W)",
+    "video.metadata.num_frames, gr[0][\"media_info\"][\"fps\"]",
+    "raw = gr.cast_column(\"video\", Video(decode=False))[0][\"video\"]  # {\"bytes\": ..., \"path\": file name}",
+    "```",
+    "",
+    "Decoding needs `torchcodec` (`pip install datasets[audio] torchcodec`; with a CPU build of torch, torchcodec "
+    "0.13 or earlier). An lmms-eval task is in `lmms_eval/`; from any folder:",
+    "",
+    "```bash",
+    "python -m lmms_eval --model qwen2_5_omni --tasks humansense --include_path <this folder>/lmms_eval",
+    "```",
+    "",
+    "It scores each item by the authors' rules (`score`, with its standard error), reports each task's accuracy "
+    "(`acc_<TASK>`) and the paper's Avg. (13 video tasks) and Avg.* (all 15) as `avg` and `avg_star`, and our "
+    "lenient reading as `lenient`.",
+]
+
+
 def licence_lines(modes: dict[str, str] | None = None) -> list[str]:
     """One line per source dataset (all eleven): title, homepage, licence, citation, and how this release carries
     its clips (files, or references to cut with `humansense media materialize`)."""
@@ -113,16 +139,18 @@ def card_text(header: dict, items: list[Item], tiny: set[str], report: dict, aud
         "Answer classes in eval (selection evens them out as far as each source allows):", "",
         _classes_md(report.get("eval_answer_classes") or {}), "",
         *_cm_mix(items),
-        "## Loading", "", "```python", "from datasets import load_dataset",
-        "ds = load_dataset(\"<this repo or folder>\", \"all\")  # or a task: \"PA\", \"AR\", ...", "```", "",
+        "## Loading", "", *LOADING, "",
         "The authors' evaluation format is in `data/HumanSense_VQA.json` and `data/HumanSense_AQA.json` (eval "
-        "split), beside `data/videos/` and `data/audios/`; an lmms-eval task is in `lmms_eval/`. Evaluation prompt "
-        "enhancement used by the paper (placed before the question):", "", f"> {PROMPT_ENHANCEMENT}", "",
+        "split), beside the loose clips in `data/videos/` and `data/audios/` (outside every config's files, so "
+        "`load_dataset` never downloads them). Evaluation prompt enhancement used by the paper (placed before the "
+        "question):", "", f"> {PROMPT_ENHANCEMENT}", "",
         "## Fields", "",
         "`question`, `options` (letter, text), `answer` (one letter; ordered letters such as `AC` for \"select one "
-        "or more\"; one digit for counting), `question_pattern` (the authors' strings), `media.path` (relative to "
-        "this folder), `provenance` (source dataset, record, group, original file, span), `annotations` (JSON: the "
-        "labels the item was made from), `split`, `qc_status`.", "",
+        "or more\"; one digit for counting), `question_pattern` (the authors' strings), `audio` (FG, PC) or `video` "
+        "(the other tasks): the clip, embedded; `media_info` (`path` relative to this folder, modality, "
+        "duration, bytes, width, height, fps, frame count, sha256, and `status`: `embedded`, or `reference` for a "
+        "clip a licence keeps out of the release), `provenance` (source dataset, record, group, original file, "
+        "span), `annotations` (JSON: the labels the item was made from), `split`, `qc_status`.", "",
         "## Bias audit", "",
         "Accuracy of answerers that never see the media, per task, against chance (`audit/bias_audit.png`).", "",
         audit_md, "", f"Flagged: {'; '.join(flagged) if flagged else 'none'}.", "",

@@ -12,6 +12,7 @@ reference elsewhere), or "files" / "reference" for every source.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 from concurrent.futures import ThreadPoolExecutor
@@ -19,10 +20,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from humansense.config import BuildConfig, MediaConfig
+import pyarrow.parquet as pq
+
+from humansense.config import BuildConfig, MediaConfig, ReleaseConfig
 from humansense.ids import safe_join
 from humansense.io import write_json
-from humansense.media import SAFE_INPUT_ARGS, MediaError, cut_clip, probe, run_ffmpeg_bytes
+from humansense.media import SAFE_INPUT_ARGS, MediaError, cut_clip, probe, run_ffmpeg_bytes, sha256_file
+from humansense.release.manifest import MANIFEST, read_manifest
+from humansense.release.shards import MEDIA_INFO, ShardWriter
 from humansense.schema import ClipSpec, Item
 from humansense.sources.facts import facts
 
@@ -91,10 +96,12 @@ class Materialized:
     present: list[str] = field(default_factory=list)  # already in the release, checked
     differs: dict[str, str] = field(default_factory=dict)  # path -> what differs
     failed: dict[str, str] = field(default_factory=dict)  # path -> why it could not be cut
+    embedded: int = 0  # rows whose media cell got the clip's bytes
+    shards: list[str] = field(default_factory=list)  # Parquet files rewritten with them
 
     def summary(self) -> dict:
         return {"cut": len(self.ok), "already_present": len(self.present), "differ": self.differs,
-                "failed": self.failed}
+                "failed": self.failed, "embedded_rows": self.embedded, "shards_rewritten": len(self.shards)}
 
 
 def _check(path: Path, entry: dict, timeout_s: float) -> str | None:
@@ -136,7 +143,37 @@ def materialize(release: Path, config: BuildConfig, workers: int | None = None,
                 result.failed[rel] = why
             else:
                 getattr(result, outcome).append(rel)
+    embed_materialized(release, set(result.ok + result.present), config.release, result)
     return result
+
+
+def embed_materialized(release: Path, checked: set[str], cfg: ReleaseConfig, result: Materialized) -> None:
+    """Put the bytes of each checked clip into its rows' media cells (`status` "embedded"), rewriting only the shards
+    that hold such a row, each under a temporary name renamed into place; then the release manifest. A clip whose
+    bytes differ from the build's (another ffmpeg build) gets its own sha256 in `media_info`."""
+    manifest = read_manifest(release)
+    for shard in sorted(release.glob("data/*/*.parquet")):
+        rows = pq.read_table(shard).to_pylist()
+        wanted = [r[MEDIA_INFO]["status"] == "reference" and r[MEDIA_INFO]["path"] in checked for r in rows]
+        if not any(wanted):
+            continue
+        writer = ShardWriter(shard, cfg, release)
+        for row, fill in zip(rows, wanted):
+            if fill:
+                data = (release / row[MEDIA_INFO]["path"]).read_bytes()
+                row[row[MEDIA_INFO]["modality"]] = {"bytes": data, "path": Path(row[MEDIA_INFO]["path"]).name}
+                row[MEDIA_INFO] |= {"status": "embedded", "bytes": len(data),
+                                    "sha256": hashlib.sha256(data).hexdigest()}
+                result.embedded += 1
+            writer.add_row(row)
+        written = writer.close()
+        rel = shard.relative_to(release).as_posix()
+        manifest[rel] = {"sha256": written.sha256, "bytes": written.bytes}
+        result.shards.append(rel)
+    for rel in result.ok:
+        manifest[rel] = {"sha256": sha256_file(release / rel), "bytes": (release / rel).stat().st_size}
+    if result.shards or result.ok:
+        write_json(release / MANIFEST, manifest)
 
 
 def _materialize_clip(release: Path, rel: str, entry: dict, config: BuildConfig) -> tuple[str, str | None]:

@@ -6,15 +6,10 @@ Two inputs:
   outside the format). It carries its answers, so it is scored on its own, no release needed;
 * JSONL `{"id": ..., "output": ...}` (or the model's name as key) against a release's eval shards.
 
-Two rule sets side by side:
-* strict = the authors' rules (their `score.py`, reproduced as facts, not code): single choice compares the first
-  character of the raw output with the answer's, case-insensitively; "select one or more" drops dots and commas,
-  lower-cases, scores 0 if any remaining character is not an answer letter (so "A C" scores 0), 1 when every answer
-  letter is there, 0.5 when only some are; numerals compare `int(answer)` with `int(first character)`, anything
-  unparsable scoring 0; an empty output leaves the question out of its task's total; `Abnormal_Recognition` is
-  skipped. "all" is question-weighted, as theirs; Avg./Avg.* are the paper's unweighted means of task accuracies.
-* lenient = ours: the answer extracted from phrasing such as "(B)", "The answer is B", "Answer: A, C", or the text
-  of exactly one option; for counts, the first number (digits or a word); a missing or empty output is wrong.
+Two rule sets side by side, from `humansense/answer_rules.py` (the same code scores the release's lmms-eval task):
+strict = the authors' rules, lenient = ours. "all" is question-weighted, as the authors'; Avg./Avg.* are the paper's
+unweighted means of task accuracies (13 video tasks / all 15); `Abnormal_Recognition` is skipped, as by their
+scorer (our AC uses another task_type).
 """
 
 from __future__ import annotations
@@ -26,27 +21,19 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-import pyarrow.parquet as pq
-
-from humansense.schema import Item, Option, normalise_text, row_to_item
+from humansense.answer_rules import SKIPPED_TASK_TYPES, authors_credit, lenient_credit, mean_of, paper_averages
+from humansense.answer_rules import lenient_answer as rules_lenient_answer
+from humansense.release.shards import read_item_rows
+from humansense.schema import Item, Option, row_to_item
 from humansense.tasks import QUESTION_PATTERN, TASKS, Kind, Modality
 
 OUTPUT_KEYS = ("output", "prediction", "pred", "response", "model_output", "model_answer", "raw_output")
 # Keys of a `questions` object in the authors' format; any other key is a model's output.
 AUTHORS_FIELDS = frozenset({"question", "question_pattern", "options", "answer", "task_type", "full_frame_number",
                             "fps", "asr_en", "time", "video_or_clip"})
-JUDGMENT_PATTERN = "Judgment question (Yes or No)"  # in the authors' scorer, unused by the benchmark's tasks
-SKIPPED_TASK_TYPES = frozenset({"Abnormal_Recognition"})  # their scorer skips it
 AUDIO_TASK_TYPES = frozenset(t.task_type for t in TASKS.values() if t.modality is Modality.AUDIO)
 ABBR_OF_TASK_TYPE = {t.task_type: t.abbr for t in TASKS.values()}
 KIND_OF_PATTERN = {p: k for k, p in QUESTION_PATTERN.items()}
-NUMBER_WORDS = {w: str(i) for i, w in enumerate(["zero", "one", "two", "three", "four", "five", "six", "seven",
-                                                 "eight", "nine"])}
-# Letters are upper case only, so that "the answer is because..." does not read as B.
-_ANSWER_IS = re.compile(r"(?i:answer|option|choice)s?\s*(?i:is|are)?\s*[:\-]?\s*\(?\s*"
-                        r"([A-J](?:\s*(?:,|and|&)?\s*[A-J])*)\b")
-_LEADING = re.compile(r"^\W*\(?([A-J](?:\s*,?\s*[A-J])*)\)?(?:[.):\s]|$)")
-_PAREN = re.compile(r"\(([A-J])\)")
 _OPTION_TEXT = re.compile(r"^\s*([A-J])\s*[.):]\s*(.*)$", re.S)
 
 
@@ -72,7 +59,7 @@ def load_items(release: Path, splits: tuple[str, ...] = ("eval", "train")) -> li
     items = []
     for split in splits:
         for shard in sorted(Path(release).glob(f"data/*/{split}-*.parquet")):
-            items += [row_to_item(r) for r in pq.read_table(shard).to_pylist()]
+            items += [row_to_item(r) for r in read_item_rows(shard)]
     if not items:
         raise FileNotFoundError(f"no {'/'.join(splits)} shards under {release}/data/*/")
     return items
@@ -82,31 +69,7 @@ def load_eval_items(release: Path) -> list[Item]:
     return load_items(release, ("eval",))
 
 
-# The rules ------------------------------------------------------------------------------------------------------
-
-def authors_credit(pattern: str, answer: str, output: str | None) -> float | None:
-    """The authors' score of one output: 1, 0.5 (some of a multi answer) or 0; None = left out of the total."""
-    if not output:
-        return None
-    if pattern == QUESTION_PATTERN[Kind.SINGLE]:
-        return float(answer[:1].lower() == output[0].lower())
-    if pattern == QUESTION_PATTERN[Kind.NUMERAL]:
-        try:
-            return float(int(answer) == int(output[0]))
-        except ValueError:
-            return 0.0
-    if pattern == JUDGMENT_PATTERN:
-        said = output.replace(".", "").replace(" ", "")
-        return float(answer.lower() == said.lower()) if said else None
-    if pattern == QUESTION_PATTERN[Kind.MULTI]:
-        said, letters = output.replace(".", "").replace(",", "").lower(), answer.lower()
-        if not said:
-            return None
-        if any(ch not in letters for ch in said):
-            return 0.0
-        return 1.0 if all(ch in said for ch in letters) else 0.5
-    return None  # a pattern their scorer has no branch for is not counted
-
+# The rules (humansense/answer_rules.py, shared with the release's lmms-eval task) ------------------------------
 
 def strict_credit(item: Item | Question, raw: str | None) -> float | None:
     pattern = item.pattern if isinstance(item, Question) else item.question_pattern
@@ -114,28 +77,7 @@ def strict_credit(item: Item | Question, raw: str | None) -> float | None:
 
 
 def lenient_answer(item: Item | Question, raw: str) -> str | None:
-    text = raw.strip()
-    if item.kind is Kind.NUMERAL:
-        m = re.search(r"\b(\d+)\b", text)
-        if m:
-            return m.group(1)
-        words = re.findall(r"[a-z]+", text.lower())
-        return next((NUMBER_WORDS[w] for w in words if w in NUMBER_WORDS), None)
-    valid = {o.letter for o in item.options}
-    for pattern in (_ANSWER_IS, _LEADING):
-        m = pattern.search(text)
-        if m:
-            letters = "".join(sorted(set(re.findall(r"[A-J]", m.group(1).upper())) & valid))
-            if letters:
-                return letters if item.kind is Kind.MULTI else letters[0]
-    parens = sorted(set(_PAREN.findall(text)) & valid)
-    if parens:
-        return "".join(parens) if item.kind is Kind.MULTI else parens[0]
-    said = normalise_text(text)
-    named = sorted(o.letter for o in item.options if normalise_text(o.text) and normalise_text(o.text) in said)
-    if named and (item.kind is Kind.MULTI or len(named) == 1):
-        return "".join(named)
-    return None
+    return rules_lenient_answer(item.kind, [(o.letter, o.text) for o in item.options], raw)
 
 
 # Reading outputs --------------------------------------------------------------------------------------------------
@@ -263,8 +205,7 @@ def score_questions(questions: list[Question]) -> dict:
         if credit is not None:
             row["counted"] += 1
             row["correct"] += credit
-        if q.output is not None and q.kind is not None:
-            row["lenient"] += lenient_answer(q, q.output) == q.answer
+        row["lenient"] += lenient_credit(q.pattern, q.answer, [(o.letter, o.text) for o in q.options], q.output)
     order = [a for a in TASKS if a in rows] + sorted(t for t in rows if t not in TASKS)
     tasks = {t: {"task_type": rows[t]["task_type"], "questions": rows[t]["questions"],
                  "counted": rows[t]["counted"], "left_out": rows[t]["questions"] - rows[t]["counted"],
@@ -272,21 +213,18 @@ def score_questions(questions: list[Question]) -> dict:
                  "strict": rows[t]["correct"] / rows[t]["counted"] if rows[t]["counted"] else None,
                  "lenient": rows[t]["lenient"] / rows[t]["questions"]} for t in order}
 
-    def mean(names: Iterable[str], rule: str) -> float | None:
-        vals = [tasks[t][rule] for t in names if t in tasks and tasks[t][rule] is not None]
-        return sum(vals) / len(vals) if vals else None
-
-    video = [t for t in tasks if not rows[t]["audio"]]
+    audio = [t for t in tasks if rows[t]["audio"]]
     levels = {lv: [a for a, t in TASKS.items() if t.level.value == lv] for lv in ("L1", "L2", "L3", "L4")}
     counted = sum(r["counted"] for r in tasks.values())
-    summary = {rule: {"Avg.": mean(video, rule), "Avg.*": mean(tasks, rule),
-                      **{lv: mean(abbrs, rule) for lv, abbrs in levels.items()}} for rule in ("strict", "lenient")}
+    summary = {rule: {**paper_averages({t: r[rule] for t, r in tasks.items()}, audio),
+                      **{lv: mean_of(tasks[t][rule] for t in abbrs if t in tasks) for lv, abbrs in levels.items()}}
+               for rule in ("strict", "lenient")}
     # The authors' "all": every counted question weighs the same.
     summary["strict"]["all"] = sum(r["correct"] for r in tasks.values()) / counted if counted else None
     summary["lenient"]["all"] = (sum(rows[t]["lenient"] for t in tasks) / sum(r["questions"] for r in tasks.values())
                                  if tasks else None)
     return {"rules": {"strict": "authors", "lenient": "humansense"}, "tasks": tasks, "summary": summary,
-            "skipped": dict(skipped), "video_tasks": len(video), "tasks_missing": [a for a in TASKS if a not in tasks]}
+            "skipped": dict(skipped), "video_tasks": len(tasks) - len(audio), "tasks_missing": [a for a in TASKS if a not in tasks]}
 
 
 def score(items: list[Item], predictions: dict[str, str]) -> dict:

@@ -23,6 +23,7 @@ import os
 import shutil
 import uuid
 from collections import defaultdict
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
@@ -30,17 +31,43 @@ import pandas as pd
 from humansense.config import ReleaseConfig
 from humansense.faults import checkpoint
 from humansense.io import write_json, write_jsonl, write_text_atomic
-from humansense.media import sha256_file
 from humansense.release.authors import authors_files, authors_train_files
 from humansense.release.diff import DIFF_FILE
+from humansense.release.manifest import MANIFEST, read_manifest, write_manifest  # noqa: F401 (read_manifest: re-exported)
 from humansense.release.reference import write_media_manifest
 from humansense.release.card import card_header, card_text, licence_lines
 from humansense.release.lmms_eval import lmms_eval_files
-from humansense.release.shards import release_schema, write_shards
+from humansense.release.shards import VIEWER_MAX_READ_BYTES, Shards, release_schema, write_shards
 from humansense.schema import Item, Quarantined
 from humansense.tasks import TASKS
 
-MANIFEST = "manifest.json"
+
+
+@dataclass
+class ParquetLayout:
+    """What the shards came to, for the build report: files, row groups, the largest row group's media, and the
+    clips too big for the Hub viewer's one read."""
+
+    files: int = 0
+    rows: int = 0
+    row_groups: int = 0
+    largest_row_group_bytes: int = 0
+    embedded_bytes: int = 0
+    oversized: list[str] = field(default_factory=list)
+
+    def add(self, shards: Shards) -> None:
+        for f in shards.files:
+            self.files += 1
+            self.rows += f.rows
+            self.row_groups += len(f.row_groups)
+            self.largest_row_group_bytes = max([self.largest_row_group_bytes, *f.row_groups])
+            self.embedded_bytes += sum(f.row_groups)
+        self.oversized += shards.oversized
+
+    def summary(self) -> dict:
+        return {"files": self.files, "rows": self.rows, "row_groups": self.row_groups,
+                "largest_row_group_bytes": self.largest_row_group_bytes, "embedded_bytes": self.embedded_bytes,
+                "viewer_max_read_bytes": VIEWER_MAX_READ_BYTES, "oversized_clips": sorted(self.oversized)}
 
 
 def _link_or_copy(src: Path, dst: Path) -> None:
@@ -65,13 +92,6 @@ def split_counts(groups: dict[tuple[str, str], list[Item]]) -> dict[str, int]:
     return {f"{a}/{s}": len(v) for (a, s), v in sorted(groups.items())}
 
 
-def write_manifest(root: Path) -> dict[str, dict]:
-    files = sorted(p for p in root.rglob("*") if p.is_file() and p.name != MANIFEST)
-    manifest = {p.relative_to(root).as_posix(): {"sha256": sha256_file(p), "bytes": p.stat().st_size} for p in files}
-    write_json(root / MANIFEST, manifest)
-    return manifest
-
-
 def write_release(release_dir: Path, items: list[Item], clips_dir: Path, quarantined: list[Quarantined],
                   report: dict, *, tiny: set[str] | None = None, audit: pd.DataFrame | None = None,
                   extra_files: dict[str, Path] | None = None, cfg: ReleaseConfig | None = None,
@@ -91,20 +111,23 @@ def write_release(release_dir: Path, items: list[Item], clips_dir: Path, quarant
             _link_or_copy(clips_dir / Path(rel).name, tmp / rel)
         write_media_manifest(tmp, references)
         groups = split_groups(items, tiny)
-        shards = {}
+        shards, hashed, layout = {}, {}, ParquetLayout()
         for (abbr, split), members in sorted(groups.items(), key=lambda kv: (list(TASKS).index(kv[0][0]), kv[0][1])):
-            files = write_shards(members, tmp / "data" / abbr, split, cfg, tmp)
-            shards[(abbr, split)] = [f.relative_to(tmp).as_posix() for f in files]
+            written = write_shards(members, tmp / "data" / abbr, split, cfg, tmp)
+            shards[(abbr, split)] = [f.path.relative_to(tmp).as_posix() for f in written.files]
+            hashed |= {f.path.relative_to(tmp).as_posix(): {"sha256": f.sha256, "bytes": f.bytes}
+                       for f in written.files}
+            layout.add(written)
         for name, records in {**authors_files(items), **authors_train_files(items)}.items():
             (tmp / "data" / name).parent.mkdir(parents=True, exist_ok=True)
             write_json(tmp / "data" / name, records)
-        for rel, text in lmms_eval_files(".").items():
+        for rel, text in lmms_eval_files(sorted({i.task for i in items if i.split == "eval"})).items():
             write_text_atomic(tmp / rel, text)
         for rel, src in (extra_files or {}).items():
             (tmp / rel).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(src, tmp / rel)
-        report = {**report, "splits": split_counts(groups)}
-        header = card_header(shards, release_schema(cfg), cfg.pretty_name, len(items))
+        report = {**report, "splits": split_counts(groups), "parquet_layout": layout.summary()}
+        header = card_header(shards, release_schema(), cfg.pretty_name, len(items))
         write_text_atomic(tmp / "README.md", card_text(header, items, tiny, report, audit))
         used = {s: (report.get("media_modes") or {}).get(s, "files") for s in {i.provenance.source for i in items}}
         write_text_atomic(tmp / "LICENSE.md", "# Licences of the sources\n\n" + "\n".join(licence_lines(used))
@@ -113,7 +136,7 @@ def write_release(release_dir: Path, items: list[Item], clips_dir: Path, quarant
         write_json(tmp / "build_report.json", report)
         if diff is not None:
             write_json(tmp / DIFF_FILE, diff)
-        write_manifest(tmp)
+        write_manifest(tmp, hashed)
         checkpoint("publish")  # the whole release written, not yet in place
         old = release_dir.with_name(f".{release_dir.name}.old-{uuid.uuid4().hex[:8]}")
         if release_dir.exists():
@@ -124,7 +147,3 @@ def write_release(release_dir: Path, items: list[Item], clips_dir: Path, quarant
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return release_dir
-
-
-def read_manifest(root: Path) -> dict[str, dict]:
-    return json.loads((Path(root) / MANIFEST).read_text())

@@ -18,7 +18,11 @@ compile() {
   "$UV" pip compile --quiet --python-version 3.11 --python-platform x86_64-manylinux_2_28 \
     --custom-compile-command "bash scripts/lock.sh" "${PIP_ARGS[@]}" "$@"
 }
-compile pyproject.toml --extra all --extra test requirements/dev.in -o requirements/dev.lock "$@"
+# opencv-python is left out: opencv-contrib-python (paddlex's pin) installs the same cv2 package with more in it, and
+# two distributions writing one folder leave whichever an installer wrote last (opencv-python 5 has no
+# CascadeClassifier, which fer needs).
+compile pyproject.toml --extra all --extra test requirements/dev.in --no-emit-package opencv-python \
+  -o requirements/dev.lock "$@"
 compile requirements/labelstudio.in -o requirements/labelstudio.lock "$@"
 compile requirements/lmms-eval.in --no-emit-package torchvision -o requirements/lmms-eval.lock "$@"
 echo "locks written: $(ls requirements/*.lock | tr '\n' ' ')"

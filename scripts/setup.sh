@@ -34,6 +34,10 @@ mapfile -t PIP_ARGS < <(.venv/bin/python scripts/uv_args.py)
 sync() { "$UV" pip sync --quiet --python "$1" "${PIP_ARGS[@]}" "$2"; }
 
 sync .venv/bin/python requirements/dev.lock
+# One cv2 provider (opencv-contrib-python; scripts/lock.sh). An environment made before had opencv-python beside it,
+# writing the same folder: the sync removed it and the files they shared, so cv2 is put back whole.
+.venv/bin/python -c "import cv2; cv2.CascadeClassifier" 2>/dev/null || "$UV" pip install --quiet --python \
+  .venv/bin/python "${PIP_ARGS[@]}" --no-deps --reinstall "$(grep '^opencv-contrib-python==' requirements/dev.lock)"
 # The package itself, editable, and fer with no dependencies: fer ships its emotion model, but its declared
 # dependencies would pull facenet-pytorch and a CUDA torch; it runs on tensorflow-cpu and the locked light ones.
 "$UV" pip install --quiet --python .venv/bin/python "${PIP_ARGS[@]}" --no-deps -e . "fer==25.10.3"

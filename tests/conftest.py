@@ -17,6 +17,19 @@ os.environ.pop("PREFECT_API_URL", None)
 os.environ["HF_HOME"] = str(_PREFECT_TMP / "hf")  # datasets' cache, kept out of the user's home
 
 
+def run_isolated(code: str, timeout: float = 300) -> dict:
+    """Run Python `code` in a fresh interpreter and return the JSON it prints last. Media decoding (torchcodec, which
+    `datasets` uses) runs there: torchcodec's FFmpeg brings an LLVM that aborts a process where TensorFlow (the
+    emotion engine, loaded by the session's builds) registered its own first."""
+    import json
+    import subprocess
+    import sys
+
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=timeout)
+    assert done.returncode == 0, done.stderr[-3000:]
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
 @pytest.fixture(scope="session")
 def prefect_harness():
     from prefect.testing.utilities import prefect_test_harness

@@ -9,7 +9,7 @@ import hashlib
 import json
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from urllib.parse import urlparse
+from urllib.parse import unquote, urlparse
 
 import yaml
 
@@ -20,7 +20,9 @@ class FakeHub:
         self.commits: list[dict] = []
         self.auth_headers: list[str | None] = []
         self.validated: list[dict] = []
+        self.tags: dict[str, dict[str, str]] = {}  # repo -> tag -> the revision it names
         self.fail_commits = 0  # this many commits fail (as an upload cut off half-way does)
+        self.fail_at_commit: int | None = None  # the commit that fails once, counting the ones that landed (1-based)
         hub = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -99,19 +101,27 @@ class FakeHub:
                     repo = f"{req.get('organization') or 'user'}/{req['name']}"
                     hub.repos.setdefault(repo, {".gitattributes": b"*.parquet filter=lfs\n"})
                     return self._send(200, {"url": f"{hub.url}/datasets/{repo}", "name": repo})
+                if parts[:2] == ["api", "datasets"] and len(parts) >= 6 and parts[4] == "tag":
+                    repo, tag = f"{parts[2]}/{parts[3]}", json.loads(body)["tag"]
+                    if tag in hub.tags.setdefault(repo, {}):
+                        return self._send(409, {"error": f"tag {tag} exists"})
+                    hub.tags[repo][tag] = parts[5]
+                    return self._send(200, {})
                 if parts[:2] == ["api", "datasets"] and len(parts) >= 6 and parts[4] == "preupload":
                     files = json.loads(body)["files"]
                     return self._send(200, {"files": [{"path": f["path"], "uploadMode": "regular",
                                                        "shouldIgnore": False} for f in files]})
                 if parts[:2] == ["api", "datasets"] and len(parts) >= 6 and parts[4] == "commit":
                     repo = f"{parts[2]}/{parts[3]}"
-                    if hub.fail_commits > 0:  # the upload broke off: the Hub drops the whole commit
-                        hub.fail_commits -= 1
+                    failing = hub.fail_at_commit == len(hub.commits) + 1
+                    if hub.fail_commits > 0 or failing:  # the upload broke off: the Hub drops the whole commit
+                        hub.fail_commits -= not failing
+                        hub.fail_at_commit = None if failing else hub.fail_at_commit
                         return self._send(500, {"error": "Internal Error - upload interrupted"})
                     lines = [json.loads(x) for x in body.splitlines() if x.strip()]
                     files = hub.repos.setdefault(repo, {})
                     record = {"repo": repo, "query": urlparse(self.path).query, "header": lines[0]["value"],
-                              "added": [], "deleted": []}
+                              "revision": unquote("/".join(parts[5:])), "added": [], "deleted": []}
                     for line in lines[1:]:
                         if line["key"] == "file":
                             files[line["value"]["path"]] = base64.b64decode(line["value"]["content"])
@@ -121,8 +131,10 @@ class FakeHub:
                             record["deleted"].append(line["value"]["path"])
                     hub.commits.append(record)
                     oid = hashlib.sha1(json.dumps(record).encode()).hexdigest()
-                    return self._send(200, {"commitUrl": f"{hub.url}/datasets/{repo}/commit/{oid}",
-                                            "commitOid": oid, "pullRequestUrl": f"{hub.url}/datasets/{repo}/discussions/1"})
+                    pr = "create_pr=1" in record["query"]
+                    return self._send(200, {"commitUrl": f"{hub.url}/datasets/{repo}/commit/{oid}", "commitOid": oid,
+                                            **({"pullRequestUrl": f"{hub.url}/datasets/{repo}/discussions/1"}
+                                               if pr else {})})
                 self._send(404, {"error": f"not faked: POST {self.path}"})
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)

@@ -288,27 +288,38 @@ def test_a_read_only_output_is_refused_clearly(small_disk, sample_roots, prefect
     assert release_content(out / "release") == before and manifest_holds(out / "release")
 
 
-def test_a_push_that_fails_mid_upload_leaves_the_hub_unchanged(sample_build):
-    """The upload breaks off: the repository keeps its files (one commit or none, never half a release); the push
-    again lands everything in one commit."""
+def test_a_push_cut_off_between_pieces_resumes_with_what_is_missing(sample_build):
+    """The upload breaks off in its second piece: the first stays whole (never half a commit), the card is still the
+    old one (its configs never name a file that is not there yet), and the push again uploads only the rest, then
+    tags the build."""
     from huggingface_hub.errors import HfHubHTTPError
 
     from fakehub import FakeHub
 
-    from humansense.release.hub import push_release
+    from humansense.release.hub import build_tag, plan_push, push_release
 
     release = sample_build[0] / "release"
     with FakeHub() as hub:
         hub.repos["org/hs"] = {".gitattributes": b"x", "README.md": b"the old card"}
-        before = dict(hub.repos["org/hs"])
-        hub.fail_commits = 1
+        hub.fail_at_commit = 2
+        plan = plan_push(release, "org/hs", endpoint=hub.url, max_piece_bytes=2**20)
+        assert len(plan.pieces) > 3 and plan.pieces[-1][0] == "LICENSE.md"
+        assert all(sum(plan.sizes[f] for f in piece) <= 2**20 or len(piece) == 1 for piece in plan.pieces)
         with pytest.raises(HfHubHTTPError):
-            push_release(release, "org/hs", allow_unreviewed=True, allow_sample=True, endpoint=hub.url)
-        assert hub.repos["org/hs"] == before and hub.commits == []
-        push_release(release, "org/hs", allow_unreviewed=True, allow_sample=True, endpoint=hub.url)
-        assert len(hub.commits) == 1
+            push_release(release, "org/hs", allow_unreviewed=True, allow_sample=True, endpoint=hub.url,
+                         max_piece_bytes=2**20)
+        assert len(hub.commits) == 1 and hub.repos["org/hs"]["README.md"] == b"the old card" and not hub.tags
+        landed = set(hub.commits[0]["added"])
+        push_release(release, "org/hs", allow_unreviewed=True, allow_sample=True, endpoint=hub.url,
+                     max_piece_bytes=2**20)
+        again = {path for c in hub.commits[1:] for path in c["added"]}
+        assert not landed & again and landed | again == set(plan.add + plan.change)
         manifest = json.loads((release / "manifest.json").read_text())
         assert set(manifest) <= set(hub.repos["org/hs"])
+        assert list(hub.tags["org/hs"]) == [build_tag(release)]
+        pushed_task = hub.repos["org/hs"]["lmms_eval/humansense.yaml"].decode()
+        assert "\ndataset_path: org/hs\n" in pushed_task  # the pushed task reads the Hub repository
+        assert plan_push(release, "org/hs", endpoint=hub.url).pieces == [[]]  # nothing left to upload
 
 
 def _reset(handler) -> None:

@@ -166,6 +166,12 @@ def test_a_build_from_the_generated_label_sources(prefect_harness, tree, tmp_pat
     items = load_items(release)
     assert not any((release / i.media.path).exists() for i in items)
     assert "clips not included: references" in (release / "README.md").read_text()
+    import datasets
+    import pyarrow.parquet as pq
+
+    unmaterialised = datasets.load_dataset(str(release), "all")["eval"]  # the same schema, media null
+    assert {r["status"] for r in unmaterialised["media_info"]} == {"reference"}
+    assert set(unmaterialised["video"]) == {None} and set(unmaterialised["audio"]) == {None}
     result = CliRunner().invoke(app, ["media", "materialize", "--release", str(release), "--config", str(config)])
     assert result.exit_code == 0, result.output
     summary = json.loads(result.stdout)
@@ -173,12 +179,22 @@ def test_a_build_from_the_generated_label_sources(prefect_harness, tree, tmp_pat
     assert all((release / i.media.path).is_file() for i in items)
     for name in ("HumanSense_VQA.json", "train_data/merged_video_wo_audio.json"):
         assert all((release / r["video_path"]).is_file() for r in json.loads((release / "data" / name).read_text()))
-    import datasets
-
     loaded = datasets.load_dataset(str(release), "all")
     assert loaded["eval"].num_rows == sum(i.split == "eval" for i in items)
+    # before, every media cell was null ("reference"); now each holds the clip's bytes, with the build's sha256
+    assert summary["embedded_rows"] == sum(pq.read_metadata(p).num_rows for p in release.glob("data/*/*.parquet"))
+    raw = loaded["eval"].cast_column("video", datasets.Video(decode=False))
+    built = {i.id: i.media.sha256 for i in items}
+    for row in raw:
+        assert row["media_info"]["status"] == "embedded"
+        assert hashlib.sha256(row["video"]["bytes"]).hexdigest() == row["media_info"]["sha256"] == built[row["id"]]
+    assert loaded["eval"][0]["video"][0].shape[0] == 3  # and they decode
+    manifest_now = json.loads((release / "manifest.json").read_text())
+    assert all(manifest_now[p.relative_to(release).as_posix()]["sha256"] == hashlib.sha256(p.read_bytes()).hexdigest()
+               for p in release.glob("data/*/*.parquet"))
     again = CliRunner().invoke(app, ["media", "materialize", "--release", str(release), "--config", str(config)])
     assert json.loads(again.stdout)["already_present"] == summary["cut"]
+    assert json.loads(again.stdout)["shards_rewritten"] == 0
     # The authors' result format on the materialised release: every question answered right scores 100%.
     from humansense.release.score import load_questions, score_questions
 

@@ -19,8 +19,9 @@ REQUIREMENTS = ROOT / "requirements"
 LOCK_PLATFORM = {"python_version": "3.11", "python_full_version": "3.11.0", "sys_platform": "linux",
                  "platform_system": "Linux", "platform_machine": "x86_64", "os_name": "posix",
                  "implementation_name": "cpython", "platform_python_implementation": "CPython", "extra": ""}
-# Installed by scripts/setup.sh beside dev.lock, without dependencies.
-NOT_LOCKED = {"humansense-build", "fer"}
+# Installed by scripts/setup.sh beside dev.lock, without dependencies; opencv-python is left out of the lock on
+# purpose (scripts/lock.sh: opencv-contrib-python provides the same cv2).
+NOT_LOCKED = {"humansense-build", "fer", "opencv-python"}
 PIN = re.compile(r"^([A-Za-z0-9][A-Za-z0-9._-]*)==(\S+)")
 
 
@@ -82,6 +83,13 @@ def test_a_requirement_changed_without_relocking_is_reported():
         "tabulate-extra-never-locked>=1.0: not in the lock (run bash scripts/lock.sh)"]
     assert drift(project_requirements(raised), pins) == [
         f"pandas>{pins['pandas']}: the lock pins pandas=={pins['pandas']} (run bash scripts/lock.sh)"]
+
+
+def test_one_distribution_provides_cv2():
+    """Two OpenCV distributions would write one cv2 folder, the last installed winning (OpenCV 5's has no
+    CascadeClassifier, which fer's face detector needs)."""
+    pins = lock_pins((REQUIREMENTS / "dev.lock").read_text())
+    assert [name for name in pins if name.startswith("opencv")] == ["opencv-contrib-python"]
 
 
 def test_the_label_studio_lock_keeps_sentry_sdk_below_3():

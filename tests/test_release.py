@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import json
 import random
+import re
 from collections import Counter
 from pathlib import Path
 
@@ -83,19 +84,48 @@ def test_tiny_is_a_seeded_subset_of_eval_with_the_configured_count():
     assert tiny == tiny_ids(list(reversed(items)), SplitConfig(tiny_per_task=30), seed=1)
 
 
-def test_shards_respect_the_size_bound_and_keep_every_row(tmp_path: Path):
-    items = [item(i, "eval", f"g{i}") for i in range(10_000)]
-    cfg = ReleaseConfig(shard_max_bytes=2**16, row_group_rows=250)
-    files = write_shards(items, tmp_path, "eval", cfg, tmp_path)
-    assert len(files) > 2 and [f.name for f in files][0] == f"eval-00000-of-{len(files):05d}.parquet"
-    assert sum(pq.read_metadata(f).num_rows for f in files) == 10_000
-    meta = pq.read_metadata(files[0])
-    assert meta.row_group(0).num_rows == 250 and meta.row_group(0).column(0).compression == "ZSTD"
-    for f in files:  # data past the bound by at most one row group (the footer comes on top)
-        m = pq.read_metadata(f)
-        biggest = max(m.row_group(k).total_byte_size for k in range(m.num_row_groups))
-        assert f.stat().st_size - m.serialized_size < 2**16 + biggest
-    assert not list(tmp_path.glob(".*tmp"))
+def clips_for(items: list[Item], root: Path, size: int) -> None:
+    for i in items:
+        clip = root / i.media.path
+        clip.parent.mkdir(parents=True, exist_ok=True)
+        clip.write_bytes(hashlib.sha256(i.id.encode()).digest() * (size // 32))  # distinct bytes per clip
+
+
+def test_shards_hash_items_stably_and_bound_row_groups(tmp_path: Path, monkeypatch):
+    import humansense.release.shards as shards
+
+    items = [item(i, "eval", f"g{i}") for i in range(40)]
+    clips_for(items, tmp_path, 32 * 1024)
+    cfg = ReleaseConfig(shard_max_bytes=2**18, row_group_max_bytes=2**16)
+    monkeypatch.setattr(shards, "VIEWER_MAX_READ_BYTES", 33 * 1024)  # so that one clip counts as too big for a read
+    (tmp_path / items[0].media.path).write_bytes(b"x" * 40 * 1024)
+    (tmp_path / items[1].media.path).unlink()  # a referenced clip: no bytes in the release
+    written = write_shards(items, tmp_path / "first", "eval", cfg, tmp_path)
+    count = shards.shard_count(sum(32 * 1024 + shards.ROW_OVERHEAD_BYTES for _ in items), cfg.shard_max_bytes)
+    assert count == 16 and written.oversized == [items[0].media.path]
+    assert all(re.fullmatch(r"eval-\d{5}-of-00016\.parquet", f.path.name) for f in written.files)
+    rows = {}
+    for f in written.files:
+        meta = pq.read_metadata(f.path)
+        assert hashlib.sha256(f.path.read_bytes()).hexdigest() == f.sha256 and f.path.stat().st_size == f.bytes
+        assert all(b <= cfg.row_group_max_bytes or n == 1 for b, n in
+                   zip(f.row_groups, (meta.row_group(k).num_rows for k in range(meta.num_row_groups))))
+        for row in pq.read_table(f.path).to_pylist():
+            assert shards.shard_of(row["id"], count) == int(f.path.name[5:10])
+            rows[row["id"]] = row
+    assert set(rows) == {i.id for i in items}
+    one = rows[items[2].id]
+    assert one["video"]["bytes"] == (tmp_path / items[2].media.path).read_bytes() and one["audio"] is None
+    assert one["video"]["path"] == Path(items[2].media.path).name
+    assert one["media_info"]["status"] == "embedded" and one["media_info"]["bytes"] == 32 * 1024
+    missing = rows[items[1].id]
+    assert missing["video"] is None and missing["media_info"]["status"] == "reference"
+    # a rebuild with one item changed rewrites that item's shard alone, the others byte for byte the same
+    changed = [i.model_copy(update={"question": "Which hand gesture?"}) if i.id == items[7].id else i for i in items]
+    again = write_shards(changed, tmp_path / "second", "eval", cfg, tmp_path)
+    differ = [f.path.name for f, g in zip(written.files, again.files) if f.path.read_bytes() != g.path.read_bytes()]
+    assert differ == [f"eval-{shards.shard_of(items[7].id, count):05d}-of-00016.parquet"]
+    assert not list((tmp_path / "first").glob(".*tmp"))
 
 
 def test_release_has_three_splits_without_leakage(sample_build):
@@ -125,6 +155,55 @@ def test_datasets_load_every_config_and_split(sample_build):
     assert [f["name"] for f in header["dataset_info"]["features"]][:3] == ["schema_version", "id", "task"]
 
 
+DECODE = """
+import hashlib, json, sys
+from datasets import Audio, Video, load_dataset
+release = sys.argv[1] if len(sys.argv) > 1 else RELEASE
+fg = load_dataset(release, "FG", split="eval")
+samples = fg[0]["audio"].get_all_samples()
+gr = load_dataset(release, "GR", split="eval")
+video = gr[0]["video"]
+raw = gr.cast_column("video", Video(decode=False))
+print(json.dumps({
+    "features": [type(fg.features["audio"]).__name__, type(fg.features["video"]).__name__],
+    "fg": {"rate": samples.sample_rate, "samples": samples.data.shape[-1], "info": fg[0]["media_info"],
+           "video": fg[0]["video"]},
+    "gr": {"first_frame": list(video[0].shape), "frames": video.metadata.num_frames,
+           "fps": video.metadata.average_fps, "duration": video.metadata.duration_seconds, "info": gr[0]["media_info"]},
+    "raw": [{"sha256": hashlib.sha256(r["video"]["bytes"]).hexdigest(), "name": r["video"]["path"],
+             "info": r["media_info"]} for r in raw],
+}))
+"""
+
+
+def test_datasets_decode_the_embedded_audio_and_video(sample_build):
+    """`datasets` reads the media as Audio and Video features (decoded by torchcodec), bytes and all."""
+    import wave
+
+    from conftest import run_isolated
+
+    release = sample_build[0] / "release"
+    manifest = read_manifest(release)
+    seen = run_isolated(DECODE.replace("RELEASE", repr(str(release))))
+    assert seen["features"] == ["Audio", "Video"]
+    fg = seen["fg"]
+    with wave.open(str(release / fg["info"]["path"]), "rb") as clip:
+        rate, frames = clip.getframerate(), clip.getnframes()
+    assert (fg["rate"], fg["samples"]) == (rate, frames) and fg["video"] is None
+    assert frames / rate == pytest.approx(fg["info"]["duration_s"], abs=0.05)
+    gr = seen["gr"]
+    assert gr["first_frame"] == [3, gr["info"]["height"], gr["info"]["width"]]  # channels first
+    assert gr["frames"] == gr["info"]["frame_count"] and gr["fps"] == pytest.approx(gr["info"]["fps"])
+    assert gr["duration"] == pytest.approx(gr["info"]["duration_s"], abs=0.1)
+    for r in seen["raw"]:  # decode=False: the embedded bytes are the release's clip, by the manifest's sha256
+        assert r["sha256"] == manifest[r["info"]["path"]]["sha256"] == r["info"]["sha256"]
+        assert r["name"] == Path(r["info"]["path"]).name and r["info"]["status"] == "embedded"
+    # the Parquet files carry the features themselves (as `datasets` writes them), and both media columns
+    schema = pq.read_schema(next(release.glob("data/FG/eval-*.parquet")))
+    features = json.loads(schema.metadata[b"huggingface"])["info"]["features"]
+    assert features["audio"]["_type"] == "Audio" and features["video"]["_type"] == "Video"
+
+
 def test_authors_format_matches_the_mission_brief(sample_build):
     release = sample_build[0] / "release"
     vqa = json.loads((release / "data" / "HumanSense_VQA.json").read_text())
@@ -147,7 +226,8 @@ def test_authors_format_matches_the_mission_brief(sample_build):
         else:
             assert all(o[1:3] == ". " for o in q["options"]) and q["answer"] == "".join(sorted(q["answer"]))
     lmms = yaml.safe_load((release / "lmms_eval" / "humansense.yaml").read_text().replace("!function", ""))
-    assert lmms["task"] == "humansense" and lmms["test_split"] == "test"
+    assert lmms["task"] == "humansense" and lmms["test_split"] == "eval"  # the task itself: tests/test_lmms_eval.py
+    assert lmms["dataset_kwargs"]["data_files"] == {"eval": "data/*/eval-*.parquet"}
 
 
 def test_manifest_lists_every_file_with_its_checksum(sample_build):
@@ -216,8 +296,11 @@ def test_hub_dry_run_gate_and_one_commit_push(sample_build, monkeypatch, capsys)
                                       "--endpoint", hub.url])
         assert refused.exit_code == 1 and "QC gate not passed" in refused.output and not hub.commits
         done = push_release(release, "org/hs", allow_unreviewed=True, create_pr=True, endpoint=hub.url)
-        assert len(hub.commits) == 1 and hub.commits[0]["query"] == "create_pr=1"
-        assert sorted(hub.commits[0]["deleted"]) == ["data/old/eval.parquet"] and done.pull_request_url
+        # two pieces: the data, then the card, manifest and task with the deletions, on the pull request's branch
+        assert len(hub.commits) == 2 and hub.commits[0]["query"] == "create_pr=1" and done.pull_request_url
+        assert hub.commits[1]["revision"] == "refs/pr/1" and "README.md" in hub.commits[1]["added"]
+        assert sorted(hub.commits[1]["deleted"]) == ["data/old/eval.parquet"] and not hub.commits[0]["deleted"]
+        assert not hub.tags  # a pull request is not a release yet
         assert hub.validated and hub.validated[-1]["configs"][0]["config_name"] == "all"
         again = plan_push(release, "org/hs", endpoint=hub.url)
         assert (again.add, again.change, again.delete) == ([], [], [])
