@@ -61,6 +61,11 @@ class Shard(BaseModel):
                    for a in self.step.annotators)
 
     @property
+    def can_use_gpu(self) -> bool:
+        """One of its engines may take a GPU ('auto' or a GPU device): a pinned GPU worker suits it best."""
+        return any(getattr(getattr(self.annotators, a, None), "device", "cpu") != "cpu" for a in self.step.annotators)
+
+    @property
     def label(self) -> str:
         return f"{self.source} {self.step.name} {self.ids[0]}..{self.ids[-1]} ({len(self.ids)})"
 

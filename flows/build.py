@@ -39,6 +39,7 @@ from humansense.ids import digest
 from humansense.keyed import output_folder
 from humansense.layout import BuildLayout
 from humansense.lock import build_lock
+from humansense.machine import detect, plan_workers
 from humansense.terminal import stage
 from humansense.qc.review import qc_stage
 from humansense.release.artifacts import run_artifacts
@@ -82,10 +83,11 @@ def _run_shards(shards: list[Shard]) -> list[dict]:
     on a GPU asks a Dask cluster for a worker with the `GPU` resource (`dask worker --resources GPU=1`)."""
     futures = []
     for shard in shards:
-        if shard.needs_gpu:
+        resources = shard_resources(shard)
+        if resources:
             import dask
 
-            with dask.annotate(resources={"GPU": 1}):
+            with dask.annotate(resources=resources):
                 futures.append(annotate_shard_task.submit(shard))
         else:
             futures.append(annotate_shard_task.submit(shard))
@@ -297,10 +299,12 @@ def _build(out: str, config_file: str | None, seed: int | None, push: bool, repo
     return report
 
 
-def with_runner(flow_fn, runner: str = "threads", dask_address: str | None = None, workers: int = 2):
-    """The flow with another task runner: 'threads' (default), 'processes' (Prefect's process pool: the submitted
-    stages, parsing above all, use every core; each worker imports the package once) or 'dask' (a LocalCluster, or
-    `dask_address`)."""
+def with_runner(flow_fn, runner: str = "threads", dask_address: str | None = None, workers: int = 2,
+                gpu_devices: tuple[str, ...] = ()):
+    """The flow with another task runner: 'threads' (the flow's own: one process), 'processes' (Prefect's process
+    pool of `workers`: annotation shards, parsing and cutting in parallel; each worker imports the package once) or
+    'dask' (`dask_address`, a LocalCluster of `workers`, or, with `gpu_devices`, a local cluster with one worker
+    pinned to each GPU and the rest on the CPU: `pinned_cluster`)."""
     if runner == "threads":
         return flow_fn
     if runner == "processes":
@@ -315,5 +319,61 @@ def with_runner(flow_fn, runner: str = "threads", dask_address: str | None = Non
         raise ImportError("the dask runner needs prefect-dask: pip install 'humansense-build[dask]'") from None
     if dask_address:
         return flow_fn.with_options(task_runner=DaskTaskRunner(address=dask_address))
+    if gpu_devices:
+        return flow_fn.with_options(task_runner=DaskTaskRunner(
+            cluster_class=pinned_cluster,
+            cluster_kwargs={"gpu_devices": list(gpu_devices), "cpu_workers": workers - len(gpu_devices)}))
     return flow_fn.with_options(task_runner=DaskTaskRunner(
         cluster_kwargs={"n_workers": workers, "threads_per_worker": 1, "dashboard_address": ":0"}))
+
+
+def plan_runner(runner: str, workers: int | None, config: BuildConfig, dask_address: str | None = None):
+    """The runner a build uses and why: 'auto' sizes worker processes to this machine (humansense/machine.py), a
+    pinned Dask cluster when it has GPUs, the flow's own threads when one worker is all it allows. Returns
+    (runner, workers, GPU devices, the plan's reason for the log)."""
+    if runner == "threads" or dask_address:
+        return runner, workers or 1, (), None
+    threads = max(config.annotators.asr.cpu_threads, config.annotators.llm.local_threads)
+    plan = plan_workers(detect(), threads, requested=workers or config.annotators.workers,
+                        use_gpus=runner in ("auto", "dask"))
+    if runner == "auto":
+        runner = "dask" if plan.gpu_devices else "processes" if plan.workers > 1 else "threads"
+    return runner, plan.workers, plan.gpu_devices if runner == "dask" else (), plan.reason
+
+
+def _on_pinned_cluster() -> bool:
+    """Whether this flow run's task runner is a cluster `with_runner` pinned to this machine's GPUs."""
+    from prefect.context import FlowRunContext
+
+    context = FlowRunContext.get()
+    return getattr(getattr(context, "task_runner", None), "cluster_class", None) is pinned_cluster
+
+
+def shard_resources(shard: Shard, pinned: bool | None = None) -> dict | None:
+    """The Dask resources a shard asks for: a GPU when its config puts an engine on one outright (a worker started
+    with `--resources GPU=1`); on a pinned local cluster, a GPU also for an engine on 'auto', and a CPU worker for
+    the rest, so that GPU workers wait for GPU work."""
+    pinned = _on_pinned_cluster() if pinned is None else pinned
+    if shard.needs_gpu or (pinned and shard.can_use_gpu):
+        return {"GPU": 1}
+    return {"CPU": 1} if pinned else None
+
+
+def cluster_spec(gpu_devices: list[str], cpu_workers: int) -> dict:
+    """Dask worker specs: one nanny per GPU, its process seeing that GPU alone (`CUDA_VISIBLE_DEVICES`, as Dask's
+    CUDA clusters do), and `cpu_workers` seeing none (so that an engine on 'auto' stays on the CPU there)."""
+    from distributed import Nanny
+
+    workers = {f"gpu-{dev}": {"cls": Nanny, "options": {
+        "nthreads": 1, "env": {"CUDA_VISIBLE_DEVICES": dev},
+        "resources": {"GPU": 1} if cpu_workers else {"GPU": 1, "CPU": 1}}} for dev in gpu_devices}
+    workers |= {f"cpu-{k}": {"cls": Nanny, "options": {"nthreads": 1, "env": {"CUDA_VISIBLE_DEVICES": ""},
+                                                        "resources": {"CPU": 1}}} for k in range(cpu_workers)}
+    return workers
+
+
+def pinned_cluster(gpu_devices: list[str], cpu_workers: int, asynchronous: bool = False):
+    from distributed import Scheduler, SpecCluster
+
+    return SpecCluster(workers=cluster_spec(gpu_devices, cpu_workers), asynchronous=asynchronous,
+                       scheduler={"cls": Scheduler, "options": {"dashboard_address": ":0"}})

@@ -267,14 +267,19 @@ def build(
     out: Annotated[Path, typer.Option("--out", help="Build folder; the release goes to OUT/release.")] = Path("build"),
     config: Annotated[Optional[Path], typer.Option("--config", help="TOML config (default: the embedded sample).")] = None,
     seed: Annotated[Optional[int], typer.Option("--seed", help="Build seed (overrides the config).")] = None,
-    runner: Annotated[str, typer.Option("--runner", help="Task runner: 'threads', 'processes' or 'dask'.")] = "threads",
+    runner: Annotated[str, typer.Option("--runner", help="Task runner: 'auto' (worker processes sized to this "
+                                        "machine's CPUs, memory and GPUs), 'threads' (one process), 'processes' or "
+                                        "'dask'.")] = "auto",
     dask_address: Annotated[Optional[str], typer.Option("--dask-address",
                                                         help="Scheduler of a running Dask cluster.")] = None,
+    workers: Annotated[Optional[int], typer.Option("--workers", min=1, help="Worker processes for 'auto', "
+                                                   "'processes' and a LocalCluster (default: sized to the "
+                                                   "machine; [annotators] workers).")] = None,
     verbose: Annotated[bool, typer.Option("--verbose", help="Engine and Prefect output on the terminal too "
                                                             "(else in OUT/logs/build.log).")] = False,
 ) -> None:
     """Build the benchmark (on the embedded sample unless a config points at real sources)."""
-    _config(config, for_build=True, **({"seed": seed} if seed is not None else {}))  # errors before Prefect starts
+    cfg = _config(config, for_build=True, **({"seed": seed} if seed is not None else {}))  # errors before Prefect starts
     _check_writable(out)
     _prefect_env(out)
     from humansense.terminal import quiet_terminal
@@ -287,12 +292,17 @@ def build(
     failure = None
     with quiet_terminal(log_file, verbose):  # stage lines go to the terminal it keeps
         from humansense.augment.audit import BiasAuditError
-        from humansense.flows.build import build_humansense, with_runner  # late: Prefect reads settings on import
+        from humansense.flows.build import build_humansense, plan_runner, with_runner  # late: Prefect reads settings
         from humansense.lock import BuildLocked
         from humansense.prefect_api import shared_temporary_api
         from humansense.release.shortfall import ShortfallError
 
-        flow = with_runner(build_humansense, runner, dask_address)
+        runner, workers, gpu_devices, why = plan_runner(runner, workers, cfg, dask_address)
+        if why:
+            from humansense.terminal import STAGES
+
+            STAGES.info("runner %s, %s", runner, why)
+        flow = with_runner(build_humansense, runner, dask_address, workers, gpu_devices)
         try:
             with shared_temporary_api(runner, dask_address):  # one server for the build and its workers
                 report = flow(out=str(out), config_file=str(config) if config else None, seed=seed)
@@ -324,13 +334,22 @@ def deploy_serve(
     config: Annotated[Optional[Path], typer.Option("--config", help="TOML config of every run.")] = None,
     push: Annotated[bool, typer.Option("--push/--no-push", help="Push each release to the Hub.")] = False,
     repo_id: Annotated[Optional[str], typer.Option("--repo-id", help="Hub dataset repo for --push.")] = None,
+    runner: Annotated[str, typer.Option("--runner", help="Task runner of every run (as for build).")] = "auto",
+    workers: Annotated[Optional[int], typer.Option("--workers", min=1, help="Worker processes of every run "
+                                                   "(default: sized to this machine; [annotators] workers).")] = None,
 ) -> None:
-    """Register the build-humansense/NAME deployment and serve its runs until interrupted."""
-    _config(config)
+    """Register the build-humansense/NAME deployment and serve its runs until interrupted. The runs use this
+    machine's workers as `build` does, sized when the deployment is served."""
+    cfg = _config(config)
     _prefect_env(out)
+    from humansense.flows.build import plan_runner
     from humansense.flows.deploy import serve
 
-    serve(name, cron, str(out.resolve()), str(config.resolve()) if config else None, push, repo_id)
+    runner, workers, gpu_devices, why = plan_runner(runner, workers, cfg)
+    if why:
+        console.print(f"runs use runner {runner}, {why}", highlight=False)
+    serve(name, cron, str(out.resolve()), str(config.resolve()) if config else None, push, repo_id,
+          runner=runner, workers=workers, gpu_devices=gpu_devices)
 
 
 def print_summary(report: dict, release: Path) -> None:

@@ -289,8 +289,10 @@ class AsrConfig(_Section):
     batched: bool = False  # faster-whisper's BatchedInferencePipeline (fast on a GPU; other defaults, keyed)
     batch_size: int = Field(default=8, ge=1)  # segments per batch when batched (keyed)
     # CTranslate2's CPU threads, and OpenMP's with them: the transcript depends on the count (one conversation gave
-    # 128 segments on two threads, 21 on one), so it keys the cache, and every worker runs with this many.
-    cpu_threads: int = Field(default=2, ge=1)
+    # 128 segments when OpenMP ran on one thread and CTranslate2 on two), so it keys the cache (unless 2), and every
+    # worker runs with this many. One thread (the default since workers were sized to the machine) lets a plain
+    # build run one worker per core; the word error rate was the same on one and two (bench/RESULTS.md).
+    cpu_threads: int = Field(default=1, ge=1)
 
 
 class OcrConfig(_Section):
@@ -321,8 +323,9 @@ class LlmConfig(_Section):
     # or a GGUF file's path; with one, the endpoint's model name.
     model: str = "qwen2.5-1.5b"
     # CPU threads of the packaged model's llama.cpp server (one a worker process): its answers depend on the count,
-    # which keys them unless 2 (the default earlier answers were made with); with base_url, unused.
-    local_threads: int = Field(default=2, ge=1)
+    # which keys them unless 2 (the default earlier answers were made with); with base_url, unused. One by default,
+    # so that workers, not threads, use the cores (humansense/machine.py).
+    local_threads: int = Field(default=1, ge=1)
     api_key_env: str = "OPENAI_API_KEY"  # the name of the variable holding the key, never the key
     max_concurrency: int = Field(default=4, ge=1)  # requests in flight at once
     requests_per_minute: int = Field(default=500, ge=1)  # the client's own rate limit
@@ -344,6 +347,9 @@ class AnnotatorsConfig(_Section):
     # Records per unit of annotation work (a shard: one step over these records, one task on the flow's runner);
     # the evidence is the same whatever the size, smaller shards spread over more workers and resume finer.
     shard_size: int = Field(default=4, ge=1)
+    # Worker processes of a plain build (`--runner auto`; `processes` and a LocalCluster too): None sizes them to the
+    # machine (CPUs / the engines' threads, bounded by memory; one per GPU), a number overrides that.
+    workers: int | None = Field(default=None, ge=1)
     asr: AsrConfig = AsrConfig()
     ocr: OcrConfig = OcrConfig()
     emotion: EmotionConfig = EmotionConfig()

@@ -29,7 +29,9 @@ def run_build(out: Path, config: Path, server: str, kill: str | None = None, tim
               home: Path | None = None) -> subprocess.CompletedProcess:
     """`humansense build` in its own process group (whatever a killed build started is stopped too), against the
     session's Prefect server at `server` as a user with a server runs it (the README's test covers a build's own
-    temporary server); Prefect's home and the captured output go to `home` (default: beside `out`)."""
+    temporary server); Prefect's home and the captured output go to `home` (default: beside `out`). The threads runner:
+    a kill at a checkpoint is the build process's death (with worker processes, a checkpoint inside a worker would
+    kill that worker alone, and count its calls apart)."""
     home = home or out.parent
     env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_") and k != KILL_ENV}
     env.update(PREFECT_HOME=str(home / f"{out.name}-prefect"), PREFECT_API_URL=server,
@@ -38,7 +40,8 @@ def run_build(out: Path, config: Path, server: str, kill: str | None = None, tim
         env[KILL_ENV] = kill
     log = home / f"{out.name}-{kill or 'run'}.log".replace(":", "-")
     with open(log, "w") as sink:  # a file, not a pipe: a killed build's orphans would hold a pipe open
-        proc = subprocess.Popen([str(BIN / "humansense"), "build", "--out", str(out), "--config", str(config)],
+        proc = subprocess.Popen([str(BIN / "humansense"), "build", "--out", str(out), "--config", str(config),
+                                 "--runner", "threads"],
                                 env=env, stdout=sink, stderr=subprocess.STDOUT, start_new_session=True)
         try:
             proc.wait(timeout=timeout)
