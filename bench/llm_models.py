@@ -9,6 +9,7 @@ the labels counted and compared with the generator's answer key (`.base/tones.js
     .venv/bin/python bench/llm_models.py --models qwen2.5-0.5b
     .venv/bin/python bench/gen_sources.py --out /data/rr30 --scale 0.075 --only skindeep   # 30 Skin Deep videos
     .venv/bin/python bench/llm_models.py --skindeep /data/rr30/skindeep --sample
+    .venv/bin/python bench/llm_models.py --models qwen2.5-1.5b --threads 1 2 --skindeep /data/rr10/skindeep
 
 Writes `bench/out/llm_models.json`.
 """
@@ -45,7 +46,7 @@ def translation_set() -> list[dict[str, str]]:
         return list(csv.DictReader(f, delimiter="\t"))
 
 
-def bench_model(model: str, work: Path) -> dict:
+def bench_model(model: str, work: Path, threads: int) -> dict:
     import sacrebleu
 
     from humansense.annotators.base import AnnotationCache
@@ -55,10 +56,10 @@ def bench_model(model: str, work: Path) -> dict:
 
     rows = translation_set()
     started = time.perf_counter()
-    with LocalLlmServer(work / "models", model) as server:
+    with LocalLlmServer(work / "models", model, threads=threads) as server:
         start_s = time.perf_counter() - started
         client = LlmClient(LlmConfig(base_url=server.base_url, model=model, max_concurrency=1),
-                           AnnotationCache(work / f"cache-{model}"))
+                           AnnotationCache(work / f"cache-{model}-{threads}"))
         start = time.perf_counter()
         translated = translate_many(client, [r["zh"] for r in rows])
         translate_s = time.perf_counter() - start
@@ -69,7 +70,7 @@ def bench_model(model: str, work: Path) -> dict:
         scores = score_rapports(client, TALKS)
         rapport_s = time.perf_counter() - start
     labels = {k: (rapport_label(v.data) if v.status == "ok" else f"none: {v.reason}") for k, v in scores.items()}
-    return {"model": model, "server_start_s": round(start_s, 2), "calls": len(rows) + len(TALKS),
+    return {"model": model, "threads": threads, "server_start_s": round(start_s, 2), "calls": len(rows) + len(TALKS),
             "translate_s_per_call": round(translate_s / len(rows), 2),
             "translate_output_tokens_per_s": round(tokens / translate_s, 1),
             "rapport_s_per_call": round(rapport_s / len(TALKS), 2),
@@ -80,7 +81,7 @@ def bench_model(model: str, work: Path) -> dict:
             "examples": hypotheses[:3]}
 
 
-def skindeep_rr(model: str, root: Path, work: Path, reviews: Path | None = None) -> dict:
+def skindeep_rr(model: str, root: Path, work: Path, threads: int, reviews: Path | None = None) -> dict:
     """RR's labels from the build's transcript-and-rapport step on the Skin Deep videos under `root` (no reviews)."""
     from collections import Counter
 
@@ -93,8 +94,8 @@ def skindeep_rr(model: str, root: Path, work: Path, reviews: Path | None = None)
 
     source = SkindeepConfig(root=root)
     videos = SkindeepAdapter(source, root).videos()
-    out = work / f"rr-{root.parent.name}-{model}"
-    cfg = AnnotatorsConfig(llm={"model": model})
+    out = work / f"rr-{root.parent.name}-{model}-{threads}"
+    cfg = AnnotatorsConfig(llm={"model": model, "local_threads": threads}, asr={"cpu_threads": threads})
     start = time.perf_counter()
     counts = transcript_and_rapport(videos, out, cfg, work / "cache", source.clip_s, source.rr_min_words, reviews,
                                     held=True)
@@ -108,7 +109,7 @@ def skindeep_rr(model: str, root: Path, work: Path, reviews: Path | None = None)
         label = rapport_label(score["data"]) if score and score.get("status") == "ok" else None
         labels[video_id] = label
         agree += video_id in tones and expected[tones[video_id]] == label
-    return {"model": model, "videos": len(videos), "transcribed": counts["transcribed"],
+    return {"model": model, "threads": threads, "videos": len(videos), "transcribed": counts["transcribed"],
             "labels": dict(Counter(str(v) for v in labels.values())),
             "agree_with_tone": f"{agree}/{len(tones)}" if tones else None,
             "llm_requests": counts["llm_account"].get("requests"), "wall_s": round(seconds, 1), "loads": loads()["loads"]}
@@ -124,17 +125,20 @@ def main() -> None:
     ap.add_argument("--sample", action="store_true", help="also the embedded sample's Skin Deep, its reviews unused")
     ap.add_argument("--skip-texts", action="store_true", help="only the Skin Deep labels")
     ap.add_argument("--work", type=Path, help="work folder (default: a new temporary one)")
+    ap.add_argument("--threads", type=int, nargs="+", default=[1],
+                    help="engine threads (ASR's cpu_threads, the LLM's local_threads), each in turn")
     args = ap.parse_args()
     work = args.work or Path(tempfile.mkdtemp(prefix="llm-models-"))
     results = []
-    for model in args.models:
-        runs = [] if args.skip_texts else [lambda: bench_model(model, work)]
+    for model, threads in ((m, t) for m in args.models for t in args.threads):
+        runs = [] if args.skip_texts else [lambda: bench_model(model, work, threads)]
         if args.skindeep:
-            runs.append(lambda: skindeep_rr(model, args.skindeep, work))
+            runs.append(lambda: skindeep_rr(model, args.skindeep, work, threads))
         if args.sample:
             from humansense.sample import materialize
 
-            runs.append(lambda: skindeep_rr(model, materialize(work / "sample", ["skindeep"])["skindeep"], work))
+            runs.append(lambda: skindeep_rr(model, materialize(work / "sample", ["skindeep"])["skindeep"], work,
+                                            threads))
         for run in runs:
             results.append(run())
             print(json.dumps(results[-1], ensure_ascii=False), flush=True)

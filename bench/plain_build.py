@@ -76,6 +76,7 @@ def main() -> None:
     parser.add_argument("--work", type=Path, default=None)
     args = parser.parse_args()
     work = args.work or Path(tempfile.mkdtemp(prefix="hs-plain-build-"))
+    work.mkdir(parents=True, exist_ok=True)
     config = work / "tree.toml"
     config.write_text(config_text(args.tree, args.sources))
     runs, ratios = [], []
