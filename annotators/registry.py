@@ -7,6 +7,7 @@ read asks for (frame rate, duplicate threshold) share one engine. `loads()` says
 shard's result can show which worker ran it and that its engines were not loaded again.
 
 The packaged local LLM is held the same way: one llama.cpp server per process, stopped when the process ends.
+`llm_client` is the one way the build, the audit and the CLI open an LLM.
 """
 
 from __future__ import annotations
@@ -16,11 +17,18 @@ import json
 import os
 import threading
 from collections import Counter
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from humansense.annotators import devices
+from humansense.annotators.engines import BUILDERS
 from humansense.config import AnnotatorsConfig
+
+if TYPE_CHECKING:
+    from humansense.annotators.base import AnnotationCache
+    from humansense.annotators.llm import LlmClient
 
 # What a read asks for, not what the engine is: left out of the engine's identity.
 PER_READ = {"fps", "dup_threshold"}
@@ -80,8 +88,6 @@ def relax_malloc_trim() -> dict[str, int]:
 
 def engine(annotator: str, cfg: AnnotatorsConfig):
     """This process's engine for `annotator` ("asr", "ocr", "emotion", "tts") under `cfg`, loaded on first use."""
-    from humansense.annotators.engines import BUILDERS
-
     pin_threads(cfg.asr.cpu_threads)
     relax_malloc_trim()
 
@@ -125,3 +131,43 @@ def _thread_pools() -> dict[str, int]:
     from threadpoolctl import threadpool_info
 
     return {pool["internal_api"]: pool["num_threads"] for pool in threadpool_info()}
+
+
+LOCAL_TIMEOUT_S = 600.0  # one answer of the packaged model on two cores: prompt evaluation dominates
+
+
+def llm_description(cfg: AnnotatorsConfig) -> str:
+    """Which LLM answers, for the build log and report: the endpoint's host and model (never its key or path), or
+    the packaged model (or GGUF file name) served on 127.0.0.1."""
+    from urllib.parse import urlsplit
+
+    from humansense.annotators.local_models import CHOICES
+
+    if cfg.llm.base_url:
+        parts = urlsplit(cfg.llm.base_url)
+        return f"{cfg.llm.model} at {parts.scheme}://{parts.hostname}{f':{parts.port}' if parts.port else ''}"
+    if cfg.llm.model in CHOICES:
+        return f"{cfg.llm.model} (packaged, served on 127.0.0.1)"
+    return f"{Path(cfg.llm.model).name} (a GGUF file, served on 127.0.0.1)"
+
+
+@contextmanager
+def llm_client(cfg: AnnotatorsConfig, cache: AnnotationCache, held: bool = False) -> Iterator[LlmClient]:
+    """The configured LLM endpoint (`annotators.llm.base_url`), or the packaged local model served on 127.0.0.1: for
+    the duration, or (`held`, an annotation worker) started once and kept for the process's next shards. The one
+    way the build, the audit and the CLI open an LLM; each call has its own client, so its token account is its own."""
+    from humansense.annotators.llm import LOCAL_REQUEST, LlmClient, LocalLlmServer
+
+    with ExitStack() as stack:
+        if cfg.llm.base_url:
+            yield LlmClient(cfg.llm, cache, base_url=cfg.llm.base_url)
+            return
+        if held:
+            base_url = local_llm_url(cache.root / "models", cfg.llm.model, cfg.llm.local_threads)
+        else:
+            base_url = stack.enter_context(LocalLlmServer(cache.root / "models", cfg.llm.model,
+                                                          threads=cfg.llm.local_threads)).base_url
+        # The local server has one slot on the machine's cores: requests beyond it would only queue there, and time
+        # out queued (a 1.5B model takes ~20 s on a 150 s transcript), so they wait here, one at a time.
+        local = cfg.llm.model_copy(update={"max_concurrency": 1, "timeout_s": max(cfg.llm.timeout_s, LOCAL_TIMEOUT_S)})
+        yield LlmClient(local, cache, base_url=base_url, extra_body=LOCAL_REQUEST)

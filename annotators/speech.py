@@ -12,7 +12,7 @@ from pydantic import BaseModel
 
 from humansense.annotators import registry
 from humansense.annotators.base import AnnotationCache, NoAnnotation
-from humansense.annotators.engines import llm_client
+from humansense.annotators.registry import llm_client
 from humansense.annotators.translate import Translated, load_memory, memory_key, translate_all
 from humansense.config import AnnotatorsConfig
 from humansense.evidence import EvidenceFolder

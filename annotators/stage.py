@@ -11,7 +11,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, NamedTuple
 
-from humansense.annotators import engines
+from humansense.annotators import registry
 from humansense.annotators.shards import (MARKERS, Shard, annotator_settings, code_version, finished, plan_shards,
                                           run_shard, step_units)
 from humansense.annotators.steps import run_step
@@ -254,7 +254,7 @@ def annotate_source(name: str, source_config, root: Path, evidence: Path, config
         return dict(drafts)
 
     ledger: dict = {}
-    llm = next((engines.llm_description(config.annotators) for step in adapter.annotation_steps()
+    llm = next((registry.llm_description(config.annotators) for step in adapter.annotation_steps()
                 if "llm" in step.annotators), None)
     if llm:
         STAGES.info("%s: LLM %s", name, llm)

@@ -23,7 +23,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from humansense.annotators import registry
 from humansense.annotators.base import AnnotationCache
-from humansense.annotators.engines import llm_client
+from humansense.annotators.registry import llm_client
 from humansense.annotators.ocr import read_captions
 from humansense.config import AnnotatorsConfig
 from humansense.evidence import EvidenceFolder

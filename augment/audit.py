@@ -300,7 +300,7 @@ def text_only_llm(config, cache_dir: Path):
         return
     from humansense.annotators.base import AnnotationCache
     from humansense.annotators.llm import blind_answerer
-    from humansense.annotators.engines import llm_client
+    from humansense.annotators.registry import llm_client
 
     with llm_client(config.annotators, AnnotationCache(cache_dir)) as client:
         yield blind_answerer(client), client.account

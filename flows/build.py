@@ -127,9 +127,8 @@ def audit_task(items: str, config: BuildConfig, cache: str, folder: str) -> dict
 
 
 @task(name="qc-sample")
-def qc_task(items: str, config: BuildConfig, qc_dir: str, work: str) -> dict:
-    return qc_stage(Path(items), config.qc, config.seed, Path(qc_dir), Path(work) / "items.jsonl",
-                    Path(work) / "qc_quarantine.jsonl")
+def qc_task(items: str, config: BuildConfig, qc_dir: str, items_out: str, quarantine_out: str) -> dict:
+    return qc_stage(Path(items), config.qc, config.seed, Path(qc_dir), Path(items_out), Path(quarantine_out))
 
 
 @task(name="publish-release")
@@ -282,7 +281,7 @@ def _build(out: str, config_file: str | None, seed: int | None, push: bool, repo
         audited = keyed("audit", audit_task, all((folder / f).exists() for f in AUDIT_FILES), augmented["items"],
                         config, str(config.annotators.cache_dir or at.annotations), str(folder), reused=audit_reused)
     with stage("QC sample"):
-        reviewed = qc_task(augmented["items"], config, str(at.qc), str(at.work))
+        reviewed = qc_task(augmented["items"], config, str(at.qc), str(at.items), str(at.qc_quarantine))
     quarantine_files = [s["quarantine"] for s in [*fetched.values(), *parsed.values()]] + [
         selected["quarantine"], plan["quarantine"], augmented["quarantine"], reviewed["quarantine"]]
     selection = {k: v for k, v in selected.items() if k not in {"selection", "quarantine"}}

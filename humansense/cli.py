@@ -494,7 +494,9 @@ def annotate(
             answer: str
 
         prompt = input.read_text(encoding="utf-8", errors="replace")
-        with engines.llm_client(cfg, cache) as client:
+        from humansense.annotators.registry import llm_client
+
+        with llm_client(cfg, cache) as client:
             result = client.structured(prompt, Answer)
     typer.echo(json.dumps({"cache": "hit" if cache.hits else "miss", "result": result.model_dump(mode="json")},
                           indent=2, ensure_ascii=False))

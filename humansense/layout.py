@@ -13,6 +13,7 @@
     <out>/cache/work/{select,plan,augment,audit}/<key>/  those stages' outputs, one folder per key (`keyed.py`)
     <out>/cache/work/batches/     clip batches, named by content
     <out>/cache/work/items.jsonl  the QC stage's items (verdicts applied), what publish reads
+    <out>/cache/work/qc_quarantine.jsonl  the items the QC stage refused (rejected verdicts)
 """
 
 from __future__ import annotations
@@ -75,6 +76,10 @@ class BuildLayout:
     @property
     def items(self) -> Path:
         return self.work / "items.jsonl"
+
+    @property
+    def qc_quarantine(self) -> Path:
+        return self.work / "qc_quarantine.jsonl"
 
     @property
     def ledger(self) -> Path:

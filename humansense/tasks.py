@@ -1,7 +1,8 @@
 """The benchmark's task table: the one place that states each task's facts.
 
 Every stage reads this table (sources for kinds and option counts, augment for templates, qc for levels,
-release for `task_type` strings and targets). Counts are the paper's released figures (MISSION.md).
+release for `task_type` strings and targets). Counts are the paper's released figures (HumanSense, AAAI 2026;
+arXiv 2508.10576).
 """
 
 from __future__ import annotations
@@ -74,7 +75,7 @@ TASKS: dict[str, TaskSpec] = {
         TaskSpec(abbr="CM", name="Complex Motion", level=Level.L2, kind=Kind.SINGLE, options=4, target=281,
                  modality=Modality.VIDEO, source="activitynet", task_type="Complex_Motion",
                  answer_classes=False, label_options=False),
-        # "Abnormal_Recognition" is skipped by the authors' scorer, so AC must not use it (MISSION.md).
+        # "Abnormal_Recognition" is skipped by the authors' scorer, so AC must not use it (their score.py).
         TaskSpec(abbr="AC", name="Abnormal Classification", level=Level.L2, kind=Kind.SINGLE, options=4, target=100,
                  modality=Modality.VIDEO, source="ucf_crime", task_type="Abnormal_Classification",
                  null_answer="Nothing abnormal"),

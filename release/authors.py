@@ -1,4 +1,5 @@
-"""The authors' evaluation format (MISSION.md), so their evaluation code runs on our release unchanged.
+"""The authors' evaluation format (as their code at github antgroup/HumanSense reads it), so their evaluation code
+runs on our release unchanged.
 
 `data/HumanSense_VQA.json` (the 13 video tasks) and `data/HumanSense_AQA.json` (FG, PC): JSON arrays of
 `{"video_path": "data/videos/<file>", "questions": {question, question_pattern, options ["A. text", ...], answer,

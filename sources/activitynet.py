@@ -1,6 +1,6 @@
 """ActivityNet Captions -> CM (which description matches the sequence of actions; single choice).
 
-Format: FORMATS.md section 6: `{video_id: {duration, timestamps: [[s, e]...], sentences: [...]}}`. An item takes
+Format: the published format: `{video_id: {duration, timestamps: [[s, e]...], sentences: [...]}}`. An item takes
 two or three consecutive events with a clear order, cuts the span they cover, and asks which description matches
 them. Two kinds, mixed by a seeded draw per video (`description_share`):
 

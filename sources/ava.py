@@ -1,6 +1,6 @@
 """AVA Actions v2.2 -> AR (which actions is the person doing; select one or more of 4).
 
-Format: FORMATS.md section 2 (official evaluator, mmaction2, PySlowFast). Rows are
+Format: the published format (official evaluator, mmaction2, PySlowFast). Rows are
 `video_id,middle_frame_timestamp,x1,y1,x2,y2,action_id,person_id` with no header, one row per (box, action);
 a record here is one person at one keyframe. The label map is the pbtxt read line by line as the official
 evaluator does (`name:` then `id:` or `label_id:`). Excluded timestamps are honoured.

@@ -84,8 +84,9 @@ class SourceAdapter(ABC):
     # The annotation steps a source's items are made from ("captions", "transcripts"): the build runs them over
     # `videos()` first, into an evidence folder (`humansense.evidence`), and sets the config's `evidence_dir` to it.
     evidence_kinds: ClassVar[tuple[Step, ...]] = ()
-    # The source's published annotation files (glob patterns under the root, FORMATS.md): `sources check` warns about
-    # those present but not read by the config, and `sources scan` recognises a source by them.
+    # The source's published annotation files (glob patterns under the root, named as the dataset publishes them):
+    # `sources check` warns about those present but not read by the config, and `sources scan` recognises a source
+    # by them.
     published_files: ClassVar[tuple[str, ...]] = ()
 
     def annotation_steps(self) -> list:

@@ -1,6 +1,6 @@
 """CelebV-HQ (`celebvhq_info.json`) -> PA (appearance, select one or more) and ER (emotion, single choice).
 
-Format: FORMATS.md section 1 (official README + download script). Videos are found as the official script leaves
+Format: the published format (official README + download script). Videos are found as the official script leaves
 them: `processed/<clip_id>.mp4` (already cut and cropped) if present, else `raw/<ytb_id>.mp4`, cut here at the
 clip's span and cropped to its box expanded by the margin and squared, as the script does.
 """

@@ -1,6 +1,6 @@
 """Emotional First Aid dialogues (efaqa-corpus-zh, Wang, Wu, Lang 2020) -> PC: the next reply in a counselling chat.
 
-Format: FORMATS.md section 10: gzip JSON-lines, one conversation per line: `title` (gender prefix "女 "/"男 " and the
+Format: the published format: gzip JSON-lines, one conversation per line: `title` (gender prefix "女 "/"男 " and the
 question), optional `description`, `label` {s1, s2, s3}, ordered `chats[]` of {sender owner|audience, value, label
 {question, knowledge, negative}}; `md5` (the id) and `date` may be absent.
 
@@ -33,7 +33,7 @@ from humansense.sources.base import Record, RecordError
 from humansense.sources.spoken import SpokenTextAdapter
 
 ASKER, SUPPORTER = 0, 1
-CONCERNS = {  # s1 (FORMATS.md section 10)
+CONCERNS = {  # s1 (the published format)
     "1.1": "Academic concerns", "1.2": "Career and workplace", "1.3": "Family issues and conflict",
     "1.4": "Substance abuse and addiction", "1.5": "Grief", "1.6": "Insomnia", "1.7": "Stress",
     "1.8": "Interpersonal relationship", "1.9": "Relationship issues", "1.10": "Divorce", "1.11": "Break up",

@@ -1,4 +1,5 @@
-"""What each source dataset is and what its terms allow (FORMATS.md): the card lists all eleven, and a release
+"""What each source dataset is and what its terms allow (from each dataset's card and licence): the card lists all
+eleven, and a release
 publishes a source's clips only where its licence lets media be redistributed; otherwise the release keeps a
 reference (source file, span, crop) that `humansense media materialize` cuts from the user's own copy.
 

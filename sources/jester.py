@@ -1,6 +1,6 @@
 """Jester v1 -> GR (which hand gesture; single choice).
 
-Format: FORMATS.md section 3. `jester-v1-labels.csv` holds one label per line; train/validation CSVs are
+Format: the published one. `jester-v1-labels.csv` holds one label per line; train/validation CSVs are
 `<video_id>;<label>` with no header; frames are `20bn-jester-v1/<video_id>/00001.jpg`... (1-based), assembled
 into a clip at the dataset's 12 fps. Labels are matched by exact text, as the official parser does.
 """

@@ -1,6 +1,6 @@
 """RealTalk (Geng et al. 2023) -> TR (who says this utterance?) and ES (which expression should the listener show?).
 
-Input (FORMATS.md section 5): `videos/<youtube_id>.avi` at 25 fps (the untarred shards) and `emoca/<youtube_id>.pkl`,
+Input (the published format): `videos/<youtube_id>.avi` at 25 fps (the untarred shards) and `emoca/<youtube_id>.pkl`,
 the released per-frame EMOCA face parameters, `{frame_idx: {"p0": {..., "pose": [...]}, "p1": {...}}}`, with p0 the
 person on the LEFT and p1 on the RIGHT. RealTalk's ASR and annotation files have no documented schema, so they are
 not read: the build's annotate step runs our ASR (segments with times) and our facial-emotion annotator (faces, left

@@ -1,6 +1,6 @@
 """Relationship type and length of acquaintance from The Skin Deep's words: titles, descriptions, on-screen captions.
 
-FORMATS.md section 11: the series title is `{THE AND} <headline> with <Name> & <Name>`; strings such as "Married
+the published format: the series title is `{THE AND} <headline> with <Name> & <Name>`; strings such as "Married
 6 years" or "Dating 2 months" may be in the title, the description, or only on screen. This reader maps them to
 fixed vocabularies:
 

@@ -1,6 +1,6 @@
 """`humansense sources scan DIR`: which sources' published files are under a folder, and a config that reads them.
 
-Each source is recognised by its published file names (FORMATS.md) and, where names are shared (ActivityNet's and
+Each source is recognised by its published file names and, where names are shared (ActivityNet's and
 TAO's `train.json`), by the file's shape (the keys near its start). Per source the scan reports the root, the
 annotation files found (with the split each belongs to), the media folder and how many media files it holds, and
 it can write a TOML config with every found file listed under its setting (`annotation_files`, `excluded_timestamps`,

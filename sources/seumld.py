@@ -1,6 +1,6 @@
 """SEUMLD (Southeast University multimodal lie detection) -> LD: is the speaker lying in this segment?
 
-SEUMLD's own file layout is not public (FORMATS.md section 8: no card, loader or paper text describes it), so this
+SEUMLD's own file layout is not public (no card, loader or paper text describes it), so this
 adapter reads a manifest format of OURS, which a user writes once from the dataset they were granted:
 
     seumld_manifest.csv  (UTF-8, header row, one segment per row)

@@ -1,11 +1,12 @@
-"""The Skin Deep "{THE AND}" videos (downloaded by `humansense sources fetch`) -> FR and RG.
+"""The Skin Deep "{THE AND}" videos (downloaded by `humansense sources fetch`) -> FR, RG and RR.
 
-Input: a yt-dlp download folder: `<id>.<ext>` beside `<id>.info.json` (FORMATS.md section 11; missing keys are
+Input: a yt-dlp download folder: `<id>.<ext>` beside `<id>.info.json` (the published format; missing keys are
 tolerated, as `--clean-info-json` drops them). The relationship and the length of acquaintance are read from the
 on-screen captions first (OCR evidence, written by the build's annotate step into `evidence_dir` as
 `<id>.ocr.json`), then from the title and the description (`humansense.sources.relations`). FR asks how long they
 have known each other (more than 3 years / less than 1 year), RG what their relationship is. The evidence (caption
-text, time and confidence, or the title words) is stored on each item.
+text, time and confidence, or the title words) is stored on each item. RR asks whether the talk is harmonious or
+has challenges: the rapport score of the transcript's first 150 s (the packaged LLM's, or a hand-kept review).
 """
 
 from __future__ import annotations

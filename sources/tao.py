@@ -1,6 +1,6 @@
 """TAO -> HC (how many distinct people appear, across cuts and re-appearances; one digit).
 
-Format: FORMATS.md section 4: a COCO-style JSON with `videos`, `images`, `tracks`, `annotations`, `categories`.
+Format: the published format: a COCO-style JSON with `videos`, `images`, `tracks`, `annotations`, `categories`.
 People are the LVIS category whose synset is `person.n.01` (named "baby" in LVIS v0.5, so never matched by name),
 plus categories merged into it. The answer is the number of distinct person tracks in the video; a video whose
 person annotations are marked not exhaustive cannot give a trustworthy count and is quarantined. The clip is the

@@ -1,6 +1,6 @@
 """Telecom fraud texts (Li, Zhang, Jiang 2024) -> FG: which kind of fraud a phone call attempts.
 
-Format: FORMATS.md section 9: `label0N-last.csv`, header `content,label`, CRLF, UTF-8 with BOM except `label04`
+Format: the published format: `label0N-last.csv`, header `content,label`, CRLF, UTF-8 with BOM except `label04`
 (GBK); some rows quote with `""` escapes, a few open a quote they never close, so rows are read the robust way
 (split on line ends, `rsplit(',', 1)`, unquote) instead of with a CSV reader that would merge lines. The label is the
 file's class as Chinese text ("0" for normal). There are no ids: a record's id is a digest of its text, and a text

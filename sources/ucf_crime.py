@@ -1,6 +1,6 @@
 """UCF-Crime -> AC (which abnormal event, or nothing abnormal; single choice).
 
-Format: FORMATS.md section 7: `Temporal_Anomaly_Annotation_for_Testing_Videos.txt`, six whitespace-separated fields
+Format: the published format: `Temporal_Anomaly_Annotation_for_Testing_Videos.txt`, six whitespace-separated fields
 `<file> <class> <start1> <end1> <start2> <end2>` in frame numbers, -1 for absent. Videos are found by file name
 anywhere under the root (the download folders `Anomaly-Videos-Part-N/<Class>/`, `Testing_Normal_Videos_Anomaly/`
 do not match the list prefixes). The clip is the first anomalous interval with some context; a normal video gives

@@ -459,7 +459,7 @@ def test_the_local_llm_answers_a_prompt_alike_whatever_it_was_asked_before(tmp_p
     evidence. The build's requests have the server evaluate each prompt whole; the order no longer matters."""
     import json
 
-    from humansense.annotators.engines import llm_client
+    from humansense.annotators.registry import llm_client
     from humansense.annotators.rapport import score_rapports
     from humansense.config import AnnotatorsConfig
 
@@ -481,7 +481,7 @@ def test_the_local_llm_runs_on_the_configured_threads_and_keys_its_answers_by_th
     import json
 
     from humansense.annotators import llm
-    from humansense.annotators.engines import llm_client
+    from humansense.annotators.registry import llm_client
     from humansense.annotators.rapport import score_rapports
     from humansense.config import AnnotatorsConfig
 
@@ -541,7 +541,7 @@ def test_the_packaged_default_tells_a_quarrel_from_a_warm_talk(model_dir, tmp_pa
     """RR's two classes from the packaged default with no hand review: the sample's two spoken Skin Deep talks (the
     words its videos say, humansense/sample/media.json), with the hand rapport reviews set aside, score "With
     challenges" for the quarrel and "Harmonious" for the warm talk."""
-    from humansense.annotators.engines import llm_client
+    from humansense.annotators.registry import llm_client
     from humansense.annotators.rapport import rapport_label, score_rapports
     from humansense.config import AnnotatorsConfig
 

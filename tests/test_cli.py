@@ -70,7 +70,7 @@ def test_the_config_and_cli_references_cover_every_key_and_command_as_the_code_s
     """docs/config.md and docs/cli.md are generated (scripts/gen_reference.py): every config key has a meaning (a
     comment beside it in humansense/config.py), every command and option a help text, and the committed pages are
     what the code gives now, so a new key or command without an entry fails here."""
-    from humansense.reference import REFERENCES, cli_commands, config_keys
+    from humansense.doc_reference import REFERENCES, cli_commands, config_keys
 
     keys = list(config_keys())
     assert len(keys) > 150 and [f"{k.section}.{k.name}" for k in keys if not k.meaning] == []
