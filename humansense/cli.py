@@ -73,7 +73,11 @@ def media_materialize(
         raise typer.Exit(2) from None
     summary = result.summary()
     err_console.print(f"clips cut {summary['cut']}, already present {summary['already_present']}, differ "
-                      f"{len(summary['differ'])}, failed {len(summary['failed'])}", highlight=False)
+                      f"{len(summary['differ'])}, failed {len(summary['failed'])}; {summary['embedded_rows']} rows "
+                      f"embedded in {summary['shards_rewritten']} shards", highlight=False)
+    if summary["shards_rewritten"]:  # a folder `datasets` loaded before is served from its cache, new files or not
+        err_console.print("datasets caches a release folder it loaded before: load it again with "
+                          "load_dataset(..., download_mode=\"force_redownload\")", highlight=False)
     typer.echo(json.dumps(summary, indent=2, ensure_ascii=False))
     if result.failed:
         raise typer.Exit(1)

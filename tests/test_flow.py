@@ -13,7 +13,8 @@ import pytest
 from humansense.media import probe
 from humansense.release.score import load_items
 from humansense.io import read_jsonl
-from humansense.schema import ITEM_ARROW_SCHEMA, ItemDraft
+from humansense.release.shards import release_schema
+from humansense.schema import ItemDraft
 
 from conftest import only_sources, sample_config
 
@@ -48,8 +49,8 @@ def test_build_makes_items_for_all_fifteen_tasks(sample_build):
     out, first, _, _ = sample_build
     release = out / "release"
     items = load_items(release)
-    for shard in release.glob("data/*/*.parquet"):
-        assert pq.read_schema(shard).equals(ITEM_ARROW_SCHEMA)
+    for shard in release.glob("data/*/*.parquet"):  # the item's fields, media as Audio/Video features
+        assert pq.read_schema(shard).equals(release_schema())
     assert {i.task for i in items} == set(ALL_TASKS)
     assert first["items_per_task"] == SAMPLE_COUNTS
     drafts = {(d.task, d.provenance.record_id): d for f in latest_parse_outputs(out)

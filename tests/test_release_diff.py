@@ -11,7 +11,7 @@ from typer.testing import CliRunner
 
 from humansense.cli import app
 from humansense.release.diff import DIFF_FILE, diff_items, release_diff
-from humansense.release.hub import push_release
+from humansense.release.hub import build_tag, push_release
 from humansense.release.score import load_items
 from humansense.schema import Option, Quarantined
 
@@ -102,7 +102,8 @@ def test_diff_against_the_hub_and_in_the_push_commit(sample_build, tmp_path: Pat
     release = sample_build[0] / "release"
     with FakeHub() as hub:
         push_release(release, "org/hs", allow_unreviewed=True, allow_sample=True, endpoint=hub.url)
-        assert hub.commits[-1]["header"]["summary"].startswith("humansense-build release: items +0 -0 ~0, files +")
+        summary = hub.commits[-1]["header"]["summary"]  # the last piece: the card, manifest and task
+        assert summary.startswith(f"humansense-build release {build_tag(release)}: items +0 -0 ~0, files +")
         assert "+0 added, -0 removed, ~0 changed" in hub.commits[-1]["header"]["description"]
         item_id = _reworded_copy(release, tmp_path / "new")
         result = CliRunner().invoke(app, ["release", "diff", "hf://org/hs", str(tmp_path / "new"), "--json",
