@@ -31,9 +31,9 @@ UV=.venv/bin/uv
 mapfile -t PIP_ARGS < <(.venv/bin/python scripts/uv_args.py)
 
 # sync: exactly the lock, nothing more (a package left from an earlier install is removed).
-sync() { "$UV" pip sync --quiet --python "$1" "${PIP_ARGS[@]}" "$2"; }
+sync_env() { "$UV" pip sync --quiet --python "$1" "${PIP_ARGS[@]}" "$2"; }
 
-sync .venv/bin/python requirements/dev.lock
+sync_env .venv/bin/python requirements/dev.lock
 # One cv2 provider (opencv-contrib-python; scripts/lock.sh). An environment made before had opencv-python beside it,
 # writing the same folder: the sync removed it and the files they shared, so cv2 is put back whole.
 .venv/bin/python -c "import cv2; cv2.CascadeClassifier" 2>/dev/null || "$UV" pip install --quiet --python \
@@ -46,6 +46,6 @@ sync .venv/bin/python requirements/dev.lock
 # constrain ours.
 for tool in labelstudio lmms-eval; do
   [ -x ".venv-$tool/bin/python" ] || "$UV" venv --quiet --python "$PYTHON" ".venv-$tool"  # no pip: the lock is all
-  sync ".venv-$tool/bin/python" "requirements/$tool.lock"
+  sync_env ".venv-$tool/bin/python" "requirements/$tool.lock"
 done
 echo "humansense-build installed in .venv ($(.venv/bin/humansense --help >/dev/null && echo ok))"
