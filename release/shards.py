@@ -41,8 +41,6 @@ MEDIA_INFO_TYPE = pa.struct([
     ("width", pa.int64()), ("height", pa.int64()), ("fps", pa.float64()), ("frame_count", pa.int64()),
     ("sha256", pa.string()), ("status", pa.string()),  # "embedded" | "reference"
 ])
-# Columns that are not the item's own fields (row_to_item drops them).
-NOT_ITEM_COLUMNS = frozenset({AUDIO, VIDEO, MEDIA_INFO})
 
 
 @lru_cache(maxsize=1)
@@ -152,10 +150,6 @@ class ShardFile:
 class Shards:
     files: list[ShardFile] = field(default_factory=list)
     oversized: list[str] = field(default_factory=list)  # clips bigger than the viewer reads at once
-
-    @property
-    def paths(self) -> list[Path]:
-        return [f.path for f in self.files]
 
 
 class ShardWriter:
