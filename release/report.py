@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import platform
 from collections import Counter
 from datetime import UTC, datetime
@@ -12,12 +13,20 @@ from humansense.schema import Item, Quarantined
 from humansense.tasks import TASKS
 
 
+def built_at() -> str:
+    """Now, or the reproducible-builds convention's SOURCE_DATE_EPOCH (seconds since 1970) when it is set, so that
+    two builds of the same inputs can be compared byte for byte (bench/release_identity.py)."""
+    epoch = os.environ.get("SOURCE_DATE_EPOCH")
+    when = datetime.fromtimestamp(int(epoch), UTC) if epoch and epoch.isdigit() else datetime.now(UTC)
+    return when.isoformat(timespec="seconds")
+
+
 def build_report(config: BuildConfig, sources: dict[str, dict], items: list[Item], quarantined: list[Quarantined],
                  media_tasks: dict[str, int], sample_sources: list[str], audit_flagged: list[str]) -> dict:
     per_task = Counter(i.task for i in items)
     return {
         "humansense_version": __version__,
-        "built_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "built_at": built_at(),
         "python": platform.python_version(),
         "seed": config.seed,
         "config_fingerprint": config.fingerprint(),

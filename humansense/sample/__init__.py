@@ -24,6 +24,11 @@ def _media_spec() -> list[dict]:
     return json.loads(resources.files("humansense.sample").joinpath("media.json").read_text(encoding="utf-8"))
 
 
+# Output options: no random container ids (Matroska's SegmentUID) and no encoder versions, so that every machine
+# synthesises the same bytes and a release built from the sample is reproducible byte for byte.
+BITEXACT = ["-fflags", "+bitexact", "-flags", "+bitexact"]
+
+
 def _synthesise(entry: dict, dest: Path) -> None:
     dest.parent.mkdir(parents=True, exist_ok=True)
     # Each file gets its own pattern offset and tone so that clips differ (and cached clips are not confused).
@@ -59,7 +64,7 @@ def _synthesise(entry: dict, dest: Path) -> None:
         if entry.get("audio"):
             args += ["-c:a", "aac", "-shortest"]
         tmp = dest.with_name(f".{dest.stem}.tmp{dest.suffix}")
-        subprocess.run(args + [str(tmp)], check=True, timeout=SYNTH_TIMEOUT_S, capture_output=True)
+        subprocess.run(args + BITEXACT + [str(tmp)], check=True, timeout=SYNTH_TIMEOUT_S, capture_output=True)
         tmp.replace(dest)
         dest.with_suffix(".speech.wav").unlink(missing_ok=True)
         return
@@ -97,7 +102,7 @@ def _conversation(entry: dict, dest: Path) -> None:
     codecs = entry.get("codecs", ["-c:v", "mpeg4", "-q:v", "5", "-c:a", "pcm_s16le"])
     subprocess.run(["ffmpeg", "-nostdin", "-loglevel", "error", "-y", "-loop", "1", "-framerate", str(fps), "-i",
                     str(work / "faces.png"), "-i", str(work / "talk.wav"), "-t", f"{duration:.3f}", "-r", str(fps),
-                    *codecs, "-shortest", str(tmp)], check=True, timeout=SYNTH_TIMEOUT_S, capture_output=True)
+                    *codecs, "-shortest", *BITEXACT, str(tmp)], check=True, timeout=SYNTH_TIMEOUT_S, capture_output=True)
     tmp.replace(dest)
     frames = emoca_frames(timeline, int(duration * fps), fps)
     emoca = safe_join(dest.parents[1], entry["emoca"], "sample emoca path")
