@@ -21,8 +21,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
-from humansense.annotators import devices, registry
-from humansense.annotators.steps import AnnotationStep, run_step
+from humansense.annotators import registry
+from humansense.annotators.steps import AnnotationStep
 from humansense.config import AnnotatorsConfig, SourceConfig
 from humansense.ids import digest
 from humansense.io import write_json
@@ -36,10 +36,11 @@ _NATIVE = threading.Lock()
 
 
 class Shard(BaseModel):
-    """One step of one source over `ids`, and where its inputs and outputs live."""
+    """One step of one source over `ids`, and where its inputs and outputs live. `adapter` is the source's adapter
+    class (a worker imports it by reference when the shard is unpickled there)."""
 
     model_config = ConfigDict(frozen=True, arbitrary_types_allowed=True)
-    source: str
+    adapter: type
     source_config: SourceConfig
     root: Path
     seed: int
@@ -55,15 +56,18 @@ class Shard(BaseModel):
         return self.evidence / MARKERS / f"{self.key}.json"
 
     @property
+    def source(self) -> str:
+        return self.adapter.name
+
+    @property
     def needs_gpu(self) -> bool:
         """The config puts one of its engines on a GPU outright: it must run on a worker that has one."""
-        return any(devices.wants_gpu(getattr(getattr(self.annotators, a, None), "device", "cpu"))
-                   for a in self.step.annotators)
+        return self.step.resources(self.annotators).gpu == "must"
 
     @property
     def can_use_gpu(self) -> bool:
         """One of its engines may take a GPU ('auto' or a GPU device): a pinned GPU worker suits it best."""
-        return any(getattr(getattr(self.annotators, a, None), "device", "cpu") != "cpu" for a in self.step.annotators)
+        return self.step.resources(self.annotators).gpu != "no"
 
     @property
     def label(self) -> str:
@@ -89,7 +93,7 @@ def annotator_settings(cfg: AnnotatorsConfig) -> dict:
     return settings
 
 
-def plan_shards(source: str, source_config, root: Path, seed: int, steps: list, ids: list[str],
+def plan_shards(adapter: type, source_config, root: Path, seed: int, steps: list, ids: list[str],
                 inputs: dict[str, Any], evidence: Path, cache_dir: Path, cfg: AnnotatorsConfig,
                 adapter_code: str) -> list[Shard]:
     """The shards of one round: each declared step over consecutive runs of `shard_size` of `ids` (in the round's
@@ -99,10 +103,10 @@ def plan_shards(source: str, source_config, root: Path, seed: int, steps: list, 
     for step in steps:
         for k in range(0, len(ids), size):
             chunk = tuple(ids[k:k + size])
-            key = digest("shard", source, step.model_dump(mode="json"), chunk, [inputs.get(i) for i in chunk],
+            key = digest("shard", adapter.name, step.model_dump(mode="json"), chunk, [inputs.get(i) for i in chunk],
                          inputs.get("*"), source_config.model_dump(mode="json", exclude={"root", "evidence_dir"}),
                          settings, seed, code, adapter_code, length=32)
-            shards.append(Shard(source=source, source_config=source_config, root=root, seed=seed, step=step,
+            shards.append(Shard(adapter=adapter, source_config=source_config, root=root, seed=seed, step=step,
                                 ids=chunk, evidence=evidence, cache_dir=cache_dir, annotators=cfg, key=key))
     return shards
 
@@ -121,13 +125,11 @@ def run_shard(shard: Shard) -> dict:
     done = finished(shard)
     if done is not None:
         return done | {"resumed": True}
-    from humansense.sources import adapter_class
-
     with _NATIVE:
-        adapter = adapter_class(shard.source)(shard.source_config, shard.root, shard.seed)
+        adapter = shard.adapter(shard.source_config, shard.root, shard.seed)
         units = step_units(adapter, shard.step, shard.ids)
         start = time.perf_counter()
-        counts = run_step(shard.step, adapter, units, shard.evidence, shard.annotators, shard.cache_dir)
+        counts = shard.step.run(adapter, units, shard.evidence, shard.annotators, shard.cache_dir)
         seconds = time.perf_counter() - start
     held = registry.loads()
     held["devices"] = {a: d for a, d in held["devices"].items() if a in shard.step.annotators}  # this step's

@@ -4,7 +4,9 @@ whatever runs shards: the flow's task runner (threads, processes, a Dask cluster
 
 from __future__ import annotations
 
+import inspect
 import math
+import sys
 import time
 from collections import Counter, defaultdict, deque
 from collections.abc import Callable
@@ -14,7 +16,7 @@ from typing import TYPE_CHECKING, NamedTuple
 from humansense.annotators import registry
 from humansense.annotators.shards import (MARKERS, Shard, annotator_settings, code_version, finished, plan_shards,
                                           run_shard, step_units)
-from humansense.annotators.steps import run_step
+from humansense.budget import EvenNeed, annotation_needs, answer_class, even_class_needs
 from humansense.config import AnnotatorsConfig
 from humansense.evidence import EvidenceFolder
 from humansense.ids import digest, is_safe_component, unit_interval
@@ -22,7 +24,7 @@ from humansense.io import write_json
 from humansense.terminal import STAGES
 
 if TYPE_CHECKING:
-    from humansense.release.select import EvenNeed
+    from humansense.annotators.protocol import AnnotatedSource
 
 
 RunShards = Callable[[list[Shard]], list[dict]]
@@ -40,7 +42,7 @@ def gather_evidence(adapter, out_dir: Path, cfg: AnnotatorsConfig, cache_dir: Pa
     `<id>.<kind>.json` into `out_dir`, which the adapter then reads as evidence."""
     units = list(annotation_units(adapter).values()) if units is None else units
     ids = tuple(unit[0] if isinstance(unit, tuple) else unit.id for unit in units)
-    return {step.name: run_step(step, adapter, step_units(adapter, step, ids), out_dir, cfg, cache_dir)
+    return {step.name: step.run(adapter, step_units(adapter, step, ids), out_dir, cfg, cache_dir)
             for step in adapter.annotation_steps()}
 
 
@@ -53,7 +55,7 @@ def sharded_gather(adapter, out_dir: Path, cfg: AnnotatorsConfig, cache_dir: Pat
 
     def gather(units: list) -> dict:
         ids = [unit[0] if isinstance(unit, tuple) else unit.id for unit in units]
-        shards = plan_shards(adapter.name, adapter.config, adapter.root, adapter.seed, steps, ids, inputs, out_dir,
+        shards = plan_shards(type(adapter), adapter.config, adapter.root, adapter.seed, steps, ids, inputs, out_dir,
                              cache_dir, cfg, code)
         done = {} if refresh else {s.key: r for s in shards if (r := finished(s)) is not None}
         results = dict(done) | dict(zip((s.key for s in shards if s.key not in done),
@@ -228,24 +230,22 @@ def annotate_needed(adapter, out_dir: Path, cfg: AnnotatorsConfig, cache_dir: Pa
 STAGE_RECORD = "stage.json"  # the stage's key and counts, beside the shard markers
 
 
-def annotate_source(name: str, source_config, root: Path, evidence: Path, config, cache_dir: Path,
-                    run_shards: RunShards = run_here, refresh: bool = False) -> dict:
-    """The annotate stage for one source made from annotations: only as many records as selection will need, each
-    round's shards handed to `run_shards`. A stage whose key is unchanged and whose evidence is there is not run
-    again (`cached`); one killed midway runs only the shards that had not finished."""
-    from humansense.release.select import annotation_needs, answer_class, even_class_needs
-    from humansense.sources import adapter_class
-
-    adapter = adapter_class(name)(source_config, root, config.seed)
-    inputs = record_inputs(adapter)
-    key = annotate_key(name, source_config, root, config, inputs)
+def annotate_source(adapter_class: type[AnnotatedSource], source_config, root: Path, evidence: Path, config,
+                    cache_dir: Path, run_shards: RunShards = run_here, refresh: bool = False) -> dict:
+    """The annotate stage for one source made from annotations (`adapter_class`, which the flow looks up: this stage
+    knows no source by name): only as many records as selection will need (`humansense.budget`), each round's
+    shards handed to `run_shards`. A stage whose key is unchanged and whose evidence is there is not run again
+    (`cached`); one killed midway runs only the shards that had not finished."""
+    adapter = adapter_class(source_config, root, config.seed)
+    name = adapter.name
+    key = annotate_key(adapter, config, inputs := record_inputs(adapter))
     record = evidence / MARKERS / STAGE_RECORD
     folder = EvidenceFolder(evidence)
     stored = _stage_record(record) if not refresh and folder.manifest_file.exists() else None
     if stored is not None and stored.get("key") == key:
         return stored["counts"] | {"cached": True}
     with_evidence = source_config.model_copy(update={"evidence_dir": str(evidence)})
-    counter = adapter_class(name)(with_evidence, root, config.seed)  # kept across rounds: its pools are read once
+    counter = adapter_class(with_evidence, root, config.seed)  # kept across rounds: its pools are read once
 
     def count_drafts(ids: list[str]) -> dict[str, Counter]:
         drafts: dict[str, Counter] = defaultdict(Counter)
@@ -260,9 +260,10 @@ def annotate_source(name: str, source_config, root: Path, evidence: Path, config
         STAGES.info("%s: LLM %s", name, llm)
     gather = sharded_gather(adapter, evidence, config.annotators, cache_dir, inputs, run_shards, refresh, ledger)
     start = time.perf_counter()
-    counts = annotate_needed(adapter, evidence, config.annotators, cache_dir, annotation_needs(adapter.tasks, config.split),
-                             config.seed, count_drafts, even_class_needs(adapter.tasks, config.split),
-                             config.split.annotate_even_factor, gather=gather)
+    budget = config.annotation_budget
+    counts = annotate_needed(adapter, evidence, config.annotators, cache_dir,
+                             annotation_needs(adapter.tasks, config.split, budget), config.seed, count_drafts,
+                             even_class_needs(adapter.tasks, config.split, budget), budget.even_factor, gather=gather)
     counts |= {"seconds": round(time.perf_counter() - start, 1), "shards": ledger} | ({"llm": llm} if llm else {})
     write_json(record, {"key": key, "counts": counts})
     return counts | {"cached": False}
@@ -288,25 +289,18 @@ def record_inputs(adapter) -> dict[str, str]:
         inputs, shared = {}, shared + [f for f in adapter.source_files() if f.is_file()]
     else:
         inputs = {video_id: fingerprint(path) for video_id, path in adapter.videos()}
-    reviews = getattr(adapter.config, "rapport_reviews", None)
-    shared.append(adapter.root / reviews if reviews else None)
+    shared += adapter.hand_kept_files()
     return inputs | {"*": digest({p.name: sha256_file(p) for p in shared if p is not None and p.is_file()})}
 
 
-def annotate_key(name: str, source_config, root: Path, config, inputs: dict[str, str] | None = None) -> str:
+def annotate_key(adapter: AnnotatedSource, config, inputs: dict[str, str] | None = None) -> str:
     """What decides a source's evidence: its media (fingerprints) or texts (checksums), the hand-kept files beside
     them, the annotators' settings and code, what selection needs and the seed. A rebuild with the same key reuses
     the evidence without decoding a frame (the shards' markers would hit too, but only after planning each round)."""
-    import inspect
-    import sys
-
-    from humansense.release.select import annotation_needs, even_class_needs
-    from humansense.sources import adapter_class
-
-    adapter = adapter_class(name)(source_config, root, config.seed)
+    budget = config.annotation_budget
     inputs = record_inputs(adapter) if inputs is None else inputs
-    return digest(name, inputs, source_config.model_dump(mode="json", exclude={"root", "evidence_dir"}),
+    return digest(adapter.name, inputs, adapter.config.model_dump(mode="json", exclude={"root", "evidence_dir"}),
                   annotator_settings(config.annotators),
-                  annotation_needs(adapter.tasks, config.split), even_class_needs(adapter.tasks, config.split),
-                  config.split.annotate_even_factor, config.seed, adapter.code_version(),
-                  inspect.getsource(sys.modules[__name__]), code_version(), length=32)
+                  annotation_needs(adapter.tasks, config.split, budget),
+                  even_class_needs(adapter.tasks, config.split, budget), budget.even_factor, config.seed,
+                  adapter.code_version(), inspect.getsource(sys.modules[__name__]), code_version(), length=32)

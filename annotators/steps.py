@@ -1,9 +1,10 @@
-"""The annotation steps a source can declare, and how each runs over a shard of its records.
+"""The annotation steps a source can declare: each a class that names its annotators (the engines it holds, whose
+devices decide where it may run: `resources`), the kinds of evidence it leaves, and `run()` over a shard's records.
 
-A source names its steps with their parameters (`SourceAdapter.annotation_steps()`: which span of each video, which
-thresholds, which hand-kept files); the annotate stage runs them and knows no source by name. Each step reads its
-records' media or texts, asks the engines this process holds (`annotators.registry`) and leaves one evidence file
-per record and kind (`humansense.evidence`):
+A source lists its step classes (`SourceAdapter.steps`) and makes them with their parameters
+(`annotation_steps()`: which span of each video, which thresholds, which hand-kept files); the annotate stage runs
+them and knows no source by name. Each step reads its records' media or texts, asks the engines this process holds
+(`annotators.registry`) and leaves one evidence file per record and kind (`humansense.evidence`):
 
 * `captions` (OCR over the first seconds of each video) -> `<id>.ocr.json`
 * `transcripts` (ASR over a window, then the LLM's rapport score of a transcript long enough) -> `.asr`, `.rapport`
@@ -17,12 +18,16 @@ runner runs it.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, ClassVar, Literal, Union
+from typing import TYPE_CHECKING, Annotated, ClassVar, Literal, NamedTuple, Union
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from humansense.annotators import registry
+from humansense.annotators import devices, registry
+from humansense.annotators.asr import transcribe
 from humansense.annotators.base import AnnotationCache
+from humansense.annotators.emotion import read_emotion, summarise
+from humansense.annotators.rapport import load_reviews, score_rapports
+from humansense.annotators.speech import speech_evidence
 from humansense.annotators.registry import llm_client
 from humansense.annotators.ocr import read_captions
 from humansense.config import AnnotatorsConfig
@@ -30,22 +35,54 @@ from humansense.evidence import EvidenceFolder
 from humansense.faults import checkpoint
 from humansense.terminal import Ticker
 
+if TYPE_CHECKING:
+    from humansense.annotators.protocol import AnnotatedSource
 
-class _Step(BaseModel):
+
+class StepResources(NamedTuple):
+    """Where a step may run, from its engines' configured devices: `gpu` "must" (an engine put on a GPU outright:
+    only a worker with one), "may" (an engine on 'auto' or a GPU: a GPU worker suits it best) or "no"."""
+
+    cpus: int
+    gpu: Literal["no", "may", "must"]
+
+
+class Step(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
     annotators: ClassVar[tuple[str, ...]]  # the engines the step holds (their devices decide where it may run)
+    kinds: ClassVar[tuple[str, ...]]  # the evidence it leaves per record (`humansense.evidence.Kind`)
     units: ClassVar[Literal["videos", "texts"]] = "videos"
 
+    @classmethod
+    def step_name(cls) -> str:
+        return cls.model_fields["name"].default
 
-class CaptionsStep(_Step):
+    def resources(self, cfg: AnnotatorsConfig) -> StepResources:
+        placed = [getattr(getattr(cfg, a, None), "device", "cpu") for a in self.annotators]
+        threads = max([getattr(getattr(cfg, a, None), "cpu_threads", 1) for a in self.annotators] +
+                      [cfg.llm.local_threads if "llm" in self.annotators else 1])
+        gpu = "must" if any(devices.wants_gpu(d) for d in placed) else "may" if any(d != "cpu" for d in placed) else "no"
+        return StepResources(cpus=threads, gpu=gpu)
+
+    def run(self, source: AnnotatedSource, units: list, out_dir: Path, cfg: AnnotatorsConfig, cache_dir: Path,
+            held: bool = True) -> dict:
+        """Run over `units` (the step's records: (id, video) pairs, or speech jobs); the counts."""
+        raise NotImplementedError
+
+
+class CaptionsStep(Step):
     """On-screen captions read by OCR over the first `window_s` seconds."""
 
     name: Literal["captions"] = "captions"
     window_s: float
     annotators: ClassVar = ("ocr",)
+    kinds: ClassVar = ("ocr",)
+
+    def run(self, source, units, out_dir, cfg, cache_dir, held=True) -> dict:
+        return caption_evidence(units, out_dir, cfg, cache_dir, self.window_s)
 
 
-class TranscriptsStep(_Step):
+class TranscriptsStep(Step):
     """ASR over the first `window_s` seconds, then the rapport score of transcripts of `min_words` words or more: the
     hand-kept review in `reviews` (a JSONL file) where there is one, else the LLM's."""
 
@@ -54,24 +91,37 @@ class TranscriptsStep(_Step):
     min_words: int
     reviews: Path | None = None
     annotators: ClassVar = ("asr", "llm")
+    kinds: ClassVar = ("asr", "rapport")
+
+    def run(self, source, units, out_dir, cfg, cache_dir, held=True) -> dict:
+        return transcript_and_rapport(units, out_dir, cfg, cache_dir, self.window_s, self.min_words, self.reviews,
+                                      held=held)
 
 
-class ConversationStep(_Step):
+class ConversationStep(Step):
     """Timed ASR segments over the first `window_s` seconds (all of it: None), then faces over the segments the
     source's `read_faces(video_id, asr, read)` asks for."""
 
     name: Literal["conversation"] = "conversation"
     window_s: float | None
     annotators: ClassVar = ("asr", "emotion")
+    kinds: ClassVar = ("asr", "faces")
+
+    def run(self, source, units, out_dir, cfg, cache_dir, held=True) -> dict:
+        return conversation_evidence(units, out_dir, cfg, cache_dir, self.window_s, source.read_faces)
 
 
-class SpeechStep(_Step):
+class SpeechStep(Step):
     """The source's speech jobs translated (`memory` first) and spoken."""
 
     name: Literal["speech"] = "speech"
     memory: Path | None = None
     annotators: ClassVar = ("tts", "llm")
+    kinds: ClassVar = ("speech",)
     units: ClassVar = "texts"
+
+    def run(self, source, units, out_dir, cfg, cache_dir, held=True) -> dict:
+        return speech_evidence(units, out_dir, cfg, cache_dir, self.memory, held=held)
 
 
 AnnotationStep = Annotated[Union[CaptionsStep, TranscriptsStep, ConversationStep, SpeechStep],
@@ -106,9 +156,6 @@ def transcript_and_rapport(videos: list[tuple[str, Path]], out_dir: Path, cfg: A
     """ASR over the first `window_s` seconds (`<id>.asr.json`), then the rapport score of each transcript long enough
     to judge (`<id>.rapport.json`): a reviewed score from `reviews_file` when there is one, else the LLM's. Returns
     counts and the LLM's token and cost account."""
-    from humansense.annotators.asr import transcribe
-    from humansense.annotators.rapport import load_reviews, score_rapports
-
     cache, evidence = AnnotationCache(cache_dir), EvidenceFolder(out_dir)
     asr = registry.engine("asr", cfg)
     transcripts = {}
@@ -141,9 +188,6 @@ def conversation_evidence(videos: list[tuple[str, Path]], out_dir: Path, cfg: An
     segment read, with its index). `read_faces(video_id, asr, read)` is the source's: it calls `read(index)` for
     the segments it needs, in the order it needs them, and stops when it has enough (RealTalk's ES: a few replies of
     a conversation's ~170 segments)."""
-    from humansense.annotators.asr import transcribe
-    from humansense.annotators.emotion import read_emotion, summarise
-
     cache, evidence = AnnotationCache(cache_dir), EvidenceFolder(out_dir)
     asr, fer = registry.engine("asr", cfg), registry.engine("emotion", cfg)
     counts = {"videos": len(videos), "transcribed": 0, "segments": 0, "segments_read": 0, "segments_with_faces": 0}
@@ -176,18 +220,3 @@ def conversation_evidence(videos: list[tuple[str, Path]], out_dir: Path, cfg: An
         checkpoint("annotate")
     counts.update(cache.stats())
     return counts
-
-
-def run_step(step: AnnotationStep, adapter, units: list, out_dir: Path, cfg: AnnotatorsConfig, cache_dir: Path,
-             held: bool = True) -> dict:
-    """Run one declared step over `units` (the step's records: (id, video) pairs, or speech jobs); the counts."""
-    if isinstance(step, CaptionsStep):
-        return caption_evidence(units, out_dir, cfg, cache_dir, step.window_s)
-    if isinstance(step, TranscriptsStep):
-        return transcript_and_rapport(units, out_dir, cfg, cache_dir, step.window_s, step.min_words, step.reviews,
-                                      held=held)
-    if isinstance(step, ConversationStep):
-        return conversation_evidence(units, out_dir, cfg, cache_dir, step.window_s, adapter.read_faces)
-    from humansense.annotators.speech import speech_evidence
-
-    return speech_evidence(units, out_dir, cfg, cache_dir, step.memory, held=held)

@@ -18,20 +18,20 @@ from pathlib import Path
 
 from humansense.augment.options import (OptionError, answer_slots, arrange, assign_answer_positions,
                                         wrong_options_for)
-from humansense import clips, schema, tasks
+from humansense import schema, tasks
 from humansense.augment import options, spill, templates
 from humansense.augment.spill import RUN_BYTES, RecordSet, TaskSpill, gc_paused
 from humansense.augment.templates import load_templates, templates_text
-from humansense.clips import clip_paths, media_for
 from humansense.config import AugmentConfig
 from humansense.faults import checkpoint
 from humansense.ids import digest, seeded_rng
 from humansense.io import jsonl_writer, read_jsonl, write_json, write_jsonl, write_text_atomic
 from humansense.keyed import code_digest, stat_signature, touch_and_prune
 from humansense.media import MediaError, sha256_file
-from humansense.release import reference, select
-from humansense.release.reference import CLIP_SPECS, clip_spec_record
-from humansense.release.select import Selection, keep_best_ranked
+from humansense.clips import stage as clip_stage
+from humansense.clips.stage import CLIP_SPECS, clip_paths, clip_spec_record, media_for
+from humansense.selection import select
+from humansense.selection.select import Selection, keep_best_ranked
 from humansense.sources import pools
 from humansense.schema import LETTERS, Item, ItemDraft, Media, Option, Quarantined, normalise_text
 from humansense.sources.pools import Pools
@@ -314,8 +314,8 @@ def augment_key(draft_files: list[Path], clip_of: Path, clips_dir: Path, selecti
     this code with its templates. The ledger is checked apart (`augment_done`): it is also this stage's output."""
     results = [(k, stat_signature(clip_paths(clips_dir, k)[1])) for k in sorted(set(json.loads(clip_of.read_text())
                                                                                      .values()))]
-    code = code_digest(sys.modules[__name__], options, spill, templates, templates_text(), clips, pools, reference,
-                       select, schema, tasks)
+    code = code_digest(sys.modules[__name__], options, spill, templates, templates_text(), clip_stage, pools, select,
+                       schema, tasks)
     return digest("augment", [str(f) for f in draft_files], str(clip_of), str(selection), results, seed,
                   cfg.model_dump(mode="json"), code, length=24)
 

@@ -38,7 +38,7 @@ def plan(tree: Path, records: int, evidence: Path, cache: Path, shard_size: int,
     for name in SOURCES:
         adapter = adapter_class(name)(getattr(SourcesConfig(), name), tree / name, seed)
         ids = annotate_order(annotation_units(adapter), seed, name)[:records]
-        shards += plan_shards(name, adapter.config, adapter.root, seed, adapter.annotation_steps(), ids,
+        shards += plan_shards(type(adapter), adapter.config, adapter.root, seed, adapter.annotation_steps(), ids,
                               record_inputs(adapter), evidence / name, cache, cfg, adapter.code_version())
     return shards
 

@@ -1,5 +1,5 @@
 """Clip stage against its floor, side by side on the same spans and encode settings: this pipeline's cutter
-(`humansense.clips.cut_batch`: one ffmpeg process per clip, each source probed once) and a plain `ffmpeg` command
+(`humansense.clips.stage.cut_batch`: one ffmpeg process per clip, each source probed once) and a plain `ffmpeg` command
 per clip from a shell loop, each with 1 and 2 workers.
 
     .venv/bin/python bench/clips.py --sources 6 --spans 60      # 360 spans of 640x360 sources, as in the issue
@@ -20,7 +20,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from humansense.clips import clip_key, cut_batch
+from humansense.clips.stage import clip_key, cut_batch
 from humansense.config import MediaConfig
 from humansense.io import write_json
 from humansense.media import CUTTER_VERSION, fingerprint

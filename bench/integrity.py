@@ -32,7 +32,7 @@ def main() -> None:
     from humansense.config import load_config
     from humansense.io import read_jsonl, write_jsonl
     from humansense.qc.store import content_hash
-    from humansense.release.select import Selection, select_stage
+    from humansense.selection.select import Selection, select_stage
     from humansense.schema import ItemDraft
     from humansense.sources.pools import Pools
     from humansense.sources.stage import parse_source

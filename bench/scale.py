@@ -24,9 +24,9 @@ from pathlib import Path
 
 
 def run_stages(tree: Path, work: Path) -> dict:
-    from humansense.clips import plan_media
+    from humansense.clips.stage import plan_media
     from humansense.config import load_config
-    from humansense.release.select import select_stage
+    from humansense.selection.select import select_stage
     from humansense.sources.stage import parse_key, parse_source
 
     config = load_config(tree / "sources.toml")

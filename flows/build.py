@@ -32,7 +32,7 @@ from humansense.annotators.shards import Shard, run_shard
 from humansense.annotators.stage import annotate_source
 from humansense.augment.audit import AUDIT_FILES, audit_key, audit_reused, audit_stage
 from humansense.augment.build import augment_done, augment_key, augment_reused, augment_stage
-from humansense.clips import cut_batch, done_batch_counts, plan_done, plan_key, plan_media
+from humansense.clips.stage import cut_batch, done_batch_counts, plan_done, plan_key, plan_media
 from humansense.cache_guard import refuse_unsafe_results
 from humansense.config import BuildConfig, check_sample_use, load_config
 from humansense.ids import digest
@@ -44,7 +44,7 @@ from humansense.terminal import stage
 from humansense.qc.review import qc_stage
 from humansense.release.artifacts import run_artifacts
 from humansense.release.hub import push_release
-from humansense.release.select import SELECTION, select_key, select_stage
+from humansense.selection.select import SELECTION, select_key, select_stage
 from humansense.release.stage import publish
 from humansense.sources import adapter_class
 from humansense.sources.fetch import fetch_source
@@ -232,7 +232,7 @@ def _build(out: str, config_file: str | None, seed: int | None, push: bool, repo
         for name in (n for n in enabled if n not in annotated_names):
             submit_parse(name, enabled[name], predicted=True)
         def annotate_then_parse(name: str) -> dict:
-            counts = annotate_source(name, enabled[name], Path(roots[name]), at.evidence(name), config,
+            counts = annotate_source(adapter_class(name), enabled[name], Path(roots[name]), at.evidence(name), config,
                                      Path(config.annotators.cache_dir or at.annotations), _run_shards, refresh)
             submit_parse(name, enabled[name].model_copy(update={"evidence_dir": str(at.evidence(name))}),
                          predicted=False)

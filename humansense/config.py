@@ -16,6 +16,7 @@ from __future__ import annotations
 import difflib
 import os
 import tomllib
+import warnings
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -215,21 +216,35 @@ class SplitConfig(_Section):
     eval_reserve: float = Field(default=0.05, ge=0)
     eval_reserve_min: int = Field(default=2, ge=0)  # ... plus this many drafts
     train_max_per_task: int | None = Field(default=2000, ge=0)  # None: every record not in eval
-    # Sources made from annotations (RealTalk, Skin Deep, fraud texts, EFAQA) are annotated in a seeded order only
-    # until their drafts cover eval's target plus this many train items, with this margin for later refusals.
-    annotate_train_per_task: int = Field(default=300, ge=0)
-    annotate_margin: float = Field(default=0.25, ge=0)  # ... with this margin for refusals after annotation
-    # Where a task's answers are classes and annotation finds them skewed (ES: half the listeners look happy), go on
-    # annotating until eval's target plus the margin could be drawn evenly from the classes found, up to this many
-    # times the records that met the plain need (1: do not even out).
-    annotate_even_factor: float = Field(default=3.0, ge=1)
-    annotate_all: bool = False  # annotate every record whatever the targets
-
     @property
     def eval_fraction(self) -> float:
         """The share of a task eval may take: `eval_max_fraction`, or all of it in an eval-only build (train capped
         at 0 has nothing to keep)."""
         return 1.0 if self.train_max_per_task == 0 else self.eval_max_fraction
+
+
+class AnnotationBudgetConfig(_Section):
+    """How much of a source made from annotations (RealTalk, Skin Deep, fraud texts, EFAQA) the annotate stage
+    annotates: records in a seeded order, only until selection could draw what it needs (`humansense.budget`)."""
+
+    # Until their drafts cover eval's target plus this many train items ...
+    train_per_task: int = Field(default=300, ge=0)
+    margin: float = Field(default=0.25, ge=0)  # ... with this margin for refusals after annotation
+    # Where a task's answers are classes and annotation finds them skewed (ES: half the listeners look happy), go on
+    # annotating until eval's target plus the margin could be drawn evenly from the classes found, up to this many
+    # times the records that met the plain need (1: do not even out).
+    even_factor: float = Field(default=3.0, ge=1)
+    all_records: bool = False  # annotate every record whatever the targets
+
+
+# Keys that moved: (old section, old key) -> (new section, new key). A file or environment that still sets the old
+# name keeps working, with a warning that names the new one.
+MOVED_KEYS = {
+    ("split", "annotate_train_per_task"): ("annotation_budget", "train_per_task"),
+    ("split", "annotate_margin"): ("annotation_budget", "margin"),
+    ("split", "annotate_even_factor"): ("annotation_budget", "even_factor"),
+    ("split", "annotate_all"): ("annotation_budget", "all_records"),
+}
 
 
 class ReleaseConfig(_Section):
@@ -366,6 +381,7 @@ class BuildConfig(BaseSettings):
     annotators: AnnotatorsConfig = AnnotatorsConfig()
     augment: AugmentConfig = AugmentConfig()
     split: SplitConfig = SplitConfig()
+    annotation_budget: AnnotationBudgetConfig = AnnotationBudgetConfig()
     qc: QcConfig = QcConfig()
     release: ReleaseConfig = ReleaseConfig()
 
@@ -376,8 +392,38 @@ class BuildConfig(BaseSettings):
         # Precedence: explicit arguments > environment > the TOML file (when load_config was given one) > defaults.
         return (init_settings, env_settings, TomlConfigSettingsSource(settings_cls))
 
+    @model_validator(mode="before")
+    @classmethod
+    def _moved_keys(cls, data: Any) -> Any:
+        """Old names (MOVED_KEYS) read under their new ones, with a warning; both set is a conflict."""
+        if not isinstance(data, dict):
+            return data
+        for (old_section, old_key), (new_section, new_key) in MOVED_KEYS.items():
+            section = data.get(old_section)
+            if not isinstance(section, dict) or old_key not in section:
+                continue
+            section = dict(section)
+            value = section.pop(old_key)
+            target = dict(data.get(new_section) or {})
+            if new_key in target and target[new_key] != value:
+                raise ValueError(f"[{old_section}] {old_key} (an old name) and [{new_section}] {new_key} are both set: "
+                                 f"keep [{new_section}] {new_key}")
+            target[new_key] = value
+            warnings.warn(f"config: [{old_section}] {old_key} is now [{new_section}] {new_key}; the old name is "
+                          f"read for now", FutureWarning, stacklevel=2)
+            data = {**data, old_section: section, new_section: target}
+        return data
+
     def fingerprint(self) -> str:
-        return digest(self.model_dump(mode="json"))
+        """A digest of what the config says, in one canonical layout: moved keys count under their old names, so a
+        config that only moved keys keeps its fingerprint (build reports stay comparable across versions)."""
+        dump = self.model_dump(mode="json")
+        for (old_section, old_key), (new_section, new_key) in MOVED_KEYS.items():
+            dump[old_section][old_key] = dump[new_section].pop(new_key)
+        for new_section in {new for new, _ in MOVED_KEYS.values()}:
+            if not dump[new_section]:
+                del dump[new_section]
+        return digest(dump)
 
 
 class ConfigError(ValueError):
@@ -493,10 +539,13 @@ def explain_config(path: Path | None = None) -> list[tuple[str, Any, str]]:
     effective = _flatten(load_config(path).model_dump(mode="json"))
     defaults = _flatten(_defaults(BuildConfig))
     from_file = _flatten(tomllib.loads(Path(path).read_text(encoding="utf-8"))) if path else {}
+    old_names = {new: old for old, new in MOVED_KEYS.items() if old in from_file}  # read under their new names
     rows = []
     for key, value in effective.items():
         if any(_env_sets(key[:n]) for n in range(1, len(key) + 1)):
             origin = "environment"
+        elif key in old_names:
+            origin = f"file {path} (as [{old_names[key][0]}] {old_names[key][1]})"
         elif any(key[:n] in from_file for n in range(1, len(key) + 1)):
             origin = f"file {path}"
         else:

@@ -19,6 +19,9 @@ from pathlib import Path
 
 from pydantic import BaseModel
 
+from humansense.cli import app
+from humansense.config import MOVED_KEYS, BuildConfig
+
 FIELD_LINE = re.compile(r"^\s{4}(\w+)\s*:")
 
 
@@ -107,8 +110,6 @@ def _default(value: object) -> str:
 def config_keys(model: type[BaseModel] | None = None, section: str = "") -> Iterator[ConfigKey]:
     """Every key of the build configuration, sections depth first, in the order the models declare them."""
     if model is None:
-        from humansense.config import BuildConfig
-
         model = BuildConfig
     meanings = _meanings(model)
     nested = []
@@ -127,8 +128,6 @@ def config_keys(model: type[BaseModel] | None = None, section: str = "") -> Iter
 def config_sections(model: type[BaseModel] | None = None, section: str = "") -> Iterator[tuple[str, str]]:
     """(section, meaning) of every nested section, for the headings."""
     if model is None:
-        from humansense.config import BuildConfig
-
         model = BuildConfig
     meanings = _meanings(model)
     for name, field in model.model_fields.items():
@@ -162,6 +161,11 @@ def config_reference() -> str:
                 out += [_cell(sections[current]), ""]
             out += ["| key | type | default | meaning |", "|---|---|---|---|"]
         out.append(f"| `{key.name}` | {_cell(key.type)} | `{_cell(key.default)}` | {_cell(key.meaning)} |")
+    out += ["", "## Keys that moved", "",
+            "A file or environment that still sets an old name keeps working: the value is read under the new name, "
+            "with a warning that names it (both set to different values is an error).", "",
+            "| old key | new key |", "|---|---|"]
+    out += [f"| `[{old[0]}] {old[1]}` | `[{new[0]}] {new[1]}` |" for old, new in MOVED_KEYS.items()]
     return "\n".join(out) + "\n"
 
 
@@ -174,8 +178,6 @@ class CliCommand:
 
 def cli_commands() -> list[CliCommand]:
     import typer
-
-    from humansense.cli import app
 
     root = typer.main.get_command(app)  # typer's own click (typer._click): told apart by what they hold
     out: list[CliCommand] = []

@@ -1,7 +1,8 @@
 """The evidence contract between the annotate stage, which writes it, and the sources, which read it.
 
-A source made from annotations names the annotation steps it needs (`SourceAdapter.evidence_kinds`, a `Step`);
-each step leaves files of some kinds (`Kind`) in the source's evidence folder (`BuildLayout.evidence`):
+A source made from annotations names the annotation steps it needs (`SourceAdapter.steps`, classes of
+`annotators.steps`); each step leaves files of some kinds (`Kind`, its `kinds`) in the source's evidence folder
+(`BuildLayout.evidence`):
 
     <evidence folder>/<record id>.<kind>.json   one annotator result (or its NoAnnotation) per record and kind
     <evidence folder>/annotated.json            the records the stage processed and those it did not reach
@@ -22,10 +23,7 @@ from pydantic import BaseModel
 from humansense.ids import check_component
 from humansense.io import write_json, write_text_atomic
 
-# The annotation steps and the kinds of file each leaves: "captions" -> ocr (The Skin Deep's FR, RG); "transcripts"
-# -> asr, and rapport for a transcript long enough to judge (RR); "conversation" -> asr (timed segments) and faces
-# over the segments a source asks for (TR, ES); "speech" -> speech, texts translated and spoken by two voices (FG, PC).
-Step = Literal["captions", "transcripts", "conversation", "speech"]
+# The kinds of evidence file, one per record and kind (each step class names those it leaves).
 Kind = Literal["ocr", "asr", "rapport", "faces", "speech"]
 KINDS: tuple[str, ...] = get_args(Kind)
 MANIFEST = "annotated.json"

@@ -32,7 +32,6 @@ from humansense.schema import ClipSpec, Item
 from humansense.sources.facts import facts
 
 MEDIA_MANIFEST = "media_manifest.json"
-CLIP_SPECS = "clip_specs.json"  # in the build's work folder: item id -> where its clip was cut from
 DURATION_TOLERANCE_S = 0.05
 
 
@@ -45,12 +44,6 @@ def media_mode(source: str, config: BuildConfig, sample_sources: list[str]) -> s
     if config.release.media_mode != "licence":
         return config.release.media_mode
     return "files" if facts(source).media else "reference"
-
-
-def clip_spec_record(source: str, original_file: str, spec: ClipSpec) -> dict:
-    """What the manifest keeps of a clip's spec: everything but the build machine's absolute source path."""
-    return {"source": source, "original_file": original_file,
-            "spec": spec.model_dump(mode="json", exclude={"source_path"}, exclude_none=True)}
 
 
 def decoded_sha256(path: Path, timeout_s: float = 300.0) -> str:

@@ -11,7 +11,8 @@ import pandas as pd
 from humansense.config import BuildConfig
 from humansense.io import read_jsonl
 from humansense.release.diff import diff_label, release_diff
-from humansense.release.reference import CLIP_SPECS, manifest_entries, media_mode
+from humansense.clips.stage import CLIP_SPECS
+from humansense.release.reference import manifest_entries, media_mode
 from humansense.release.report import build_report
 from humansense.release.scrub import machine_prefixes, scrub, secrets_in_environment
 from humansense.release.shortfall import ShortfallError, shortfall

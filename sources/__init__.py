@@ -1,4 +1,7 @@
-"""Source adapters, one module per source dataset: parse its published annotation files into item drafts."""
+"""Source adapters, one module per source dataset: fetch what a source publishes by URL (`fetch`, `youtube`), and
+parse its published annotation files (and, for sources made from annotations, the evidence the annotate stage left)
+into item drafts (`stage`), with the wrong-option pools (`pools`), `sources check` and `sources scan`. An adapter
+made from annotations lists its annotation steps (`SourceAdapter.steps`), which the annotate stage runs first."""
 
 from __future__ import annotations
 

@@ -19,7 +19,8 @@ from typing import Any, ClassVar
 from pydantic import ValidationError
 
 from humansense.config import SourceConfig
-from humansense.evidence import EvidenceError, EvidenceFolder, Kind, Step
+from humansense.annotators.steps import Step
+from humansense.evidence import EvidenceError, EvidenceFolder, Kind
 from humansense.faults import checkpoint
 from humansense.ids import UnsafeIdError, digest, is_safe_component, item_id
 from humansense.schema import ClipSpec, ItemDraft, Provenance, Quarantined, SpeechJob, normalise_text
@@ -81,18 +82,36 @@ class ParseResult:
 class SourceAdapter(ABC):
     name: ClassVar[str]
     tasks: ClassVar[tuple[str, ...]]
-    # The annotation steps a source's items are made from ("captions", "transcripts"): the build runs them over
-    # `videos()` first, into an evidence folder (`humansense.evidence`), and sets the config's `evidence_dir` to it.
-    evidence_kinds: ClassVar[tuple[Step, ...]] = ()
+    # The annotation step classes a source's items are made from (`annotators.steps`: captions, transcripts, ...):
+    # the build runs them over `videos()` or `speech_jobs()` first, into an evidence folder (`humansense.evidence`),
+    # and sets the config's `evidence_dir` to it. `evidence_kinds` (their names) is derived from them.
+    steps: ClassVar[tuple[type[Step], ...]] = ()
+    evidence_kinds: ClassVar[tuple[str, ...]] = ()
     # The source's published annotation files (glob patterns under the root, named as the dataset publishes them):
     # `sources check` warns about those present but not read by the config, and `sources scan` recognises a source
     # by them.
     published_files: ClassVar[tuple[str, ...]] = ()
 
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        cls.evidence_kinds = tuple(step.step_name() for step in cls.steps)
+
     def annotation_steps(self) -> list:
-        """The annotation steps this source's items are made from, with their parameters (`annotators.steps`): the
-        annotate stage runs these over the records it needs and knows no source by name. One per `evidence_kinds`."""
+        """The annotation steps this source's items are made from, with their parameters: one of each of `steps`.
+        The annotate stage runs these over the records it needs (`annotators.protocol` lists every hook it calls)."""
         return []
+
+    def source_files(self) -> list[Path]:
+        """The texts a text source's speech jobs come from (their checksums key its evidence)."""
+        return []
+
+    def hand_kept_files(self) -> list[Path]:
+        """Files kept by people that decide evidence (The Skin Deep's reviewed rapport scores)."""
+        return []
+
+    def read_faces(self, video_id: str, asr: dict, read: Callable[[int], dict]) -> dict[int, dict]:
+        """For the conversation step: which segments' faces to read (`read(index)`), by segment index."""
+        raise NotImplementedError(f"{self.name} declares no conversation step")
 
     def most_drafts_per_record(self, task: str) -> int:
         """The most drafts of `task` one record can give: the annotate stage's first round takes need / this many

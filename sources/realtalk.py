@@ -29,6 +29,7 @@ from pathlib import Path
 
 import numpy as np
 
+from humansense.annotators.steps import ConversationStep
 from humansense.config import RealtalkConfig
 from humansense.ids import check_component, seeded_rng
 from humansense.schema import ClipSpec, ItemDraft, Provenance
@@ -95,12 +96,10 @@ def speaker_of(activity: dict[str, float | None], margin: float) -> str | None:
 class RealtalkAdapter(SourceAdapter):
     name = "realtalk"
     tasks = ("TR", "ES")
-    evidence_kinds = ("conversation",)
+    steps = (ConversationStep,)
     config: RealtalkConfig
 
     def annotation_steps(self) -> list:
-        from humansense.annotators.steps import ConversationStep
-
         return [ConversationStep(window_s=self.config.window_s)]  # faces: `read_faces` says over which segments
 
     def most_drafts_per_record(self, task: str) -> int:

@@ -24,6 +24,7 @@ from humansense.schema import ClipSpec, ItemDraft, Provenance
 from humansense.sources.base import (Record, SourceAdapter, distractor_pool, find_video, transcript_of,
                                      transcript_segments)
 from humansense.annotators.rapport import rapport_label
+from humansense.annotators.steps import CaptionsStep, TranscriptsStep
 from humansense.sources.fetch import STATUS_FILE, withdrawn_ids
 from humansense.sources.relations import (FAMILIAR, RELATIONS, UNFAMILIAR, boilerplate_lines, familiarity,
                                           read_relation)
@@ -66,15 +67,16 @@ class SkindeepAdapter(SourceAdapter):
     name = "skindeep"
     tasks = ("FR", "RG", "RR")
     published_files = ("*.info.json",)
-    evidence_kinds = ("captions", "transcripts")
+    steps = (CaptionsStep, TranscriptsStep)
     config: SkindeepConfig
 
     def annotation_steps(self) -> list:
-        from humansense.annotators.steps import CaptionsStep, TranscriptsStep
-
         reviews = self.root / self.config.rapport_reviews if self.config.rapport_reviews else None
         return [CaptionsStep(window_s=self.config.caption_window_s),
                 TranscriptsStep(window_s=self.config.clip_s, min_words=self.config.rr_min_words, reviews=reviews)]
+
+    def hand_kept_files(self) -> list[Path]:
+        return [self.root / self.config.rapport_reviews] if self.config.rapport_reviews else []
 
     def info_files(self) -> list[Path]:
         """The downloads' info.json files, less the videos the fetch stage found withdrawn (sources/fetch.py)."""

@@ -10,16 +10,15 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from humansense.annotators.steps import SpeechStep
 from humansense.schema import ClipSpec
 from humansense.sources.base import RecordError, SourceAdapter
 
 
 class SpokenTextAdapter(SourceAdapter):
-    evidence_kinds = ("speech",)
+    steps = (SpeechStep,)
 
     def annotation_steps(self) -> list:
-        from humansense.annotators.steps import SpeechStep
-
         return [SpeechStep(memory=self.translation_memory())]
 
     def source_files(self) -> list[Path]:

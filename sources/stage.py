@@ -12,7 +12,7 @@ from humansense.ids import digest
 from humansense.io import jsonl_writer, read_jsonl, write_json
 from humansense.keyed import stat_signature, touch_and_prune
 from humansense.media import sha256_file
-from humansense.schema import SCHEMA_VERSION, ItemDraft
+from humansense.schema import SCHEMA_VERSION, ItemDraft, Quarantined
 from humansense.sources import adapter_class
 from humansense.sources.base import forget_shared_caches
 from humansense.sources.pools import write_pools
@@ -87,6 +87,14 @@ def _parse_source(name: str, config: SourceConfig, root: Path, seed: int, work: 
     touch_and_prune(out)  # an edit undone finds its old output in place
     forget_shared_caches()
     return summary
+
+
+def missing_media(draft: ItemDraft) -> Quarantined:
+    """The quarantine record of a draft whose media file is not under its source's root (select and the media plan
+    both check)."""
+    return Quarantined(stage="media", source=draft.provenance.source, reason="missing media", task=draft.task,
+                       record_id=draft.provenance.record_id, file=draft.provenance.original_file,
+                       detail=f"{draft.provenance.original_file}: not found under the source root")
 
 
 def draft_media(drafts: Path) -> list[str]:

@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from conftest import only_sources, sample_config
+from humansense.sources import adapter_class
 from humansense.config import AnnotatorsConfig, BuildConfig, ConfigError
 
 BIN = Path(sys.executable).parent
@@ -31,7 +32,7 @@ def annotate_here(sample_roots, name: str, evidence: Path, cache: Path, shard_si
     from humansense.annotators.stage import annotate_source, run_here
 
     config = BuildConfig(annotators=AnnotatorsConfig(shard_size=shard_size))
-    return annotate_source(name, getattr(config.sources, name), sample_roots[name], evidence, config, cache,
+    return annotate_source(adapter_class(name), getattr(config.sources, name), sample_roots[name], evidence, config, cache,
                            run_shards or run_here)
 
 
@@ -178,10 +179,10 @@ def test_shards_in_one_process_take_turns(monkeypatch, tmp_path: Path):
         active.pop()
         return {"videos": 0}
 
-    monkeypatch.setattr(sharding, "run_step", step)
+    monkeypatch.setattr(CaptionsStep, "run", lambda self, *args, **kwargs: step())
     monkeypatch.setattr(sharding, "step_units", lambda adapter, step, ids: [])
     config = BuildConfig()
-    jobs = [sharding.Shard(source="skindeep", source_config=config.sources.skindeep, root=tmp_path, seed=1,
+    jobs = [sharding.Shard(adapter=adapter_class("skindeep"), source_config=config.sources.skindeep, root=tmp_path, seed=1,
                            step=CaptionsStep(window_s=1), ids=(f"v{k}",), evidence=tmp_path, cache_dir=tmp_path,
                            annotators=config.annotators, key=f"k{k}") for k in range(3)]
     threads = [threading.Thread(target=sharding.run_shard, args=(job,)) for job in jobs]
@@ -220,7 +221,7 @@ def test_devices_come_from_the_config_and_key_only_what_changes_the_output(monke
     def shard(**asr):
         cfg = AnnotatorsConfig.model_validate({"asr": asr})
         config = BuildConfig()
-        return plan_shards("realtalk", config.sources.realtalk, tmp_path, 1, [ConversationStep(window_s=60)],
+        return plan_shards(adapter_class("realtalk"), config.sources.realtalk, tmp_path, 1, [ConversationStep(window_s=60)],
                            ["a", "b"], {"a": "1", "b": "2", "*": "x"}, tmp_path, tmp_path, cfg, "code")[0]
 
     assert shard(device="cpu").key == shard(device="cuda:1").key == shard().key

@@ -432,13 +432,14 @@ def test_annotate_stops_once_selection_has_what_it_needs(tmp_path: Path):
     """The fraud texts are spoken in a seeded order, in rounds, only until FG's drafts cover its need; the records
     not reached are counted as not annotated, not quarantined, and a later parse skips them."""
     from humansense.annotators.stage import annotate_source, annotation_units
-    from humansense.config import BuildConfig, SplitConfig
+    from humansense.config import AnnotationBudgetConfig, BuildConfig, SplitConfig
 
     root = annotation_root("telecom_fraud")
-    config = BuildConfig(split=SplitConfig(eval_targets={"FG": 2}, annotate_train_per_task=1, annotate_margin=0))
+    config = BuildConfig(split=SplitConfig(eval_targets={"FG": 2}),
+                         annotation_budget=AnnotationBudgetConfig(train_per_task=1, margin=0))
     source_config = config.sources.telecom_fraud
     evidence = tmp_path / "evidence"
-    counts = annotate_source("telecom_fraud", source_config, root, evidence, config, tmp_path / "cache")
+    counts = annotate_source(adapter_class("telecom_fraud"), source_config, root, evidence, config, tmp_path / "cache")
     units = annotation_units(adapter("telecom_fraud", root))
     assert counts["need"] == {"FG": 3} and counts["drafts"]["FG"] >= 3
     assert counts["annotated"] < counts["records"] == len(units) >= 7  # never all of them
@@ -452,7 +453,7 @@ def test_annotate_stops_once_selection_has_what_it_needs(tmp_path: Path):
     assert "not spoken" not in {q.reason for q in result.quarantined}  # skipped, not blamed
     assert {q.reason for q in result.quarantined} == {q.reason for q in adapter("telecom_fraud", root).parse()
                                                       .quarantined} - {"not spoken"}  # bad rows keep their reason
-    again = annotate_source("telecom_fraud", source_config, root, tmp_path / "again", config, tmp_path / "cache")
+    again = annotate_source(adapter_class("telecom_fraud"), source_config, root, tmp_path / "again", config, tmp_path / "cache")
     assert json.loads((tmp_path / "again" / "annotated.json").read_text()) == manifest  # the same seeded records
     assert again["speech"]["misses"] == 0 and again["speech"]["hits"] >= again["annotated"]  # all from the cache
 
@@ -581,14 +582,14 @@ def test_skewed_answer_classes_are_annotated_on_until_eval_can_be_even(monkeypat
     would take), sized by the short class's yield, and stops at `even_factor` times the records that met the need,
     saying what is still uneven."""
     from humansense.annotators import stage
-    from humansense.config import RealtalkConfig, SplitConfig
-    from humansense.release.select import EvenNeed, even_class_needs
+    from humansense.budget import EvenNeed, even_class_needs
+    from humansense.config import AnnotationBudgetConfig, RealtalkConfig, SplitConfig
     from humansense.sources.realtalk import RealtalkAdapter
 
-    split = SplitConfig(eval_targets={"TR": 24, "ES": 24}, annotate_margin=0.25)
-    assert even_class_needs(["TR", "ES", "PC"], split) == {"TR": (30, 1), "ES": (30, 1)}  # PC's replies: no classes
-    assert even_class_needs(["ES"], split.model_copy(update={"eval_targets": {"ES": 300}})) == {"ES": (375, 6)}
-    assert even_class_needs(["ES"], split.model_copy(update={"annotate_all": True})) == {}
+    split, budget = SplitConfig(eval_targets={"TR": 24, "ES": 24}), AnnotationBudgetConfig(margin=0.25)
+    assert even_class_needs(["TR", "ES", "PC"], split, budget) == {"TR": (30, 1), "ES": (30, 1)}  # PC: no classes
+    assert even_class_needs(["ES"], split.model_copy(update={"eval_targets": {"ES": 300}}), budget) == {"ES": (375, 6)}
+    assert even_class_needs(["ES"], split, budget.model_copy(update={"all_records": True})) == {}
 
     Conversations, rounds = record_rounds(monkeypatch, RealtalkAdapter, 400, ".avi", tmp_path)
 

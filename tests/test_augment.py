@@ -395,7 +395,7 @@ def test_a_text_only_llm_answerer_joins_the_audit(big):
 def test_eval_never_takes_a_wrong_option_from_a_record_released_in_train():
     """CM's pool holds every video's events: in eval, a wrong option that is a train item's answer would be known to
     be wrong by anyone reading train, so eval draws only from records not in train."""
-    from humansense.release.select import Selection
+    from humansense.selection.select import Selection
     from humansense.sources.pools import Pools
 
     rng = random.Random(1)

@@ -143,6 +143,39 @@ def test_a_relative_root_is_relative_to_the_config_file_and_config_show_says_whe
     assert checked.exit_code == 0 and json.loads(checked.stdout)["records_read"] == 10
 
 
+def test_a_key_that_moved_is_still_read_under_its_old_name_with_a_warning(tmp_path, monkeypatch):
+    """`[split] annotate_margin` (and the other annotation-budget keys) moved to `[annotation_budget]`: a user's file
+    or environment that sets the old name builds the same, warned of the new name; the config's fingerprint (in
+    every build report) does not change with the move; both names set differently is a one-line error."""
+    import warnings
+
+    from humansense.config import BuildConfig, ConfigError, load_config
+
+    old, new = tmp_path / "old.toml", tmp_path / "new.toml"
+    old.write_text("[split]\nannotate_margin = 0.5\nannotate_all = true\n")
+    new.write_text("[annotation_budget]\nmargin = 0.5\nall_records = true\n")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        from_old = load_config(old)
+    assert {str(w.message) for w in caught} >= {
+        "config: [split] annotate_margin is now [annotation_budget] margin; the old name is read for now"}
+    from_new = load_config(new)
+    assert from_old.model_dump() == from_new.model_dump()
+    assert from_old.annotation_budget.margin == 0.5 and from_old.annotation_budget.all_records
+    assert from_old.fingerprint() == from_new.fingerprint() != BuildConfig().fingerprint()
+    monkeypatch.setenv("HUMANSENSE_SPLIT__ANNOTATE_EVEN_FACTOR", "2")
+    with pytest.warns(FutureWarning, match=r"\[annotation_budget\] even_factor"):
+        assert load_config(new).annotation_budget.even_factor == 2
+    shown = runner.invoke(app, ["config", "show", "--config", str(old), "--json"])
+    assert json.loads(shown.stdout)["annotation_budget.margin"] == {
+        "value": 0.5, "origin": f"file {old} (as [split] annotate_margin)"}
+    monkeypatch.delenv("HUMANSENSE_SPLIT__ANNOTATE_EVEN_FACTOR")
+    both = tmp_path / "both.toml"
+    both.write_text("[split]\nannotate_margin = 0.5\n[annotation_budget]\nmargin = 0.1\n")
+    with pytest.raises(ConfigError, match=r"annotate_margin \(an old name\) and \[annotation_budget\] margin"):
+        load_config(both)
+
+
 def test_a_build_that_makes_nothing_fails_and_publishes_nothing(prefect_harness, tmp_path):
     empty = tmp_path / "jester"
     empty.mkdir()

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from humansense.sources import adapter_class
 from humansense.config import BuildConfig
 from humansense.machine import (Resources, WORKER_PEAK_BYTES, cgroup_cpu_limit, cgroup_memory_left, plan_workers,
                                 visible_gpus)
@@ -84,7 +85,7 @@ def test_a_gpu_machine_gets_a_pinned_cluster_and_gpu_shards_go_to_its_gpu_worker
 
     def shard(**devices):
         annotators = AnnotatorsConfig.model_validate({k: {"device": v} for k, v in devices.items()})
-        return plan_shards("realtalk", cfg.sources.realtalk, tmp_path, 1, [ConversationStep(window_s=60)], ["a"],
+        return plan_shards(adapter_class("realtalk"), cfg.sources.realtalk, tmp_path, 1, [ConversationStep(window_s=60)], ["a"],
                            {"a": "1", "*": "x"}, tmp_path, tmp_path, annotators, "code")[0]
 
     asr_auto = shard(asr="auto", emotion="auto")

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from humansense.clips import clip_key
+from humansense.clips.stage import clip_key
 from humansense.config import MediaConfig
 from humansense.media import MediaError, cut_clip, fingerprint, probe
 from humansense.schema import ClipSpec, Crop
@@ -140,8 +140,8 @@ def _batch(tmp_path: Path, spec: ClipSpec) -> Path:
 
 
 def test_transient_failures_are_tried_again_permanent_ones_are_kept(sample_roots, tmp_path: Path, monkeypatch):
-    import humansense.clips as clips
-    from humansense.clips import cut_batch, done_batch_counts
+    import humansense.clips.stage as clips
+    from humansense.clips.stage import cut_batch, done_batch_counts
 
     folder = next(p for p in (sample_roots["jester"] / "20bn-jester-v1").iterdir() if p.is_dir())
     spec = ClipSpec(kind="frames", source_path=str(folder), frame_pattern="%05d.jpg", first_frame=1, fps=12.0)

@@ -19,7 +19,7 @@ from humansense.release.hub import PushRefused, plan_push, push_release
 from humansense.release.score import (lenient_answer, load_items, load_questions, read_predictions, score,
                                       score_questions, strict_credit)
 from humansense.release.shards import write_shards
-from humansense.release.select import candidate_of, select
+from humansense.selection.select import candidate_of, select
 from humansense.release.splits import LeakageError, check_leakage, tiny_ids
 from humansense.release.writer import read_manifest
 from humansense.schema import ClipSpec, Item, ItemDraft, Media, Option, Provenance

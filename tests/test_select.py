@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from humansense.config import AugmentConfig, SplitConfig
-from humansense.release.select import Candidate, class_quotas, keep_best_ranked, select
+from humansense.selection.select import Candidate, class_quotas, keep_best_ranked, select
 from humansense.sources.pools import Pools, lazy_permutation
 
 
@@ -223,14 +223,16 @@ def test_several_answers_no_label_dominates_eval():
 def test_annotation_needs_follow_the_train_cap():
     """Sources made from annotations are annotated for eval's target plus the train they may give: an eval-only
     build (train capped at 0) annotates for eval alone, with the margin."""
-    from humansense.release.select import annotation_needs
+    from humansense.budget import annotation_needs
+    from humansense.config import AnnotationBudgetConfig
 
-    targets = {"FG": 300, "PC": 300}
-    assert annotation_needs(["FG"], SplitConfig(eval_targets=targets)) == {"FG": 750}  # (300 + 300) x 1.25
-    assert annotation_needs(["FG", "PC"], SplitConfig(eval_targets=targets, train_max_per_task=0)) == \
+    targets, budget = {"FG": 300, "PC": 300}, AnnotationBudgetConfig()
+    assert annotation_needs(["FG"], SplitConfig(eval_targets=targets), budget) == {"FG": 750}  # (300 + 300) x 1.25
+    assert annotation_needs(["FG", "PC"], SplitConfig(eval_targets=targets, train_max_per_task=0), budget) == \
         {"FG": 375, "PC": 375}
-    assert annotation_needs(["FG"], SplitConfig(eval_targets=targets, train_max_per_task=None)) == {"FG": 750}
-    assert annotation_needs(["FG"], SplitConfig(eval_targets=targets, annotate_all=True)) is None
+    assert annotation_needs(["FG"], SplitConfig(eval_targets=targets, train_max_per_task=None), budget) == {"FG": 750}
+    assert annotation_needs(["FG"], SplitConfig(eval_targets=targets),
+                            AnnotationBudgetConfig(all_records=True)) is None
 
 
 def test_stage_outputs_keep_the_three_newest_and_no_leftover_temporary_folder(tmp_path: Path):

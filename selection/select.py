@@ -1,6 +1,6 @@
 """The select stage: decide, before any clip is cut, which drafts the release needs and in which split.
 
-Rules (numbers in `[split]`, each tested at thousands of drafts):
+Rules (numbers in `[split]`, each tested at thousands of drafts; the policy annotation shares in `humansense.budget`):
 * a group (source video, conversation, person: `provenance.group`) is wholly in eval or wholly in train;
 * eval has exactly each task's target (the paper's count, capped at `eval_max_fraction` of what the task has
   unless the build is eval only), never more, plus a ranked reserve (`eval_reserve`) that replaces eval items
@@ -28,21 +28,20 @@ from array import array
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass, field
-from typing import NamedTuple
 
 from pathlib import Path
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict
 
-from humansense.clips import SELECTED_MEDIA, missing_media
-from humansense.config import SplitConfig
 from humansense import schema
+from humansense.budget import answer_class, eval_group_cap
+from humansense.config import SplitConfig
 from humansense.ids import digest, unit_interval
 from humansense.io import read_jsonl, write_json, write_jsonl
 from humansense.keyed import code_digest, touch_and_prune
-from humansense.schema import ItemDraft, Provenance, normalise_text
-from humansense.sources.stage import draft_media
+from humansense.schema import ItemDraft, Provenance
+from humansense.sources.stage import draft_media, missing_media
 from humansense.tasks import TASKS, Kind
 
 
@@ -92,11 +91,6 @@ class DraftFacts(_Read):
     provenance: _ReadProvenance
     answers: list[str]
     clip: _ReadClip
-
-
-def answer_class(answers: Iterable[str]) -> str:
-    """The class an item's answers make (normalised, order-free): what eval's classes are evened by."""
-    return "|".join(sorted(normalise_text(a) for a in answers))
 
 
 def candidate_of(draft: ItemDraft | DraftFacts) -> Candidate:
@@ -354,38 +348,8 @@ def keep_best_ranked(ids_by_task: dict[str, list[str]], sel: Selection) -> set[s
     return keep
 
 
-def annotation_needs(tasks: Iterable[str], cfg: SplitConfig) -> dict[str, int] | None:
-    """Drafts an annotated source must yield per task: eval's target and the train items, plus the margin."""
-    if cfg.annotate_all:
-        return None
-    train = cfg.annotate_train_per_task  # never more than train may take (an eval-only build annotates for eval)
-    if cfg.train_max_per_task is not None:
-        train = min(train, cfg.train_max_per_task)
-    return {t: math.ceil((cfg.eval_targets.get(t, 0) + train) * (1 + cfg.annotate_margin)) for t in tasks}
-
-
-class EvenNeed(NamedTuple):
-    drafts: int  # eval drafts wanted (target plus the margin), spread evenly over the classes
-    per_group: int  # at most this many of them from one group (selection's group share cap)
-
-
-def eval_group_cap(target: int, cfg: SplitConfig) -> int:
-    """The most eval questions of a task one group may supply, however many groups there are."""
-    return max(1, math.floor(cfg.eval_max_group_share * target))
-
-
-def even_class_needs(tasks: Iterable[str], cfg: SplitConfig) -> dict[str, EvenNeed]:
-    """Eval drafts (target plus the margin) an annotated source should yield *spread evenly over the classes* of each
-    task whose answers are classes: selection can only even eval's classes out of what annotation found, and takes
-    at most `per_group` of a task's eval from one group (a conversation whose listener always looks sad gives ES
-    one or two sad questions, not ten)."""
-    if cfg.annotate_all:
-        return {}
-    return {t: EvenNeed(math.ceil(w * (1 + cfg.annotate_margin)), eval_group_cap(w, cfg)) for t in tasks
-            if TASKS[t].answer_classes and (w := cfg.eval_targets.get(t, 0)) > 0}
-
-
 SELECTION = "selection.json"
+SELECTED_MEDIA = "media.json"  # beside selection.json: the media files the selected drafts are cut from
 
 
 def select_key(draft_files: list[Path], cfg: SplitConfig, seed: int) -> str:

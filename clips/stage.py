@@ -21,6 +21,8 @@ from humansense.keyed import code_digest, stat_signature, touch_and_prune
 from humansense import media as media_module
 from humansense.media import CUTTER_VERSION, TRANSIENT_REASONS, MediaError, cut_clip, fingerprint, sha256_file
 from humansense.schema import ClipSpec, ItemDraft, Media, Provenance, Quarantined
+from humansense.selection.select import SELECTED_MEDIA
+from humansense.sources.stage import missing_media
 from humansense.tasks import task
 
 
@@ -37,12 +39,6 @@ class MediaPlan:
     batches: list[Path]  # batch files, each named by the digest of its contents
     clip_of: dict[str, str]  # draft id -> clip key
     quarantined: list[Quarantined]
-
-
-def missing_media(draft: ItemDraft) -> Quarantined:
-    return Quarantined(stage="media", source=draft.provenance.source, reason="missing media", task=draft.task,
-                       record_id=draft.provenance.record_id, file=draft.provenance.original_file,
-                       detail=f"{draft.provenance.original_file}: not found under the source root")
 
 
 def plan_batches(draft_files: list[Path], batches_dir: Path, media: MediaConfig,
@@ -89,7 +85,6 @@ def plan_batches(draft_files: list[Path], batches_dir: Path, media: MediaConfig,
     return MediaPlan(batches=batches, clip_of=clip_of, quarantined=quarantined)
 
 
-SELECTED_MEDIA = "media.json"  # beside the select stage's selection.json: the media files selected drafts are cut from
 PLANNED_BATCHES = "batches.json"
 
 
@@ -194,3 +189,12 @@ def media_for(draft: ItemDraft, key: str, clips_dir: Path) -> Media:
         raise MediaError("clip not cut", f"clip {key} for {draft.id} is recorded but missing on disk")
     folder = "videos" if task(draft.task).modality == "video" else "audios"
     return Media(path=f"data/{folder}/{key}{draft.clip.suffix}", modality=task(draft.task).modality, **record)
+
+
+CLIP_SPECS = "clip_specs.json"  # in the augment stage's output: item id -> where its clip was cut from
+
+
+def clip_spec_record(source: str, original_file: str, spec: ClipSpec) -> dict:
+    """What the manifest keeps of a clip's spec: everything but the build machine's absolute source path."""
+    return {"source": source, "original_file": original_file,
+            "spec": spec.model_dump(mode="json", exclude={"source_path"}, exclude_none=True)}

@@ -1,0 +1,67 @@
+"""The stages' import contract (pyproject's `[tool.importlinter]`): imports point only back along the data's order.
+
+import-linter reads one package's folder, and ours keeps its stage folders beside `humansense/` (installed as its
+subpackages), so the checks run on the package laid out as its wheel lays it out (scripts/package_layout.py)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import tomllib
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "scripts"))
+from package_layout import lay_out, package_dirs  # noqa: E402
+
+LINT = Path(sys.executable).with_name("lint-imports")
+CONTRACT = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["importlinter"]["contracts"][0]
+
+
+def lint(layout: Path) -> subprocess.CompletedProcess:
+    # From the layout's folder, so that `humansense` is found there and not through the editable install.
+    return subprocess.run([str(LINT), str(ROOT / "pyproject.toml"), "--no-cache"], cwd=layout, capture_output=True,
+                          text=True, env=os.environ | {"PYTHONPATH": str(layout)}, timeout=120)
+
+
+def layer_modules(layer: str) -> set[str]:
+    return {m.strip() for m in layer.replace("|", ":").split(":") if m.strip()}
+
+
+def test_the_stages_keep_their_layers(tmp_path: Path):
+    lay_out(tmp_path)
+    run = lint(tmp_path)
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert f"{CONTRACT['name']} KEPT" in run.stdout
+
+
+def test_an_import_against_the_order_breaks_the_contract(tmp_path: Path):
+    """An annotation step that reached into publish (a later stage) fails the suite, naming the import."""
+    lay_out(tmp_path)
+    steps = tmp_path / "humansense" / "annotators" / "steps.py"
+    text = steps.read_text()
+    steps.unlink()  # a link to the real file: write a changed copy instead
+    steps.write_text(text + "\nfrom humansense.release import card  # against the order\n")
+    run = lint(tmp_path)
+    assert run.returncode == 1, run.stdout
+    assert f"{CONTRACT['name']} BROKEN" in run.stdout
+    assert "humansense.annotators.steps -> humansense.release.card" in run.stdout
+
+
+def test_every_module_has_its_layer():
+    """A new core module or stage folder must be placed in the contract, not slip past it."""
+    named = set().union(*(layer_modules(layer) for layer in CONTRACT["layers"]))
+    stages = {name for name in package_dirs() if name != "humansense"}
+    core = {f"humansense.{p.stem}" for p in (ROOT / "humansense").glob("*.py") if p.stem != "__init__"}
+    core |= {f"humansense.{p.name}" for p in (ROOT / "humansense").iterdir() if (p / "__init__.py").exists()}
+    assert stages | core == named, f"not in the contract: {sorted(stages | core - named)}; " \
+                                   f"named but absent: {sorted(named - stages - core)}"
+
+
+@pytest.mark.parametrize("stage", ["annotators", "sources", "selection", "clips", "augment", "qc", "release"])
+def test_stage_docstrings_say_what_the_folder_holds(stage: str):
+    doc = (ROOT / stage / "__init__.py").read_text()
+    assert doc.startswith('"""') and len(doc.split('"""')[1].split()) >= 8, f"{stage}/__init__.py: say what it holds"
