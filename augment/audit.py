@@ -35,6 +35,7 @@ from humansense.augment.learned import MIN_ITEMS, TextOnlyModel, learned_hits
 from humansense.config import AugmentConfig
 from humansense.ids import digest, unit_interval
 from humansense.keyed import code_digest, touch_and_prune
+from humansense.stages import KeyedStage, output_done
 from humansense.schema import LETTERS, Item, normalise_text
 from humansense.tasks import Kind
 
@@ -317,6 +318,9 @@ def audit_key(items_file: Path, config) -> str:
 def audit_reused(result: dict) -> dict:
     """The stage's result when its output is reused: this run asked the text-only LLM nothing."""
     return result | {"llm_account": {k: v if isinstance(v, str) else 0 for k, v in result["llm_account"].items()}}
+
+
+AUDIT = KeyedStage("audit", "audit", key=audit_key, done=output_done(*AUDIT_FILES), reused=audit_reused)
 
 
 def audit_stage(items_file: Path, config, folder: Path, cache_dir: Path) -> dict:

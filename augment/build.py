@@ -35,6 +35,7 @@ from humansense.selection.select import Selection, keep_best_ranked
 from humansense.sources import pools
 from humansense.schema import LETTERS, Item, ItemDraft, Media, Option, Quarantined, normalise_text
 from humansense.sources.pools import Pools
+from humansense.stages import KeyedStage
 from humansense.tasks import QUESTION_PATTERN, TASKS, Kind, task
 
 
@@ -369,6 +370,9 @@ def augment_reused(result: dict) -> dict:
     """The stage's result when its output is reused: the ledger agrees with it (`augment_done`), so every item's
     options and letters are the ledger's."""
     return result | {"letters": result["letters"] | {"pinned_by_ledger": result["count"], "new": 0}}
+
+
+AUGMENT = KeyedStage("augment", "augment", key=augment_key, done=augment_done, reused=augment_reused)
 
 
 def length_rank_spread(items: Iterable[Item]) -> dict[str, dict]:

@@ -22,6 +22,7 @@ from humansense import media as media_module
 from humansense.media import CUTTER_VERSION, TRANSIENT_REASONS, MediaError, cut_clip, fingerprint, sha256_file
 from humansense.schema import ClipSpec, ItemDraft, Media, Provenance, Quarantined
 from humansense.selection.select import SELECTED_MEDIA
+from humansense.stages import KeyedStage
 from humansense.sources.stage import missing_media
 from humansense.tasks import task
 
@@ -115,6 +116,9 @@ def plan_done(folder: Path) -> bool:
     """Whether `folder` holds a complete media plan whose batch files are all in place."""
     listed = folder / PLANNED_BATCHES
     return listed.exists() and all(Path(b).exists() for b in json.loads(listed.read_text()))
+
+
+PLAN_MEDIA = KeyedStage("plan media", "plan", key=plan_key, done=plan_done)
 
 
 def clip_paths(clips_dir: Path, key: str, suffix: str = ".mp4") -> tuple[Path, Path]:

@@ -30,21 +30,22 @@ from rich.progress import Progress
 from humansense import sample
 from humansense.annotators.shards import Shard, run_shard
 from humansense.annotators.stage import annotate_source
-from humansense.augment.audit import AUDIT_FILES, audit_key, audit_reused, audit_stage
-from humansense.augment.build import augment_done, augment_key, augment_reused, augment_stage
-from humansense.clips.stage import cut_batch, done_batch_counts, plan_done, plan_key, plan_media
+from humansense.augment.audit import AUDIT, audit_stage
+from humansense.augment.build import AUGMENT, augment_stage
+from humansense.clips.stage import PLAN_MEDIA, cut_batch, done_batch_counts, plan_media
 from humansense.cache_guard import refuse_unsafe_results
 from humansense.config import BuildConfig, check_sample_use, load_config
 from humansense.ids import digest
 from humansense.keyed import output_folder
 from humansense.layout import BuildLayout
 from humansense.lock import build_lock
+from humansense.stages import AuditReport, KeyedStage, StageReports
 from humansense.machine import detect, plan_workers
 from humansense.terminal import stage
 from humansense.qc.review import qc_stage
 from humansense.release.artifacts import run_artifacts
 from humansense.release.hub import push_release
-from humansense.selection.select import SELECTION, select_key, select_stage
+from humansense.selection.select import SELECT, select_stage
 from humansense.release.stage import publish
 from humansense.sources import adapter_class
 from humansense.sources.fetch import fetch_source
@@ -133,7 +134,7 @@ def qc_task(items: str, config: BuildConfig, qc_dir: str, items_out: str, quaran
 
 @task(name="publish-release")
 def publish_release_task(release: str, items: str, quarantine_files: list[str], clips_dir: str, config: BuildConfig,
-                         stages: dict, clip_specs: str) -> dict:
+                         stages: StageReports, clip_specs: str) -> dict:
     return publish(Path(release), Path(items), [Path(f) for f in quarantine_files], Path(clips_dir), config, stages,
                    Path(clip_specs))
 
@@ -249,50 +250,48 @@ def _build(out: str, config_file: str | None, seed: int | None, push: bool, repo
 
     stage_runs: dict[str, str] = {}  # select, plan media, augment, audit: "ran" or "cached"
 
-    def keyed(name: str, stage_task, done: bool, *args, reused=lambda result: result) -> dict:
-        """Run a stage cached by its output folder (the last argument); an output missing on disk is made again.
-        A cached result is told through `reused`: it replays its first run's account, not this run's."""
+    def keyed(keyed_stage: KeyedStage, stage_task, key: str, *args, done_with: tuple = ()) -> dict:
+        """Run a keyed stage into its folder for `key` (passed last); an output missing on disk is made again."""
+        folder = output_folder(at.work, keyed_stage.folder, key)
+        done = keyed_stage.done(folder, *done_with)
         state = stage_task.with_options(cache_policy=CacheKeyFnPolicy(cache_key_fn=_stage_cache_key)
                                         .configure(key_storage=str(at.keys)), refresh_cache=not done or refresh)(
-            *args, return_state=True)
-        stage_runs[name] = "cached" if state.name == "Cached" else "ran"
-        return reused(state.result()) if state.name == "Cached" else state.result()
+            *args, str(folder), return_state=True)
+        cached = state.name == "Cached"
+        stage_runs[keyed_stage.name] = "cached" if cached else "ran"
+        return keyed_stage.reused(state.result()) if cached else state.result()
 
     draft_paths = [Path(f) for f in draft_files]
     with stage("select"):
-        folder = output_folder(at.work, "select", select_key(draft_paths, config.split, config.seed))
-        selected = keyed("select", select_task, (folder / SELECTION).exists(), draft_files, config, str(folder))
+        selected = keyed(SELECT, select_task, SELECT.key(draft_paths, config.split, config.seed), draft_files, config)
     with stage("plan media"):
-        folder = output_folder(at.work, "plan", plan_key(draft_paths, Path(selected["selection"]), config.media))
-        plan = keyed("plan media", plan_media_task, plan_done(folder), draft_files, selected["selection"],
-                     str(at.batches), config.media, str(folder))
+        plan = keyed(PLAN_MEDIA, plan_media_task, PLAN_MEDIA.key(draft_paths, Path(selected["selection"]), config.media),
+                     draft_files, selected["selection"], str(at.batches), config.media)
     with stage("cut clips", f"{len(plan['batches'])} batches"):
         media_tasks = _cut_all(plan["batches"], at.clips)
     logger.info("media tasks: %d of %d cached", media_tasks["cached"], media_tasks["total"])
 
     with stage("augment"):
-        folder = output_folder(at.work, "augment", augment_key(
-            draft_paths, Path(plan["clip_of"]), at.clips, Path(selected["selection"]), config.seed, config.augment))
-        augmented = keyed("augment", augment_task, augment_done(folder, at.ledger), draft_files, plan["clip_of"],
-                          str(at.clips), selected["selection"], config, str(at.ledger), str(folder),
-                          reused=augment_reused)
+        key = AUGMENT.key(draft_paths, Path(plan["clip_of"]), at.clips, Path(selected["selection"]), config.seed,
+                          config.augment)
+        augmented = keyed(AUGMENT, augment_task, key, draft_files, plan["clip_of"], str(at.clips),
+                          selected["selection"], config, str(at.ledger), done_with=(at.ledger,))
     with stage("bias audit"):
-        folder = output_folder(at.work, "audit", audit_key(Path(augmented["items"]), config))
-        audited = keyed("audit", audit_task, all((folder / f).exists() for f in AUDIT_FILES), augmented["items"],
-                        config, str(config.annotators.cache_dir or at.annotations), str(folder), reused=audit_reused)
+        audited = keyed(AUDIT, audit_task, AUDIT.key(Path(augmented["items"]), config), augmented["items"], config,
+                        str(config.annotators.cache_dir or at.annotations))
     with stage("QC sample"):
         reviewed = qc_task(augmented["items"], config, str(at.qc), str(at.items), str(at.qc_quarantine))
     quarantine_files = [s["quarantine"] for s in [*fetched.values(), *parsed.values()]] + [
         selected["quarantine"], plan["quarantine"], augmented["quarantine"], reviewed["quarantine"]]
     selection = {k: v for k, v in selected.items() if k not in {"selection", "quarantine"}}
-    stages = {"sources": parsed, "selection": selection, "letters": augmented["letters"],
-              "media_tasks": media_tasks, "audit": audited,
-              "qc": reviewed["qc"], "annotations": annotated, "annotation_tasks": annotation_tasks,
-              "sample_sources": sample_names, "fetch": fetched, "stage_runs": stage_runs}
+    stages = StageReports(sources=parsed, selection=selection, letters=augmented["letters"], media_tasks=media_tasks,
+                          audit=AuditReport(**audited), qc=reviewed["qc"], annotations=annotated,
+                          annotation_tasks=annotation_tasks, sample_sources=sample_names, fetch=fetched,
+                          stage_runs=stage_runs)
     with stage("publish"):
         report = publish_release_task(str(at.release), reviewed["items"], quarantine_files, str(at.clips), config,
                                       stages, augmented["clip_specs"])
-    report_artifacts_task(report, next((f for f in audited["files"] if f.endswith(".csv")), None))
+    report_artifacts_task(report, next((f for f in stages.audit.files if f.endswith(".csv")), None))
     if push:
         report["push"] = push_release_task(str(at.release), repo_id)
     return report

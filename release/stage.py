@@ -19,6 +19,7 @@ from humansense.release.shortfall import ShortfallError, shortfall
 from humansense.release.splits import check_leakage, tiny_ids
 from humansense.release.writer import split_counts, split_groups, write_release
 from humansense.schema import Item, Quarantined
+from humansense.stages import StageReports
 from humansense.sources.facts import facts
 from humansense.tasks import TASKS
 
@@ -42,12 +43,11 @@ def eval_answer_classes(items: list[Item]) -> dict[str, dict[str, int]]:
 
 
 def publish(release_dir: Path, items_file: Path, quarantine_files: list[Path], clips_dir: Path, config: BuildConfig,
-            stages: dict, clip_specs: Path | None = None) -> dict:
+            stages: StageReports, clip_specs: Path | None = None) -> dict:
     """Check leakage (the last guard), write the release atomically and return its report.
 
-    `stages` holds what earlier stages accounted for: sources, selection, media_tasks, audit, qc, annotations and
-    the sample sources; `clip_specs` where each item's clip was cut from (the augment stage's, by default beside
-    `items_file`)."""
+    `stages` holds what earlier stages accounted for (`humansense.stages.StageReports`); `clip_specs` where each
+    item's clip was cut from (the augment stage's, by default beside `items_file`)."""
     items = list(read_jsonl(items_file, Item))
     check_leakage(items)  # raises on any overlap between eval and train
     roots = {n: c.root for n, c in config.sources.enabled().items() if c.root is not None}
@@ -58,20 +58,18 @@ def publish(release_dir: Path, items_file: Path, quarantine_files: list[Path], c
     by_source: dict[str, Counter] = defaultdict(Counter)
     for q in quarantined:
         by_source[q.source][q.reason] += 1
-    short = shortfall(items, list(config.sources.enabled()), stages["selection"].get("targets", {}),
+    short = shortfall(items, list(config.sources.enabled()), stages.selection.get("targets", {}),
                       config.release.max_shortfall, by_source)
     if short and not config.release.allow_shortfall:
         raise ShortfallError(short)  # nothing is published
-    audit = stages["audit"]
-    report = build_report(config, stages["sources"], items, quarantined, stages["media_tasks"],
-                          stages["sample_sources"], audit["flagged"])
-    report |= {"selection": stages["selection"], "answer_letters": stages["letters"], "eval_answer_classes": eval_answer_classes(items),
-               "qc": stages["qc"], "llm_account": audit["llm_account"], "annotations": stages["annotations"],
-               "annotation_tasks": stages["annotation_tasks"], "stage_runs": stages.get("stage_runs", {}),
-               "shortfall": short,
-               "fetch": {n: {k: v for k, v in f.items() if k != "quarantine"}
-                         for n, f in (stages.get("fetch") or {}).items()}}
-    modes = {n: media_mode(n, config, stages["sample_sources"]) for n in config.sources.enabled()}
+    report = build_report(config, stages.sources, items, quarantined, stages.media_tasks, stages.sample_sources,
+                          stages.audit.flagged)
+    report |= {"selection": stages.selection, "answer_letters": stages.letters,
+               "eval_answer_classes": eval_answer_classes(items), "qc": stages.qc,
+               "llm_account": stages.audit.llm_account, "annotations": stages.annotations,
+               "annotation_tasks": stages.annotation_tasks, "stage_runs": stages.stage_runs, "shortfall": short,
+               "fetch": stages.fetch_summary()}
+    modes = {n: media_mode(n, config, stages.sample_sources) for n in config.sources.enabled()}
     specs_file = Path(clip_specs) if clip_specs else Path(items_file).with_name(CLIP_SPECS)
     specs = json.loads(specs_file.read_text()) if specs_file.exists() else {}
     references = manifest_entries(items, specs, Path(clips_dir), config.media, modes)
@@ -81,10 +79,10 @@ def publish(release_dir: Path, items_file: Path, quarantine_files: list[Path], c
                         diff_label(previous, Path(release_dir))).to_json()
     report |= {"media_modes": modes, "referenced_clips": len(references),
                "release_diff": {k: diff[k] for k in ("previous", "summary", "counts", "per_task", "reasons")}}
-    audit_csv = next(Path(f) for f in audit["files"] if f.endswith(".csv"))
+    audit_csv = next(Path(f) for f in stages.audit.files if f.endswith(".csv"))
     tiny = tiny_ids(items, config.split, config.seed)
     report["splits"] = split_counts(split_groups(items, tiny))
     write_release(release_dir, items, clips_dir, quarantined, report, tiny=tiny,
-                  audit=pd.read_csv(audit_csv), extra_files={f"audit/{Path(f).name}": Path(f) for f in audit["files"]},
+                  audit=pd.read_csv(audit_csv), extra_files={f"audit/{Path(f).name}": Path(f) for f in stages.audit.files},
                   cfg=config.release, references=references, diff=diff)
     return report

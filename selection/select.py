@@ -41,6 +41,7 @@ from humansense.ids import digest, unit_interval
 from humansense.io import read_jsonl, write_json, write_jsonl
 from humansense.keyed import code_digest, touch_and_prune
 from humansense.schema import ItemDraft, Provenance
+from humansense.stages import KeyedStage, output_done
 from humansense.sources.stage import draft_media, missing_media
 from humansense.tasks import TASKS, Kind
 
@@ -381,3 +382,6 @@ def select_stage(draft_files: list[Path], cfg: SplitConfig, seed: int, folder: P
     touch_and_prune(folder)
     return {"selection": str(folder / SELECTION), "quarantine": str(folder / "quarantine.jsonl"),
             **chosen.summary()}
+
+
+SELECT = KeyedStage("select", "select", key=select_key, done=output_done(SELECTION))

@@ -57,7 +57,7 @@ def test_every_module_has_its_layer():
     stages = {name for name in package_dirs() if name != "humansense"}
     core = {f"humansense.{p.stem}" for p in (ROOT / "humansense").glob("*.py") if p.stem != "__init__"}
     core |= {f"humansense.{p.name}" for p in (ROOT / "humansense").iterdir() if (p / "__init__.py").exists()}
-    assert stages | core == named, f"not in the contract: {sorted(stages | core - named)}; " \
+    assert stages | core == named, f"not in the contract: {sorted((stages | core) - named)}; " \
                                    f"named but absent: {sorted(named - stages - core)}"
 
 
