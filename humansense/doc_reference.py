@@ -204,7 +204,7 @@ def cli_commands() -> list[CliCommand]:
 
 def cli_reference() -> str:
     out = ["# CLI reference", "",
-           "Generated from `humansense/cli.py` (typer) by `scripts/gen_reference.py`; do not edit by hand.",
+           "Generated from `humansense/cli/` (typer) by `scripts/gen_reference.py`; do not edit by hand.",
            "`humansense COMMAND --help` prints the same."]
     for command in cli_commands():
         out += ["", f"## `{command.path}`", "", command.help.split("\n\n")[0].replace("\n", " "), ""]
