@@ -35,7 +35,7 @@ def config_text(tree: Path, sources: list[str], eval_per_task: int | None, allow
     targets = {t: eval_per_task if eval_per_task is not None else TASKS[t].target for t in tasks}
     lines = ["seed = 2026", "[split]", "train_max_per_task = 0",
              "eval_targets = {" + ", ".join(f"{t} = {n}" for t, n in targets.items()) + "}",
-             *([f"annotate_even_factor = {even_factor}"] if even_factor is not None else []),
+             *([f"[annotation_budget]\neven_factor = {even_factor}"] if even_factor is not None else []),
              "[release]", "allow_shortfall = true"]  # the packaged 270M LLM scores rapport neutral: RR has none
     if allow_biased:  # publish (and count) what the bias audit would refuse; the report still lists it
         lines += ["[augment]", "allow_biased = true"]
@@ -54,7 +54,7 @@ def main() -> None:
     parser.add_argument("--allow-biased", action="store_true",
                         help="publish even where the bias audit fails (the generated conversations' answers are skewed)")
     parser.add_argument("--even-factor", type=float, default=None,
-                        help="split.annotate_even_factor: how far annotation may go on to even answer classes, as a "
+                        help="annotation_budget.even_factor: how far annotation may go on to even answer classes, as a "
                              "multiple of the records that met the need (1: stop at the need)")
     parser.add_argument("--work", type=Path, default=None, help="keep the build here (a rerun resumes from it)")
     parser.add_argument("--out", type=Path, default=Path("bench/out/annotated.json"))
