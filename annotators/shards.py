@@ -104,7 +104,7 @@ def plan_shards(adapter: type, source_config, root: Path, seed: int, steps: list
         for k in range(0, len(ids), size):
             chunk = tuple(ids[k:k + size])
             key = digest("shard", adapter.name, step.model_dump(mode="json"), chunk, [inputs.get(i) for i in chunk],
-                         inputs.get("*"), source_config.model_dump(mode="json", exclude={"root", "evidence_dir"}),
+                         inputs.get("*"), source_config.model_dump(mode="json", exclude={"root"}),
                          settings, seed, code, adapter_code, length=32)
             shards.append(Shard(adapter=adapter, source_config=source_config, root=root, seed=seed, step=step,
                                 ids=chunk, evidence=evidence, cache_dir=cache_dir, annotators=cfg, key=key))

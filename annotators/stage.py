@@ -244,8 +244,7 @@ def annotate_source(adapter_class: type[AnnotatedSource], source_config, root: P
     stored = _stage_record(record) if not refresh and folder.manifest_file.exists() else None
     if stored is not None and stored.get("key") == key:
         return stored["counts"] | {"cached": True}
-    with_evidence = source_config.model_copy(update={"evidence_dir": str(evidence)})
-    counter = adapter_class(with_evidence, root, config.seed)  # kept across rounds: its pools are read once
+    counter = adapter_class(source_config, root, config.seed, evidence)  # kept across rounds: pools read once
 
     def count_drafts(ids: list[str]) -> dict[str, Counter]:
         drafts: dict[str, Counter] = defaultdict(Counter)
@@ -299,7 +298,7 @@ def annotate_key(adapter: AnnotatedSource, config, inputs: dict[str, str] | None
     the evidence without decoding a frame (the shards' markers would hit too, but only after planning each round)."""
     budget = config.annotation_budget
     inputs = record_inputs(adapter) if inputs is None else inputs
-    return digest(adapter.name, inputs, adapter.config.model_dump(mode="json", exclude={"root", "evidence_dir"}),
+    return digest(adapter.name, inputs, adapter.config.model_dump(mode="json", exclude={"root"}),
                   annotator_settings(config.annotators),
                   annotation_needs(adapter.tasks, config.split, budget),
                   even_class_needs(adapter.tasks, config.split, budget), budget.even_factor, config.seed,

@@ -55,7 +55,8 @@ from humansense.sources.stage import parse_key, parse_source, parsed_folder
 # Keys include the output folder: results name files inside it, so two build folders never share a cached result.
 def _parse_cache_key(context, params) -> str:
     # Sources made from annotations are keyed when their parse runs, after the annotate stage wrote its manifest.
-    key = params["key"] or parse_key(params["name"], params["config"], Path(params["root"]), params["seed"])
+    evidence = Path(params["evidence"]) if params.get("evidence") else None
+    key = params["key"] or parse_key(params["name"], params["config"], Path(params["root"]), params["seed"], evidence)
     return f"parse-{params['name']}-{digest(key, params['work'])}"
 
 
@@ -96,8 +97,8 @@ def _run_shards(shards: list[Shard]) -> list[dict]:
 
 
 @task(name="parse-source", persist_result=True, result_serializer="json")
-def parse_source_task(name: str, config, root: str, seed: int, work: str, key: str) -> dict:
-    return parse_source(name, config, Path(root), seed, Path(work), key)
+def parse_source_task(name: str, config, root: str, seed: int, work: str, key: str, evidence: str | None = None) -> dict:
+    return parse_source(name, config, Path(root), seed, Path(work), key, Path(evidence) if evidence else None)
 
 
 @task(name="select", persist_result=True, result_serializer="json")
@@ -221,13 +222,14 @@ def _build(out: str, config_file: str | None, seed: int | None, push: bool, repo
     annotated_names = [name for name in enabled if adapter_class(name).evidence_kinds]  # made from annotations
     parse_futures: dict = {}
 
-    def submit_parse(name: str, source_config, predicted: bool) -> None:
+    def submit_parse(name: str, source_config, predicted: bool, evidence: Path | None = None) -> None:
         # For annotated sources the parse keys itself when it runs, after the annotate stage wrote its manifest; a
         # missing output for the key is recomputed, never trusted.
-        key = parse_key(name, source_config, Path(roots[name]), config.seed)
+        key = parse_key(name, source_config, Path(roots[name]), config.seed, evidence)
         done = (parsed_folder(at.work, name, key) / "drafts.jsonl").exists()
         parse_futures[name] = parse.with_options(refresh_cache=not done or refresh).submit(
-            name, source_config, roots[name], config.seed, str(at.work), key if predicted else None)
+            name, source_config, roots[name], config.seed, str(at.work), key if predicted else None,
+            str(evidence) if evidence else None)
 
     with stage("annotate + parse", f"{len(enabled)} sources"):
         for name in (n for n in enabled if n not in annotated_names):
@@ -235,8 +237,7 @@ def _build(out: str, config_file: str | None, seed: int | None, push: bool, repo
         def annotate_then_parse(name: str) -> dict:
             counts = annotate_source(adapter_class(name), enabled[name], Path(roots[name]), at.evidence(name), config,
                                      Path(config.annotators.cache_dir or at.annotations), _run_shards, refresh)
-            submit_parse(name, enabled[name].model_copy(update={"evidence_dir": str(at.evidence(name))}),
-                         predicted=False)
+            submit_parse(name, enabled[name], predicted=False, evidence=at.evidence(name))
             return counts
 
         # Each annotated source's rounds are driven here, side by side (a thread each, in the flow's context); their

@@ -107,7 +107,6 @@ class FetchConfig(_Section):
 class SkindeepConfig(SourceConfig):
     clip_s: float = 150.0  # FR/RG clips: the first 100-150 s of the conversation, as in the paper
     caption_window_s: float = 60.0  # captions naming the couple appear early; OCR reads this much of each video
-    evidence_dir: str | None = None  # set by the build: where the caption OCR of each video is written
     min_confidence: float = 0.8  # OCR lines below this are not used as evidence
     rr_min_words: int = 25  # a transcript shorter than this is too little to judge rapport from
     rapport_reviews: str | None = "rapport.reviewed.jsonl"  # reviewed scores in the root, used instead of the LLM's
@@ -125,7 +124,6 @@ class RealtalkConfig(SourceConfig):
     emoca_dir: str = "emoca"  # the untarred `emoca.tar.gz`: `<youtube_id>.pkl`, per-frame face parameters of p0/p1
     fps: float = 25.0  # RealTalk's videos are 25 fps; EMOCA frame numbers count those frames from 0
     window_s: float | None = 600.0  # ASR and face reading cover this much of each video (None: all of it)
-    evidence_dir: str | None = None  # set by the build: ASR segments and faces per video
     min_words: int = 4  # TR utterances shorter than this are too ambiguous to ask about
     speaker_margin: float = 1.5  # the speaker's jaw must move this many times more than the other person's
     tr_before_s: float = 40.0  # TR clip: context before the utterance ...
@@ -146,7 +144,6 @@ class TelecomFraudConfig(SourceConfig):
     min_chars: int = 8  # shorter texts make no call
     max_chars: int = 300  # longer texts make calls well over a minute
     translation_memory: str | None = "translations.en.jsonl"  # in the root, if present (the sample ships one)
-    evidence_dir: str | None = None  # set by the build: translations and the rendered calls
 
 
 class EfaqaConfig(SourceConfig):
@@ -163,7 +160,6 @@ class EfaqaConfig(SourceConfig):
     # appropriate; the Qwen2.5 models' judgement of replies is not measured yet).
     judge_distractors: Literal["auto", "always", "never"] = "auto"
     translation_memory: str | None = "translations.en.jsonl"  # in the root, if present (the sample ships one)
-    evidence_dir: str | None = None  # set by the build: translations, judgements and the rendered dialogues
 
 
 class SourcesConfig(_Section):
@@ -245,6 +241,9 @@ MOVED_KEYS = {
     ("split", "annotate_even_factor"): ("annotation_budget", "even_factor"),
     ("split", "annotate_all"): ("annotation_budget", "all_records"),
 }
+# Keys the build used to set in a source's section (its evidence folder, now handed to the adapter): still accepted
+# in a file, with a warning, and ignored; the fingerprint keeps their old (unset) value.
+RETIRED_SOURCE_KEYS = {"evidence_dir": ("skindeep", "realtalk", "telecom_fraud", "efaqa")}
 
 
 class ReleaseConfig(_Section):
@@ -398,6 +397,15 @@ class BuildConfig(BaseSettings):
         """Old names (MOVED_KEYS) read under their new ones, with a warning; both set is a conflict."""
         if not isinstance(data, dict):
             return data
+        sources = data.get("sources")
+        for key, names in RETIRED_SOURCE_KEYS.items():
+            for name in names:
+                section = sources.get(name) if isinstance(sources, dict) else None
+                if isinstance(section, dict) and key in section:
+                    warnings.warn(f"config: [sources.{name}] {key} is set by the build; the value in the config is "
+                                  f"ignored", FutureWarning, stacklevel=2)
+                    sources = {**sources, name: {k: v for k, v in section.items() if k != key}}
+                    data = {**data, "sources": sources}
         for (old_section, old_key), (new_section, new_key) in MOVED_KEYS.items():
             section = data.get(old_section)
             if not isinstance(section, dict) or old_key not in section:
@@ -423,6 +431,9 @@ class BuildConfig(BaseSettings):
         for new_section in {new for new, _ in MOVED_KEYS.values()}:
             if not dump[new_section]:
                 del dump[new_section]
+        for key, names in RETIRED_SOURCE_KEYS.items():
+            for name in names:
+                dump["sources"][name][key] = None
         return digest(dump)
 
 

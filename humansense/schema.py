@@ -110,7 +110,7 @@ class ClipSpec(_Strict):
 class SpeechJob(_Strict):
     """A source text to be heard (FG calls, PC dialogues): translated, then spoken by two voices in the annotate step."""
 
-    id: str  # the record id; the result is `<evidence_dir>/<id>.speech.json`
+    id: str  # the record id; the result is `<evidence folder>/<id>.speech.json`
     turns: list[tuple[int, str]] = Field(min_length=1)  # (speaker 0 or 1, source-language text)
     extra_texts: list[str] = []  # translated too, not spoken (e.g. reply options)
     arrangement: Literal["dialogue", "call"] = "dialogue"  # call: one caller's text, with the callee answering

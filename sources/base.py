@@ -84,7 +84,7 @@ class SourceAdapter(ABC):
     tasks: ClassVar[tuple[str, ...]]
     # The annotation step classes a source's items are made from (`annotators.steps`: captions, transcripts, ...):
     # the build runs them over `videos()` or `speech_jobs()` first, into an evidence folder (`humansense.evidence`),
-    # and sets the config's `evidence_dir` to it. `evidence_kinds` (their names) is derived from them.
+    # and hands the adapter that folder (`evidence`). `evidence_kinds` (their names) is derived from them.
     steps: ClassVar[tuple[type[Step], ...]] = ()
     evidence_kinds: ClassVar[tuple[str, ...]] = ()
     # The source's published annotation files (glob patterns under the root, named as the dataset publishes them):
@@ -118,10 +118,11 @@ class SourceAdapter(ABC):
         records, so a source whose records give several items (a conversation) is not annotated as if each gave one."""
         return 1
 
-    def __init__(self, config: SourceConfig, root: Path, seed: int = 0):
+    def __init__(self, config: SourceConfig, root: Path, seed: int = 0, evidence: Path | None = None):
         self.config = config
         self.root = Path(root)
         self.seed = seed
+        self.evidence_dir = Path(evidence) if evidence else None  # the annotate stage's output for this source
         self.result = ParseResult(source=self.name)
         self.reading: Path | None = None  # the annotation file being read (set by `read_text`), for error reports
         self.not_reached = self._not_reached()
@@ -136,8 +137,7 @@ class SourceAdapter(ABC):
 
     def evidence_folder(self) -> EvidenceFolder | None:
         """Where the build's annotate step left this source's evidence (`humansense.evidence`), if it ran."""
-        evidence_dir = getattr(self.config, "evidence_dir", None)
-        return EvidenceFolder(Path(evidence_dir)) if evidence_dir else None
+        return EvidenceFolder(self.evidence_dir) if self.evidence_dir else None
 
     def annotated_file(self) -> Path | None:
         folder = self.evidence_folder()

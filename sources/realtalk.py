@@ -117,7 +117,7 @@ class RealtalkAdapter(SourceAdapter):
 
     def annotation_files(self) -> list[Path]:
         emoca = [self.emoca_file(p.stem) for p in self._video_files() if self.emoca_file(p.stem).is_file()]
-        evidence = sorted(Path(self.config.evidence_dir).glob("*.json")) if self.config.evidence_dir else []
+        evidence = sorted(self.evidence_dir.glob("*.json")) if self.evidence_dir else []
         return emoca + evidence
 
     def parse(self, sink=None, quarantine_sink=None, only=None):

@@ -2,7 +2,7 @@
 
 Input: a yt-dlp download folder: `<id>.<ext>` beside `<id>.info.json` (the published format; missing keys are
 tolerated, as `--clean-info-json` drops them). The relationship and the length of acquaintance are read from the
-on-screen captions first (OCR evidence, written by the build's annotate step into `evidence_dir` as
+on-screen captions first (OCR evidence, written by the build's annotate step into its evidence folder as
 `<id>.ocr.json`), then from the title and the description (`humansense.sources.relations`). FR asks how long they
 have known each other (more than 3 years / less than 1 year), RG what their relationship is. The evidence (caption
 text, time and confidence, or the title words) is stored on each item. RR asks whether the talk is harmonious or
@@ -85,7 +85,7 @@ class SkindeepAdapter(SourceAdapter):
                       if not withdrawn or video_id_of(p.name.removesuffix(".info.json"), p) not in withdrawn)
 
     def annotation_files(self) -> list[Path]:
-        evidence = sorted(Path(self.config.evidence_dir).glob("*.json")) if self.config.evidence_dir else []
+        evidence = sorted(self.evidence_dir.glob("*.json")) if self.evidence_dir else []
         status = [self.root / STATUS_FILE] if (self.root / STATUS_FILE).is_file() else []
         return self.info_files() + status + evidence
 

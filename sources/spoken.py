@@ -1,7 +1,7 @@
 """What the text sources heard as audio (FG's fraud calls, PC's counselling dialogues) share.
 
 Their records are texts; the build's annotate step translates them and speaks them with two voices (a
-`SpeechJob` per record), writing `<id>.speech.json` into `evidence_dir`. The adapter then makes items whose clip is
+`SpeechJob` per record), writing `<id>.speech.json` into its evidence folder. The adapter then makes items whose clip is
 that audio, with the source text, the translation and the spoken turns stored on the item.
 """
 

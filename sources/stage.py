@@ -18,15 +18,16 @@ from humansense.sources.base import forget_shared_caches
 from humansense.sources.pools import write_pools
 
 
-def parse_key(name: str, config: SourceConfig, root: Path, seed: int) -> str:
-    """What decides a source's drafts: its annotation files' bytes, the adapter's code, its config and the seed."""
-    adapter = adapter_class(name)(config, root, seed)
+def parse_key(name: str, config: SourceConfig, root: Path, seed: int, evidence: Path | None = None) -> str:
+    """What decides a source's drafts: its annotation files' bytes, the evidence folder and which records the
+    annotate stage reached there, the adapter's code, its config and the seed."""
+    adapter = adapter_class(name)(config, root, seed, evidence)
     files = annotation_digests(adapter.annotation_files())
     manifest = adapter.annotated_file()  # which records the annotate stage reached
     if manifest is not None and manifest.is_file():
         files[manifest.name] = sha256_file(manifest)
     return digest(name, files, adapter.code_version(), config.model_dump(mode="json", exclude={"root"}), seed,
-                  SCHEMA_VERSION, length=32)
+                  SCHEMA_VERSION, str(evidence) if evidence else None, length=32)
 
 
 def annotation_digests(files: list[Path]) -> dict[str, str | None]:
@@ -58,14 +59,17 @@ def parsed_folder(work: Path, name: str, key: str) -> Path:
 _PARSING = threading.Lock()
 
 
-def parse_source(name: str, config: SourceConfig, root: Path, seed: int, work: Path, key: str | None = None) -> dict:
+def parse_source(name: str, config: SourceConfig, root: Path, seed: int, work: Path, key: str | None = None,
+                 evidence: Path | None = None) -> dict:
+    """The parse stage for one source (`evidence`: where the annotate stage left a source's evidence)."""
     with _PARSING:
-        return _parse_source(name, config, root, seed, work, key)
+        return _parse_source(name, config, root, seed, work, key, evidence)
 
 
-def _parse_source(name: str, config: SourceConfig, root: Path, seed: int, work: Path, key: str | None) -> dict:
-    adapter = adapter_class(name)(config, root, seed)
-    out = parsed_folder(work, name, key or parse_key(name, config, root, seed))
+def _parse_source(name: str, config: SourceConfig, root: Path, seed: int, work: Path, key: str | None,
+                  evidence: Path | None) -> dict:
+    adapter = adapter_class(name)(config, root, seed, evidence)
+    out = parsed_folder(work, name, key or parse_key(name, config, root, seed, evidence))
     media: set[str] = set()
     # Streamed, drafts and refused records alike: memory does not grow with the source.
     with jsonl_writer(out / "drafts.jsonl") as write, jsonl_writer(out / "quarantine.jsonl") as refuse:

@@ -28,9 +28,9 @@ from humansense.sources.telecom_fraud import split_row
 SEED = 2026
 
 
-def adapter(name: str, root: Path | None = None, **options):
+def adapter(name: str, root: Path | None = None, evidence_dir: str | None = None, **options):
     config = getattr(SourcesConfig(), name).model_copy(update=options)
-    return adapter_class(name)(config, root or annotation_root(name), SEED)
+    return adapter_class(name)(config, root or annotation_root(name), SEED, evidence_dir)
 
 
 def quarantine_of(result) -> set[tuple]:

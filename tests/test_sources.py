@@ -17,10 +17,10 @@ from humansense.sources.activitynet import describe
 SEED = 2026
 
 
-def parse(name: str, root: Path | None = None, **options):
+def parse(name: str, root: Path | None = None, evidence_dir: str | None = None, **options):
     """The adapter's result, each draft's shared pool resolved into its `distractors` (to check what it holds)."""
     config = getattr(SourcesConfig(), name).model_copy(update=options)
-    adapter = adapter_class(name)(config, root or annotation_root(name), SEED)
+    adapter = adapter_class(name)(config, root or annotation_root(name), SEED, evidence_dir)
     result = adapter.parse()
     result.drafts = [d.model_copy(update={"distractors": adapter.wrong_options(d)}) for d in result.drafts]
     return result
