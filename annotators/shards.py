@@ -10,9 +10,7 @@ annotators' settings (not where they run, nor the shard size) and the annotators
 
 from __future__ import annotations
 
-import inspect
 import json
-import sys
 import threading
 import time
 from functools import cache
@@ -26,6 +24,7 @@ from humansense.annotators.steps import AnnotationStep
 from humansense.config import AnnotatorsConfig, SourceConfig
 from humansense.ids import digest
 from humansense.io import write_json
+from humansense.keyed import code_key
 
 MARKERS = ".annotate"  # inside the evidence folder; no source reads it as evidence
 
@@ -76,11 +75,9 @@ class Shard(BaseModel):
 
 @cache  # read once a process: every round plans its shards with it
 def code_version() -> str:
-    """The annotators' code that writes evidence: editing it makes every shard run again."""
-    from humansense.annotators import asr, emotion, frames, ocr, rapport, speech, steps, translate, tts
-
-    return digest(*(inspect.getsource(m) for m in (asr, emotion, frames, ocr, rapport, speech, steps, translate, tts,
-                                                   sys.modules[__name__])), length=24)
+    """The annotators' code that writes evidence (the steps and all they import of the annotators' package):
+    editing it makes every shard run again."""
+    return digest(code_key(__name__, within="humansense.annotators"), length=24)
 
 
 def annotator_settings(cfg: AnnotatorsConfig) -> dict:

@@ -21,7 +21,6 @@ from __future__ import annotations
 import heapq
 import math
 import re
-import sys
 from collections import Counter, defaultdict
 from contextlib import contextmanager
 from collections.abc import Callable, Iterable, Iterator
@@ -29,12 +28,10 @@ from pathlib import Path
 
 import pandas as pd
 
-from humansense import schema, tasks
-from humansense.augment import learned
 from humansense.augment.learned import MIN_ITEMS, TextOnlyModel, learned_hits
 from humansense.config import AugmentConfig
 from humansense.ids import digest, unit_interval
-from humansense.keyed import code_digest, touch_and_prune
+from humansense.keyed import code_key, touch_and_prune
 from humansense.stages import KeyedStage, output_done
 from humansense.schema import LETTERS, Item, normalise_text
 from humansense.tasks import Kind
@@ -312,7 +309,7 @@ def audit_key(items_file: Path, config) -> str:
     text-only LLM when one is asked, and this code."""
     llm = config.annotators.model_dump(mode="json") if config.augment.audit_with_llm else None
     return digest("audit", str(items_file), config.augment.model_dump(mode="json"), config.seed, llm,
-                  code_digest(sys.modules[__name__], learned, schema, tasks), length=24)
+                  code_key(__name__), length=24)
 
 
 def audit_reused(result: dict) -> dict:

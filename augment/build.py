@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import pickle
-import sys
 import tempfile
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Iterator
@@ -18,21 +17,16 @@ from pathlib import Path
 
 from humansense.augment.options import (OptionError, answer_slots, arrange, assign_answer_positions,
                                         wrong_options_for)
-from humansense import schema, tasks
-from humansense.augment import options, spill, templates
 from humansense.augment.spill import RUN_BYTES, RecordSet, TaskSpill, gc_paused
 from humansense.augment.templates import load_templates, templates_text
 from humansense.config import AugmentConfig
 from humansense.faults import checkpoint
 from humansense.ids import digest, seeded_rng
 from humansense.io import jsonl_writer, read_jsonl, write_json, write_jsonl, write_text_atomic
-from humansense.keyed import code_digest, stat_signature, touch_and_prune
+from humansense.keyed import code_key, stat_signature, touch_and_prune
 from humansense.media import MediaError, sha256_file
-from humansense.clips import stage as clip_stage
 from humansense.clips.stage import CLIP_SPECS, clip_paths, clip_spec_record, media_for
-from humansense.selection import select
 from humansense.selection.select import Selection, keep_best_ranked
-from humansense.sources import pools
 from humansense.schema import LETTERS, Item, ItemDraft, Media, Option, Quarantined, normalise_text
 from humansense.sources.pools import Pools
 from humansense.stages import KeyedStage
@@ -45,11 +39,6 @@ class Ready:
     media: Media
     clip: str
     wrong: list[str]
-
-
-def _where(draft: ItemDraft) -> dict:
-    return dict(source=draft.provenance.source, task=draft.task, record_id=draft.provenance.record_id,
-                file=draft.provenance.original_file)
 
 
 def count_answers(counts: dict[tuple[str, str], Counter], draft: ItemDraft, split: str) -> None:
@@ -158,8 +147,8 @@ def _augment_task(abbr: str, spill: TaskSpill, ctx: _Context, sink: Callable[[It
             held_bytes += len(record)
             key = digest(clip, sorted({normalise_text(a) for a in draft.answers}))
             if key in seen:
-                quarantined.append(Quarantined(stage="augment", reason="duplicate item", **_where(draft),
-                                               detail=f"{draft.id}: same task, clip and answer as {seen[key]}"))
+                quarantined.append(Quarantined.of(draft, "augment", "duplicate item",
+                                                  f"{draft.id}: same task, clip and answer as {seen[key]}"))
                 continue
             seen[key] = draft.id
             split = ctx.splits.get(draft.id, "unassigned")
@@ -169,7 +158,7 @@ def _augment_task(abbr: str, spill: TaskSpill, ctx: _Context, sink: Callable[[It
                                       ctx.weights.get((draft.task, split)) if labels else None,
                                       excluded=ctx.train_records if split != "train" and not labels else ())
             except OptionError as e:
-                quarantined.append(Quarantined(stage="augment", reason=e.reason, detail=str(e), **_where(draft)))
+                quarantined.append(Quarantined.of(draft, "augment", e.reason, str(e)))
                 continue
             survivors.append((draft.id, split, answer_slots(draft)))
             wrong_out.write(json.dumps([draft.id, wrong]) + "\n")
@@ -232,7 +221,7 @@ def selected_pairs(draft_files: list[Path], clip_of: dict[str, str], clips_dir: 
             try:
                 media = media_for(draft, key, clips_dir)
             except MediaError as e:
-                quarantined.append(Quarantined(stage="media", reason=e.reason, detail=e.detail, **_where(draft)))
+                quarantined.append(Quarantined.of(draft, "media", e.reason, e.detail))
                 continue
             if specs is not None:  # where the clip came from, for reference releases
                 specs[draft.id] = clip_spec_record(draft.provenance.source, draft.provenance.original_file,
@@ -315,8 +304,7 @@ def augment_key(draft_files: list[Path], clip_of: Path, clips_dir: Path, selecti
     this code with its templates. The ledger is checked apart (`augment_done`): it is also this stage's output."""
     results = [(k, stat_signature(clip_paths(clips_dir, k)[1])) for k in sorted(set(json.loads(clip_of.read_text())
                                                                                      .values()))]
-    code = code_digest(sys.modules[__name__], options, spill, templates, templates_text(), clip_stage, pools, select,
-                       schema, tasks)
+    code = code_key(__name__, data=(templates_text(),))
     return digest("augment", [str(f) for f in draft_files], str(clip_of), str(selection), results, seed,
                   cfg.model_dump(mode="json"), code, length=24)
 

@@ -61,12 +61,13 @@ def _without_run_facts(report: dict) -> str:
     return hashlib.sha256(json.dumps(report, sort_keys=True).encode()).hexdigest()
 
 
-def with_cache(config: Path, annotations: Path | None, out: Path) -> Path:
-    if annotations is None:
+def with_cache(config: Path, annotations: Path | None, out: Path, extra: str = "") -> Path:
+    if annotations is None and not extra:
         return config
     shared = out.with_name(f"{out.name}.toml")  # beside the build folder, which each build starts afresh
     out.parent.mkdir(parents=True, exist_ok=True)
-    shared.write_text(config.read_text() + f'\n[annotators]\ncache_dir = "{annotations}"\n')
+    cache = f'\n[annotators]\ncache_dir = "{annotations}"\n' if annotations else ""
+    shared.write_text(config.read_text() + cache + "\n" + extra)
     return shared
 
 
@@ -90,6 +91,8 @@ def main() -> None:
     ap.add_argument("--tree", type=Path, help="a gen_sources.py tree (its sources.toml is built)")
     ap.add_argument("--annotations", type=Path, help="engines' cache shared between runs")
     ap.add_argument("--skip-sample", action="store_true")
+    ap.add_argument("--tree-config", type=Path, help="TOML appended to the tree's sources.toml (a smaller annotation "
+                    "budget: the packaged LLM takes seconds a call)")
     group = ap.add_mutually_exclusive_group(required=True)
     group.add_argument("--record", type=Path)
     group.add_argument("--compare", type=Path)
@@ -100,7 +103,8 @@ def main() -> None:
         times["sample"] = build(args.out / "sample", None)
         result["sample"] = fingerprint(args.out / "sample")
     if args.tree:
-        config = with_cache(args.tree / "sources.toml", args.annotations, args.out / "tree")
+        extra = args.tree_config.read_text() if args.tree_config else ""
+        config = with_cache(args.tree / "sources.toml", args.annotations, args.out / "tree", extra)
         times["tree"] = build(args.out / "tree", config)
         result["tree"] = fingerprint(args.out / "tree")
     for name, seconds in times.items():

@@ -8,7 +8,6 @@ tasks are cut once, and a rebuild where nothing changed finds every clip in plac
 from __future__ import annotations
 
 import json
-import sys
 from collections.abc import Collection
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,8 +16,7 @@ from humansense.config import MediaConfig
 from humansense.faults import checkpoint
 from humansense.ids import digest
 from humansense.io import read_jsonl, write_json, write_jsonl
-from humansense.keyed import code_digest, stat_signature, touch_and_prune
-from humansense import media as media_module
+from humansense.keyed import code_key, stat_signature, touch_and_prune
 from humansense.media import CUTTER_VERSION, TRANSIENT_REASONS, MediaError, cut_clip, fingerprint, sha256_file
 from humansense.schema import ClipSpec, ItemDraft, Media, Provenance, Quarantined
 from humansense.selection.select import SELECTED_MEDIA
@@ -64,12 +62,10 @@ def plan_batches(draft_files: list[Path], batches_dir: Path, media: MediaConfig,
             if first.group_key != draft.provenance.group_key:
                 # Byte-identical media under two records of different groups (a re-upload, a duplicate
                 # download): one clip cannot be in two groups, so the second is refused, naming both.
-                quarantined.append(Quarantined(
-                    stage="media", source=draft.provenance.source, reason="duplicate media", task=draft.task,
-                    record_id=draft.provenance.record_id, file=draft.provenance.original_file,
-                    detail=f"{draft.provenance.source} {draft.provenance.record_id} ({draft.provenance.original_file})"
-                           f" has the same media and span as {first.source} {first.record_id} "
-                           f"({first.original_file})"))
+                quarantined.append(Quarantined.of(
+                    draft, "media", "duplicate media",
+                    f"{draft.provenance.source} {draft.provenance.record_id} ({draft.provenance.original_file}) has "
+                    f"the same media and span as {first.source} {first.record_id} ({first.original_file})"))
                 continue
             clips[key] = draft.clip
             clip_of[draft.id] = key
@@ -95,7 +91,7 @@ def plan_key(draft_files: list[Path], selection: Path, media: MediaConfig) -> st
     file's ends, too slow to ask of every file on every rebuild)."""
     sources = json.loads(selection.with_name(SELECTED_MEDIA).read_text())
     return digest("plan", [str(f) for f in draft_files], str(selection), media.model_dump(mode="json"),
-                  CUTTER_VERSION, code_digest(sys.modules[__name__], media_module),
+                  CUTTER_VERSION, code_key(__name__),
                   [(s, stat_signature(s)) for s in sources], length=24)
 
 

@@ -8,6 +8,9 @@ on earlier stages' folders, so one key change runs exactly the stages downstream
 
 from __future__ import annotations
 
+import ast
+import functools
+import importlib.util
 import inspect
 import os
 import shutil
@@ -23,6 +26,63 @@ def code_digest(*parts: ModuleType | str) -> str:
     """A digest of the source of the modules (and the text of data files) a stage runs: editing one invalidates
     its outputs."""
     return digest([inspect.getsource(p) if isinstance(p, ModuleType) else p for p in parts])
+
+
+# Settings are keyed by value (each key holds its config section), so editing the config module itself (a new key, a
+# comment) does not make every stage run again.
+NOT_CODE = ("humansense.config",)
+
+
+def code_key(module: str, within: str = "humansense", data: tuple[str, ...] = ()) -> str:
+    """A digest of a stage module's source and of every module of ours it imports, at any depth and inside
+    functions too (read from the source, nothing imported), restricted to modules under `within`; `data` adds the
+    text of data files it reads. Found, not listed by hand, so a new import cannot be left out of a key."""
+    return digest([_source(name) for name in sorted(_closure(module, within))], list(data))
+
+
+@functools.cache
+def _closure(module: str, within: str) -> frozenset[str]:
+    seen, todo = set(), [module]
+    while todo:
+        name = todo.pop()
+        if name in seen or name in NOT_CODE:
+            continue
+        seen.add(name)
+        todo += [m for m in _imports(name) if m == within or m.startswith(within + ".")]
+    return frozenset(seen)
+
+
+@functools.cache
+def _imports(module: str) -> tuple[str, ...]:
+    """The modules `module` imports (`from pkg import sub` counts `pkg.sub` when that is a module)."""
+    found = []
+    for node in ast.walk(ast.parse(_source(module))):
+        if isinstance(node, ast.Import):
+            found += [a.name for a in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+            found.append(node.module)
+            if node.module.split(".")[0] == "humansense":  # never look into (so never import) another package
+                found += [f"{node.module}.{a.name}" for a in node.names if _is_module(f"{node.module}.{a.name}")]
+    return tuple(found)
+
+
+def _is_module(name: str) -> bool:
+    """Whether `name` is a module file, found beside its package's others without importing the parent (finding
+    `pkg.mod.name` through importlib would import `pkg.mod`, an engine's runtime with it)."""
+    parent, _, child = name.rpartition(".")
+    try:
+        spec = importlib.util.find_spec(parent)
+    except (ImportError, ValueError):
+        return False
+    folders = spec.submodule_search_locations if spec else None
+    return any((Path(f) / f"{child}.py").is_file() or (Path(f) / child / "__init__.py").is_file()
+               for f in folders or ())
+
+
+@functools.cache
+def _source(module: str) -> str:
+    spec = importlib.util.find_spec(module)
+    return Path(spec.origin).read_text(encoding="utf-8") if spec and spec.origin else ""
 
 
 def stat_signature(path: str | Path) -> tuple[int, int] | None:

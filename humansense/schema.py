@@ -244,6 +244,13 @@ class Quarantined(_Strict):
     record_id: str | None = None
     task: str | None = None
 
+    @classmethod
+    def of(cls, drafted: ItemDraft | Item, stage: str, reason: str, detail: str) -> Quarantined:
+        """A draft or item refused by a later stage, named by where it came from (source, task, record, file)."""
+        p = drafted.provenance
+        return cls(stage=stage, source=p.source, reason=reason, detail=detail, task=drafted.task,
+                   record_id=p.record_id, file=p.original_file)
+
 
 @lru_cache(maxsize=1 << 16)  # labels recur in every draft of a source (AVA's 80 actions in 124,000 drafts)
 def _norm(text: str) -> str:

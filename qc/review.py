@@ -27,11 +27,9 @@ def apply_verdicts(items: list[Item], store: ReviewStore) -> tuple[list[Item], l
         if row is None:
             kept.append(item)
             continue
-        where = dict(source=item.provenance.source, task=item.task, record_id=item.provenance.record_id,
-                     file=item.provenance.original_file)
         if row.verdict == "reject":
-            removed.append(Quarantined(stage="qc", reason=f"rejected in review: {row.reason}", **where,
-                                       detail=f"{item.id}: rejected by {row.annotator} ({row.reason}) {row.note}".strip()))
+            removed.append(Quarantined.of(item, "qc", f"rejected in review: {row.reason}",
+                                          f"{item.id}: rejected by {row.annotator} ({row.reason}) {row.note}".strip()))
             continue
         update = {"qc_status": STATUS_OF[row.verdict]}
         if row.verdict == "correct":
@@ -39,9 +37,9 @@ def apply_verdicts(items: list[Item], store: ReviewStore) -> tuple[list[Item], l
         try:  # re-validate: a correction must still be a valid answer for the item
             kept.append(type(item).model_validate({**item.model_dump(), **update}))
         except ValidationError as e:
-            removed.append(Quarantined(stage="qc", reason="invalid correction", **where,
-                                       detail=f"{item.id}: correction {row.corrected_answer!r} by {row.annotator} "
-                                              f"is not a valid answer ({e.errors()[0]['msg']})"))
+            removed.append(Quarantined.of(item, "qc", "invalid correction",
+                                          f"{item.id}: correction {row.corrected_answer!r} by {row.annotator} "
+                                          f"is not a valid answer ({e.errors()[0]['msg']})"))
     return kept, removed
 
 

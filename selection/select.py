@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import math
 import os
-import sys
 from array import array
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Iterator
@@ -34,12 +33,11 @@ from pathlib import Path
 import numpy as np
 from pydantic import BaseModel, ConfigDict
 
-from humansense import schema
 from humansense.budget import answer_class, eval_group_cap
 from humansense.config import SplitConfig
 from humansense.ids import digest, unit_interval
 from humansense.io import read_jsonl, write_json, write_jsonl
-from humansense.keyed import code_digest, touch_and_prune
+from humansense.keyed import code_key, touch_and_prune
 from humansense.schema import ItemDraft, Provenance
 from humansense.stages import KeyedStage, output_done
 from humansense.sources.stage import draft_media, missing_media
@@ -358,7 +356,7 @@ def select_key(draft_files: list[Path], cfg: SplitConfig, seed: int) -> str:
     exist (a missing one quarantines its drafts), the split settings, the seed and this code."""
     present = [[os.path.exists(m) for m in draft_media(Path(f))] for f in draft_files]
     return digest("select", [str(f) for f in draft_files], present, cfg.model_dump(mode="json"), seed,
-                  code_digest(sys.modules[__name__], schema), length=24)
+                  code_key(__name__), length=24)
 
 
 def select_stage(draft_files: list[Path], cfg: SplitConfig, seed: int, folder: Path) -> dict:

@@ -96,9 +96,8 @@ def _parse_source(name: str, config: SourceConfig, root: Path, seed: int, work: 
 def missing_media(draft: ItemDraft) -> Quarantined:
     """The quarantine record of a draft whose media file is not under its source's root (select and the media plan
     both check)."""
-    return Quarantined(stage="media", source=draft.provenance.source, reason="missing media", task=draft.task,
-                       record_id=draft.provenance.record_id, file=draft.provenance.original_file,
-                       detail=f"{draft.provenance.original_file}: not found under the source root")
+    return Quarantined.of(draft, "media", "missing media",
+                          f"{draft.provenance.original_file}: not found under the source root")
 
 
 def draft_media(drafts: Path) -> list[str]:

@@ -65,3 +65,23 @@ def test_every_module_has_its_layer():
 def test_stage_docstrings_say_what_the_folder_holds(stage: str):
     doc = (ROOT / stage / "__init__.py").read_text()
     assert doc.startswith('"""') and len(doc.split('"""')[1].split()) >= 8, f"{stage}/__init__.py: say what it holds"
+
+
+def test_code_keys_cover_what_a_stage_imports_at_any_depth_and_load_no_engine():
+    """A stage's code key is found from its imports, not listed by hand: augment's covers the option pools of the
+    sources it imports (a list by hand had them), annotation's the LLM prompts its steps reach through speech and
+    rapport (a list by hand had left `llm` out); finding them imports no engine runtime."""
+    code = ("import json, sys\n"
+            "from humansense.keyed import _closure, code_key\n"
+            "augment = _closure('humansense.augment.build', 'humansense')\n"
+            "steps = _closure('humansense.annotators.shards', 'humansense.annotators')\n"
+            "code_key('humansense.augment.build')\n"
+            "print(json.dumps({'augment': sorted(augment), 'steps': sorted(steps), 'loaded': [m for m in "
+            "('tensorflow', 'fer', 'torch', 'paddle', 'faster_whisper', 'ctranslate2') if m in sys.modules]}))")
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    found = __import__("json").loads(run.stdout.strip().splitlines()[-1])
+    assert {"humansense.sources.pools", "humansense.clips.stage", "humansense.selection.select",
+            "humansense.schema"} <= set(found["augment"]) and "humansense.config" not in found["augment"]
+    assert {"humansense.annotators.llm", "humansense.annotators.steps", "humansense.annotators.tts"} <= set(found["steps"])
+    assert not any(m.startswith(("humansense.sources", "humansense.release")) for m in found["steps"])
+    assert found["loaded"] == []
