@@ -7,7 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from humansense.config import AnnotatorsConfig
+from humansense.sections import AnnotatorsConfig
 
 if TYPE_CHECKING:
     from humansense.annotators.asr import AsrEngine

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 from humansense.annotators import devices
 from humansense.annotators.engines import BUILDERS
-from humansense.config import AnnotatorsConfig
+from humansense.sections import AnnotatorsConfig
 
 if TYPE_CHECKING:
     from humansense.annotators.base import AnnotationCache

@@ -21,7 +21,7 @@ from pydantic import BaseModel, ConfigDict
 
 from humansense.annotators import registry
 from humansense.annotators.steps import AnnotationStep
-from humansense.config import AnnotatorsConfig, SourceConfig
+from humansense.sections import AnnotatorsConfig, SourceConfig
 from humansense.ids import digest
 from humansense.io import write_json
 from humansense.keyed import code_key

@@ -14,7 +14,7 @@ from humansense.annotators import registry
 from humansense.annotators.base import AnnotationCache, NoAnnotation
 from humansense.annotators.registry import llm_client
 from humansense.annotators.translate import Translated, load_memory, memory_key, translate_all
-from humansense.config import AnnotatorsConfig
+from humansense.sections import AnnotatorsConfig
 from humansense.evidence import EvidenceFolder
 from humansense.faults import checkpoint
 from humansense.schema import SpeechJob

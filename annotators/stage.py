@@ -17,7 +17,7 @@ from humansense.annotators import registry
 from humansense.annotators.shards import (MARKERS, Shard, annotator_settings, code_version, finished, plan_shards,
                                           run_shard, step_units)
 from humansense.budget import EvenNeed, annotation_needs, answer_class, even_class_needs
-from humansense.config import AnnotatorsConfig
+from humansense.sections import AnnotatorsConfig
 from humansense.evidence import EvidenceFolder
 from humansense.ids import digest, is_safe_component, unit_interval
 from humansense.io import write_json

@@ -30,7 +30,7 @@ from humansense.annotators.rapport import load_reviews, score_rapports
 from humansense.annotators.speech import speech_evidence
 from humansense.annotators.registry import llm_client
 from humansense.annotators.ocr import read_captions
-from humansense.config import AnnotatorsConfig
+from humansense.sections import AnnotatorsConfig
 from humansense.evidence import EvidenceFolder
 from humansense.faults import checkpoint
 from humansense.terminal import Ticker

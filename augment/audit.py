@@ -29,7 +29,7 @@ from pathlib import Path
 import pandas as pd
 
 from humansense.augment.learned import MIN_ITEMS, TextOnlyModel, learned_hits
-from humansense.config import AugmentConfig
+from humansense.sections import AugmentConfig
 from humansense.ids import digest, unit_interval
 from humansense.keyed import code_key, touch_and_prune
 from humansense.stages import KeyedStage, output_done

@@ -19,7 +19,7 @@ from humansense.augment.options import (OptionError, answer_slots, arrange, assi
                                         wrong_options_for)
 from humansense.augment.spill import RUN_BYTES, RecordSet, TaskSpill, gc_paused
 from humansense.augment.templates import load_templates, templates_text
-from humansense.config import AugmentConfig
+from humansense.sections import AugmentConfig
 from humansense.faults import checkpoint
 from humansense.ids import digest, seeded_rng
 from humansense.io import jsonl_writer, read_jsonl, write_json, write_jsonl, write_text_atomic

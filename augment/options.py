@@ -25,7 +25,7 @@ from collections.abc import Collection, Iterable, Iterator
 from itertools import chain, islice
 from statistics import median
 
-from humansense.config import AugmentConfig
+from humansense.sections import AugmentConfig
 from humansense.ids import seeded_rng, unit_interval
 from humansense.schema import LETTERS, ItemDraft, normalise_text
 from humansense.sources.pools import Pools

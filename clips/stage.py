@@ -12,7 +12,7 @@ from collections.abc import Collection
 from dataclasses import dataclass
 from pathlib import Path
 
-from humansense.config import MediaConfig
+from humansense.sections import MediaConfig
 from humansense.faults import checkpoint
 from humansense.ids import digest
 from humansense.io import read_jsonl, write_json, write_jsonl

@@ -9,7 +9,7 @@ import math
 from collections.abc import Iterable
 from typing import NamedTuple
 
-from humansense.config import AnnotationBudgetConfig, SplitConfig
+from humansense.sections import AnnotationBudgetConfig, SplitConfig
 from humansense.schema import normalise_text
 from humansense.tasks import TASKS
 

@@ -147,7 +147,8 @@ def config_reference() -> str:
     keys = list(config_keys())
     sections = dict(config_sections())
     out = ["# Configuration reference", "",
-           "Generated from `humansense/config.py` by `scripts/gen_reference.py`; do not edit by hand. A build reads one",
+           "Generated from the config models (`humansense/config.py`, `humansense/sections.py`, each source's beside its",
+           "adapter in `sources/`) by `scripts/gen_reference.py`; do not edit by hand. A build reads one",
            "TOML file (`--config`), and every key can be set from the environment: `HUMANSENSE_` + the key path with",
            "`__` between its parts (`HUMANSENSE_SOURCES__AVA__ROOT=/data/ava`). `humansense config show` prints each",
            "key's value and where it came from. A source whose `root` is unset reads the embedded sample.", ""]

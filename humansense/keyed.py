@@ -28,9 +28,9 @@ def code_digest(*parts: ModuleType | str) -> str:
     return digest([inspect.getsource(p) if isinstance(p, ModuleType) else p for p in parts])
 
 
-# Settings are keyed by value (each key holds its config section), so editing the config module itself (a new key, a
-# comment) does not make every stage run again.
-NOT_CODE = ("humansense.config",)
+# Settings are keyed by value (each key holds its config section), so editing the config modules themselves (a new
+# key, a comment) does not make every stage run again.
+NOT_CODE = ("humansense.config", "humansense.sections")
 
 
 def code_key(module: str, within: str = "humansense", data: tuple[str, ...] = ()) -> str:

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
-from humansense.config import QcConfig
+from humansense.sections import QcConfig
 from humansense.io import read_jsonl, write_jsonl
 from humansense.qc.sampling import is_eval, mark_sample
 from humansense.qc.store import REVIEWS_FILE, SAMPLE_FILE, STATUS_OF, ReviewStore, VerdictRow

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 
-from humansense.config import QcConfig
+from humansense.sections import QcConfig
 from humansense.ids import unit_interval
 from humansense.schema import Item
 

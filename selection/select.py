@@ -34,7 +34,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict
 
 from humansense.budget import answer_class, eval_group_cap
-from humansense.config import SplitConfig
+from humansense.sections import SplitConfig
 from humansense.ids import digest, unit_interval
 from humansense.io import read_jsonl, write_json, write_jsonl
 from humansense.keyed import code_key, touch_and_prune

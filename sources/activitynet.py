@@ -18,10 +18,26 @@ import json
 from collections.abc import Iterable
 from pathlib import Path
 
-from humansense.config import ActivityNetConfig
+from pydantic import Field
+
 from humansense.ids import check_component, seeded_rng, unit_interval
 from humansense.schema import ClipSpec, ItemDraft, Provenance
+from humansense.sections import SourceConfig
 from humansense.sources.base import Record, RecordError, SourceAdapter, find_video
+
+
+class ActivityNetConfig(SourceConfig):
+    annotation_files: list[str] = ["val_1.json"]  # ActivityNet Captions' JSON (timestamps and sentences)
+    videos_dir: str = "videos"  # `v_<id>.<ext>` or `<id>.<ext>`
+    # Three events: the options are four orders of the same events (same words, same length). With two, only the
+    # reversal shares the answer's words, and "pick one of the pair that share words" would score 50%.
+    min_events: int = Field(default=3, ge=2)
+    max_events: int = Field(default=3, ge=2)  # events per CM question at most
+    min_gap_s: float = 1.0  # consecutive events must start this far apart to have a clear order
+    # Share of videos whose CM question asks which description matches (wrong options: other videos' events, the
+    # paper's CM); the others ask for the order (wrong options: the same events reordered).
+    description_share: float = Field(default=0.5, ge=0, le=1)
+
 
 # Sentence openings that read naturally in lower case after "then" (names and other words keep their case).
 _LOWER_OK = {"a", "an", "the", "he", "she", "they", "we", "it", "his", "her", "their", "two", "three", "several",

@@ -12,11 +12,23 @@ import csv
 import re
 from collections.abc import Iterable, Iterator
 from pathlib import Path
+from typing import Literal
 
-from humansense.config import AvaConfig
 from humansense.ids import check_component, seeded_rng
 from humansense.schema import ClipSpec, Crop, ItemDraft, Provenance
+from humansense.sections import SourceConfig
 from humansense.sources.base import Record, RecordError, SourceAdapter, distractor_pool, find_video
+
+
+class AvaConfig(SourceConfig):
+    annotation_files: list[str] = ["ava_val_v2.2.csv"]  # AVA's action CSVs, relative to the root
+    label_map: str = "ava_action_list_v2.2.pbtxt"  # action ids to names and kinds (pose, object, person)
+    excluded_timestamps: list[str] = ["ava_val_excluded_timestamps_v2.2.csv"]  # keyframes AVA marks unusable
+    videos_dir: str = "trainval"  # the movie files, `<video_id>.<ext>`
+    # "full": the CVDF movie files (keyframe t at t seconds); "cut_900_1800": mmaction2's 15-minute cuts (t - 900).
+    layout: Literal["full", "cut_900_1800"] = "full"
+    clip_half_span_s: float = 1.5  # clip = keyframe +- this; AVA labels describe the second around the keyframe
+
 
 VIDEO_EXTENSIONS = (".mkv", ".mp4", ".webm")
 MAX_AR_ANSWERS = 3

@@ -18,7 +18,7 @@ from typing import Any, ClassVar
 
 from pydantic import ValidationError
 
-from humansense.config import SourceConfig
+from humansense.sections import SourceConfig
 from humansense.annotators.steps import Step
 from humansense.evidence import EvidenceError, EvidenceFolder, Kind
 from humansense.faults import checkpoint

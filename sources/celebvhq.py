@@ -13,10 +13,17 @@ from pathlib import Path
 
 import ijson
 
-from humansense.config import CelebvhqConfig
 from humansense.ids import check_component, seeded_rng
 from humansense.schema import ClipSpec, Crop, ItemDraft, Provenance
+from humansense.sections import SourceConfig
 from humansense.sources.base import Record, RecordError, SourceAdapter, distractor_pool
+
+
+class CelebvhqConfig(SourceConfig):
+    annotation_file: str = "celebvhq_info.json"  # the release's JSON (clips with attributes, emotions, actions)
+    min_emotion_segment_s: float = 1.0  # shorter emotion segments (sep_flag) are too brief to ask about
+    bbox_margin: float = 0.02  # the official script expands the box by 0.02 and squares it
+
 
 EMOTIONS = {  # stored label -> option text
     "neutral": "Neutral", "anger": "Anger", "contempt": "Contempt", "disgust": "Disgust",

@@ -23,14 +23,32 @@ from dataclasses import dataclass
 from functools import cached_property
 from itertools import chain
 from pathlib import Path
+from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from humansense.config import EfaqaConfig
 from humansense.ids import check_component, digest, seeded_rng
 from humansense.schema import ItemDraft, Provenance, SpeechJob
+from humansense.sections import SourceConfig
 from humansense.sources.base import Record, RecordError
 from humansense.sources.spoken import SpokenTextAdapter
+
+
+class EfaqaConfig(SourceConfig):
+    annotation_file: str = "efaqa-corpus-zh.utf8.gz"  # the corpus, one JSON conversation a line
+    min_turns: int = Field(default=4, ge=2)  # context turns before the reply (the asker's post counts as one)
+    max_turns: int = Field(default=10, ge=2)  # longer contexts keep the post and the latest turns
+    max_chars_per_turn: int = 200  # longer turns are cut at a sentence end
+    distractor_candidates: int = Field(default=6, ge=3)  # translated and checked, the best 3 kept
+    # Wrong options come from a seeded sample of at most this many supporter replies of other conversations (the
+    # corpus has ~76,000), so parsing holds a bounded pool, whatever the corpus's size.
+    reply_pool_max: int = Field(default=50_000, ge=100)
+    # Ask the LLM whether a wrong option is also an appropriate reply, and drop it if so. "auto": only with a configured
+    # endpoint ([annotators.llm] base_url): the packaged models are not asked (Gemma 270M called every reply
+    # appropriate; the Qwen2.5 models' judgement of replies is not measured yet).
+    judge_distractors: Literal["auto", "always", "never"] = "auto"
+    translation_memory: str | None = "translations.en.jsonl"  # in the root, if present (the sample ships one)
+
 
 ASKER, SUPPORTER = 0, 1
 CONCERNS = {  # s1 (the published format)

@@ -15,10 +15,10 @@ import json
 from collections import Counter
 from pathlib import Path
 
-from humansense.config import FetchConfig
 from humansense.io import write_json, write_jsonl
 from humansense.schema import Quarantined
-from humansense.sources.youtube import ManifestRow, VideoStatus, download, list_videos, read_manifest
+from humansense.sources.youtube import FetchConfig, ManifestRow, VideoStatus, download, list_videos, read_manifest
+
 
 STATUS_FILE = "status.json"
 WITHDRAWN = frozenset({"private", "removed", "unavailable"})  # the owner took it down: it leaves the build

@@ -10,10 +10,18 @@ from __future__ import annotations
 from collections.abc import Iterable
 from pathlib import Path
 
-from humansense.config import JesterConfig
 from humansense.ids import check_component
 from humansense.schema import ClipSpec, ItemDraft, Provenance
+from humansense.sections import SourceConfig
 from humansense.sources.base import Record, RecordError, SourceAdapter, distractor_pool
+
+
+class JesterConfig(SourceConfig):
+    labels_file: str = "jester-v1-labels.csv"  # the 27 gesture names, one a line
+    annotation_files: list[str] = ["jester-v1-validation.csv"]  # `id;label` rows
+    frames_dir: str = "20bn-jester-v1"  # a folder of JPEG frames per video id
+    fps: float = 12.0  # Jester's frame rate, for the assembled clip
+
 
 NOT_GESTURES = {"No gesture", "Doing other things"}  # classes of the dataset that name no gesture to recognise
 

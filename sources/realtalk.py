@@ -28,13 +28,29 @@ from collections.abc import Iterable
 from pathlib import Path
 
 import numpy as np
+from pydantic import Field
 
 from humansense.annotators.steps import ConversationStep
-from humansense.config import RealtalkConfig
 from humansense.ids import check_component, seeded_rng
 from humansense.schema import ClipSpec, ItemDraft, Provenance
+from humansense.sections import SourceConfig
 from humansense.sources.base import (Record, RecordError, SourceAdapter, distractor_pool, transcript_of,
                                      transcript_segments)
+
+
+class RealtalkConfig(SourceConfig):
+    videos_dir: str = "videos"  # the untarred `videos_{00..13}.tar` shards: `<youtube_id>.avi`
+    emoca_dir: str = "emoca"  # the untarred `emoca.tar.gz`: `<youtube_id>.pkl`, per-frame face parameters of p0/p1
+    fps: float = 25.0  # RealTalk's videos are 25 fps; EMOCA frame numbers count those frames from 0
+    window_s: float | None = 600.0  # ASR and face reading cover this much of each video (None: all of it)
+    min_words: int = 4  # TR utterances shorter than this are too ambiguous to ask about
+    speaker_margin: float = 1.5  # the speaker's jaw must move this many times more than the other person's
+    tr_before_s: float = 40.0  # TR clip: context before the utterance ...
+    tr_after_s: float = 20.0  # ... and after it (the paper's TR clips are mostly 50-100 s)
+    max_per_video: int = Field(default=3, ge=1)  # TR and ES items each, so no single conversation dominates
+    min_face_share: float = 0.5  # ES: the listener's face must be found in this share of the reply's frames
+    min_emotion_score: float = 0.4  # ES: and the dominant expression must reach this mean score
+
 
 SIDES = {"p0": "left", "p1": "right"}
 PERSON = {"p0": "The person on the left", "p1": "The person on the right"}

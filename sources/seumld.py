@@ -17,10 +17,16 @@ import csv
 from collections.abc import Iterable
 from pathlib import Path
 
-from humansense.config import SeumldConfig
 from humansense.ids import check_component, safe_join
 from humansense.schema import ClipSpec, ItemDraft, Provenance
+from humansense.sections import SourceConfig
 from humansense.sources.base import Record, RecordError, SourceAdapter
+
+
+class SeumldConfig(SourceConfig):
+    manifest: str = "seumld_manifest.csv"  # our own manifest format (SEUMLD's is not public): see sources/seumld.py
+    min_segment_s: float = 2.0  # shorter manifest segments are too brief to ask about
+
 
 COLUMNS = ("clip_id", "subject_id", "video", "start_s", "end_s", "label")
 ANSWER = {"lie": "Yes", "truth": "No"}

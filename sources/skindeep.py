@@ -18,16 +18,35 @@ from datetime import datetime, timezone
 from functools import cached_property
 from pathlib import Path
 
-from humansense.config import SkindeepConfig
+from pydantic import model_validator
+
 from humansense.ids import check_component
 from humansense.schema import ClipSpec, ItemDraft, Provenance
+from humansense.sections import SourceConfig
 from humansense.sources.base import (Record, SourceAdapter, distractor_pool, find_video, transcript_of,
                                      transcript_segments)
 from humansense.annotators.rapport import rapport_label
 from humansense.annotators.steps import CaptionsStep, TranscriptsStep
 from humansense.sources.fetch import STATUS_FILE, withdrawn_ids
+from humansense.sources.youtube import FetchConfig
 from humansense.sources.relations import (FAMILIAR, RELATIONS, UNFAMILIAR, boilerplate_lines, familiarity,
                                           read_relation)
+
+
+class SkindeepConfig(SourceConfig):
+    clip_s: float = 150.0  # FR/RG clips: the first 100-150 s of the conversation, as in the paper
+    caption_window_s: float = 60.0  # captions naming the couple appear early; OCR reads this much of each video
+    min_confidence: float = 0.8  # OCR lines below this are not used as evidence
+    rr_min_words: int = 25  # a transcript shorter than this is too little to judge rapport from
+    rapport_reviews: str | None = "rapport.reviewed.jsonl"  # reviewed scores in the root, used instead of the LLM's
+    fetch: FetchConfig = FetchConfig()  # download the videos in the build (root = the download folder)
+
+    @model_validator(mode="after")
+    def _fetch_needs_a_folder(self):
+        if self.fetch.configured() and self.root is None:
+            raise ValueError("fetch needs root: the download folder the videos are fetched into")
+        return self
+
 
 VIDEO_EXTENSIONS = (".mp4", ".mkv", ".webm")
 RELATION_CONFUSABLE = [frozenset({"Dating", "Engaged"})]  # an engaged couple is also dating

@@ -7,7 +7,7 @@ import json
 import threading
 from pathlib import Path
 
-from humansense.config import SourceConfig
+from humansense.sections import SourceConfig
 from humansense.ids import digest
 from humansense.io import jsonl_writer, read_jsonl, write_json
 from humansense.keyed import stat_signature, touch_and_prune

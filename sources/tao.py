@@ -15,10 +15,18 @@ from collections import defaultdict
 from collections.abc import Iterable
 from pathlib import Path
 
-from humansense.config import TaoConfig
 from humansense.ids import safe_join
 from humansense.schema import ClipSpec, ItemDraft, Provenance
+from humansense.sections import SourceConfig
 from humansense.sources.base import Record, RecordError, SourceAdapter
+
+
+class TaoConfig(SourceConfig):
+    annotation_files: list[str] = ["validation.json"]  # TAO's COCO-style JSON (videos, tracks, categories)
+    frames_dir: str = "frames"  # the JPEG frames, at the paths the JSON names
+    fps: float = 30.0  # TAO stores no fps; frames were dumped at the source's native rate (~30)
+    person_synset: str = "person.n.01"  # the category whose distinct tracks HC counts
+
 
 _FRAME_NAME = re.compile(r"^(?P<prefix>.*?)(?P<number>\d+)(?P<ext>\.[A-Za-z0-9]+)$")
 

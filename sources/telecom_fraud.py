@@ -15,11 +15,20 @@ from __future__ import annotations
 from collections.abc import Collection, Iterable, Iterator
 from pathlib import Path
 
-from humansense.config import TelecomFraudConfig
 from humansense.ids import digest
 from humansense.schema import ItemDraft, Provenance, SpeechJob
+from humansense.sections import SourceConfig
 from humansense.sources.base import Record, RecordError, distractor_pool
 from humansense.sources.spoken import SpokenTextAdapter
+
+
+class TelecomFraudConfig(SourceConfig):
+    files: list[str] = [f"label0{n}-last.csv" for n in range(5)]  # the CSVs, one per label (00: normal)
+    include_normal: bool = True  # label00's normal texts become "Not a fraud" calls
+    min_chars: int = 8  # shorter texts make no call
+    max_chars: int = 300  # longer texts make calls well over a minute
+    translation_memory: str | None = "translations.en.jsonl"  # in the root, if present (the sample ships one)
+
 
 # The dataset's class names (README) -> option text; lengths kept close so no option stands out by length.
 FRAUD_TYPES = {

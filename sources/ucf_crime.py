@@ -12,10 +12,19 @@ from __future__ import annotations
 from collections.abc import Iterable
 from pathlib import Path
 
-from humansense.config import UcfCrimeConfig
 from humansense.ids import check_component
 from humansense.schema import ClipSpec, ItemDraft, Provenance
+from humansense.sections import SourceConfig
 from humansense.sources.base import Record, RecordError, SourceAdapter, distractor_pool
+
+
+class UcfCrimeConfig(SourceConfig):
+    # the temporal annotation of the test videos (anomaly spans per video)
+    annotation_file: str = "Temporal_Anomaly_Annotation_for_Testing_Videos.txt"
+    pad_s: float = 2.0  # context before/after the annotated anomaly
+    normal_clip_s: float = 20.0  # normal videos have no span: take this much from the start
+    max_clip_s: float = 60.0  # longer anomaly spans are cut to this much around their start
+
 
 CLASSES = {  # annotation class -> option text
     "Abuse": "Abuse", "Arrest": "Arrest", "Arson": "Arson", "Assault": "Assault", "Burglary": "Burglary",

@@ -18,12 +18,28 @@ import time
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from humansense.annotators.base import MissingExtra
-from humansense.config import FetchConfig
 from humansense.ids import UnsafeIdError, check_component
 from humansense.media import MediaError, probe
+from humansense.sections import Section
+
+
+class FetchConfig(Section):
+    """Fetching a YouTube source as the build's first stage (`sources/fetch.py`) into the source's `root`, which is
+    then read as a download folder. Without `manifest` and `urls` nothing is fetched."""
+
+    manifest: Path | None = None  # CSV `url,start,end` (relative to the config file); sections are downloaded
+    urls: list[str] = []  # channel, playlist or page URLs: every video they list (new ones only, by the archive)
+    format: str = "bv*[height<=480]+ba/b[height<=480]/bv*+ba/b"  # modest resolution, best audio
+    rate_limit: int | None = 5_000_000  # bytes per second
+    sleep_s: float = Field(default=2.0, ge=0)  # between downloads
+    retries: int = Field(default=3, ge=0)  # yt-dlp's retries of a failed download
+    socket_timeout_s: float = Field(default=30.0, gt=0)  # a connection silent this long is dropped and retried
+
+    def configured(self) -> bool:
+        return self.manifest is not None or bool(self.urls)
 
 Status = Literal["downloaded", "already downloaded", "unavailable", "private", "geo-blocked", "removed", "failed"]
 _YOUTUBE_ID = re.compile(r"^[A-Za-z0-9_-]{11}$")
