@@ -2,7 +2,7 @@
 subset of eval, 30 per task by default, as the paper's human baseline used).
 
 A group is the unit that must not straddle splits: a source video, a conversation or a person (each adapter sets
-`provenance.group`). The select stage (`release/select.py`) decides the splits before any clip is cut;
+`provenance.group`). The select stage (`selection/select.py`) decides the splits before any clip is cut;
 `check_leakage` runs in every build, after augmentation, as the last guard and fails it on any overlap.
 """
 

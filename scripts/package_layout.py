@@ -1,6 +1,7 @@
-"""Lay the `humansense` package out as its wheel installs it: the stage folders (`sources/`, `annotators/`, ...) sit at
-the repository's top level and are installed as subpackages of `humansense` (pyproject's `package-dir`), so tools
-that walk one package's folder (grimp, hence import-linter) or a frozen copy of the code need that layout.
+"""Lay the `humansense` package out as its wheel installs it, in another folder: the stage folders (`sources/`,
+`annotators/`, ...) sit at the repository's top level and are installed as subpackages of `humansense` (pyproject's
+`package-dir`). For a frozen copy of the code (the "before" of bench/release_identity.py) and for a copy to break on
+purpose (tests/test_layers.py); in the repository itself the stage folders are linked inside `humansense/`.
 
     python3 scripts/package_layout.py DEST          # DEST/humansense/... (Python files only; links unless --copy)
 

@@ -166,7 +166,7 @@ def test_common_classes_are_drawn_as_wrong_options_by_how_often_they_are_answers
     """With answers skewed like AVA's (one class 36% of the answers), 'pick the option most often correct in the
     task' scores 66% when wrong options are drawn uniformly from the vocabulary, and under 50% when they are drawn by
     answer frequency (36% is the floor: a class that is the answer that often wins whenever it is shown). The rest
-    is the selection's work: classes evened out in eval (`release/select.py`)."""
+    is the selection's work: classes evened out in eval (`selection/select.py`)."""
     import humansense.augment.build as build
 
     rng = random.Random(2)
