@@ -169,6 +169,8 @@ def test_a_key_that_moved_is_still_read_under_its_old_name_with_a_warning(tmp_pa
     shown = runner.invoke(app, ["config", "show", "--config", str(old), "--json"])
     assert json.loads(shown.stdout)["annotation_budget.margin"] == {
         "value": 0.5, "origin": f"file {old} (as [split] annotate_margin)"}
+    said = "config warning: [split] annotate_margin is now [annotation_budget] margin; the old name is read for now"
+    assert shown.stderr.count(said) == 1, shown.stderr  # one line, as a config error is, however often it is read
     monkeypatch.delenv("HUMANSENSE_SPLIT__ANNOTATE_EVEN_FACTOR")
     retired = tmp_path / "retired.toml"  # the evidence folder is the build's to hand the adapter
     retired.write_text('[sources.realtalk]\nevidence_dir = "/somewhere"\nwindow_s = 60\n')

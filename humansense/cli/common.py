@@ -4,10 +4,12 @@ the config loaded or refused with one line per problem, and the build folder's P
 from __future__ import annotations
 
 import os
+import warnings
 from pathlib import Path
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from humansense.config import ConfigError, check_sample_use, load_config
@@ -22,9 +24,17 @@ def print_table(table: Table, min_width: int = 0) -> None:
 
 def config_or_exit(path: Path | None, for_build: bool = False, **overrides):
     """The validated config, or one line per problem and exit code 2, before anything starts. `for_build`: also
-    refuse a mix of real sources and the embedded sample."""
+    refuse a mix of real sources and the embedded sample. A key that moved is said in one line, as errors are."""
     try:
-        config = load_config(path, **overrides)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", FutureWarning)
+            config = load_config(path, **overrides)
+        for warning in caught:
+            if str(warning.message).startswith("config: "):
+                console.print(f"[yellow]config warning:[/yellow] {escape(str(warning.message)[8:])}", highlight=False,
+                              soft_wrap=True)
+            else:
+                warnings.warn_explicit(warning.message, warning.category, warning.filename, warning.lineno)
         if for_build:
             check_sample_use(config)
         return config
