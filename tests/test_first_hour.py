@@ -175,7 +175,8 @@ def test_a_key_that_moved_is_still_read_under_its_old_name_with_a_warning(tmp_pa
     retired = tmp_path / "retired.toml"  # the evidence folder is the build's to hand the adapter
     retired.write_text('[sources.realtalk]\nevidence_dir = "/somewhere"\nwindow_s = 60\n')
     with pytest.warns(FutureWarning, match=r"\[sources.realtalk\] evidence_dir is set by the build"):
-        assert load_config(retired).fingerprint() == load_config(None, sources={"realtalk": {"window_s": 60}}).fingerprint()
+        same = load_config(None, sources={"realtalk": {"window_s": 60}})
+        assert load_config(retired).fingerprint() == same.fingerprint()
     both = tmp_path / "both.toml"
     both.write_text("[split]\nannotate_margin = 0.5\n[annotation_budget]\nmargin = 0.1\n")
     with pytest.raises(ConfigError, match=r"annotate_margin \(an old name\) and \[annotation_budget\] margin"):

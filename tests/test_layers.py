@@ -91,6 +91,7 @@ def test_code_keys_cover_what_a_stage_imports_at_any_depth_and_load_no_engine():
     found = __import__("json").loads(run.stdout.strip().splitlines()[-1])
     assert {"humansense.sources.pools", "humansense.clips.stage", "humansense.selection.select",
             "humansense.schema"} <= set(found["augment"]) and "humansense.config" not in found["augment"]
-    assert {"humansense.annotators.llm", "humansense.annotators.steps", "humansense.annotators.tts"} <= set(found["steps"])
+    assert {"humansense.annotators.llm", "humansense.annotators.steps",
+            "humansense.annotators.tts"} <= set(found["steps"])
     assert not any(m.startswith(("humansense.sources", "humansense.release")) for m in found["steps"])
     assert found["loaded"] == []

@@ -85,7 +85,8 @@ def test_a_gpu_machine_gets_a_pinned_cluster_and_gpu_shards_go_to_its_gpu_worker
 
     def shard(**devices):
         annotators = AnnotatorsConfig.model_validate({k: {"device": v} for k, v in devices.items()})
-        return plan_shards(adapter_class("realtalk"), cfg.sources.realtalk, tmp_path, 1, [ConversationStep(window_s=60)], ["a"],
+        return plan_shards(adapter_class("realtalk"), cfg.sources.realtalk, tmp_path, 1,
+                           [ConversationStep(window_s=60)], ["a"],
                            {"a": "1", "*": "x"}, tmp_path, tmp_path, annotators, "code")[0]
 
     asr_auto = shard(asr="auto", emotion="auto")
@@ -95,3 +96,21 @@ def test_a_gpu_machine_gets_a_pinned_cluster_and_gpu_shards_go_to_its_gpu_worker
     assert build.shard_resources(asr_auto, pinned=False) is None and build.shard_resources(cpu_only, False) is None
     assert build.shard_resources(asr_auto, pinned=True) == {"GPU": 1}
     assert build.shard_resources(cpu_only, pinned=True) == {"CPU": 1}
+
+
+def test_a_step_declares_its_resources_from_its_engines_settings():
+    """A step's CPU threads and GPU need come from the engines it holds: the conversation step (ASR, faces) may use
+    a GPU while ASR is on 'auto', must have one when an engine is put on a GPU outright, and needs none on the CPU;
+    its threads are the most any of its engines is set to."""
+    from humansense.annotators.steps import ConversationStep, SpeechStep
+    from humansense.sections import AnnotatorsConfig
+
+    step, cfg = ConversationStep(window_s=60), AnnotatorsConfig()
+    on_cpu = cfg.model_copy(update={"asr": cfg.asr.model_copy(update={"device": "cpu", "cpu_threads": 3}),
+                                    "emotion": cfg.emotion.model_copy(update={"device": "cpu"})})
+    assert step.resources(on_cpu) == (3, "no")
+    on_gpu = on_cpu.model_copy(update={"emotion": cfg.emotion.model_copy(update={"device": "cuda:1"})})
+    assert step.resources(on_gpu).gpu == "must"
+    assert step.resources(on_cpu.model_copy(update={"asr": cfg.asr.model_copy(update={"device": "auto"})})).gpu == "may"
+    llm = cfg.model_copy(update={"llm": cfg.llm.model_copy(update={"local_threads": 4})})
+    assert SpeechStep().resources(llm).cpus == 4
